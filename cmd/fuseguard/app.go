@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Exit codes, documented in the package comment and README.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitUsage    = 2
+	exitNoTarget = 3
+)
+
+// app is what every command shares: output streams and the logger.
+type app struct {
+	stdout, stderr io.Writer
+	log            *logrus.Logger
+	getenv         func(string) string
+}
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, a *app, args []string) int
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"kill":     {"kill a container's init and rescue it if it is stuck in FUSE", cmdKill},
+		"diagnose": {"explain why a container's init does not exit (changes nothing)", cmdDiagnose},
+		"demo":     {"wedge a real container on FUSE and rescue it (needs root and /dev/fuse)", cmdDemo},
+		"version":  {"print the version", cmdVersion},
+	}
+}
+
+func run(ctx context.Context, argv0 string, args []string) int {
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, log: logrus.New(), getenv: os.Getenv}
+	a.log.SetOutput(os.Stderr)
+	if len(args) > 0 && args[0] == demoChildCommand {
+		return demoChild(ctx, a, args[1:])
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(a.stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cmd, ok := commands()[args[0]]
+	if !ok {
+		fmt.Fprintf(a.stderr, "fuseguard: unknown command %q (try fuseguard help)\n", args[0])
+		return exitUsage
+	}
+	return cmd.run(ctx, a, args[1:])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: fuseguard COMMAND [flags] [args]\n\ncommands:")
+	cmds := commands()
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 still stuck or failed, 2 usage, 3 no such process or pid reused")
+}
+
+// flags makes a command's flag set with the logging flags every command has.
+func (a *app) flags(name string) (*flag.FlagSet, *string, *string) {
+	fs := flag.NewFlagSet("fuseguard "+name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	format := fs.String("log-format", "text", "log format: text or json")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	return fs, format, level
+}
+
+// parse parses flags and configures logging; it returns an exit code when
+// the command must stop (help asked, or bad flags).
+func (a *app) parse(fs *flag.FlagSet, format, level *string, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	switch strings.ToLower(*format) {
+	case "json":
+		a.log.SetFormatter(&logrus.JSONFormatter{})
+	case "text":
+		a.log.SetFormatter(&logrus.TextFormatter{})
+	default:
+		fmt.Fprintf(a.stderr, "%s: bad --log-format %q (text or json)\n", fs.Name(), *format)
+		return exitUsage, false
+	}
+	lvl, err := logrus.ParseLevel(*level)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "%s: bad --log-level %q\n", fs.Name(), *level)
+		return exitUsage, false
+	}
+	a.log.SetLevel(lvl)
+	return 0, true
+}
+
+// fail prints a one-line error and returns code.
+func (a *app) fail(code int, format string, args ...any) int {
+	fmt.Fprintf(a.stderr, "fuseguard: "+format+"\n", args...)
+	return code
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/fuseguard/fuseguard/killer"
+)
+
+func cmdKill(ctx context.Context, a *app, args []string) int {
+	fs, format, level := a.flags("kill")
+	var tf targetFlags
+	tf.register(fs)
+	verifyOnly := fs.Bool("verify-only", false, "do not signal: the runtime already sent SIGKILL; only verify and rescue")
+	if code, ok := a.parse(fs, format, level, args); !ok {
+		return code
+	}
+	t, opts, code, err := tf.resolve(a, fs.Args())
+	if err != nil {
+		return a.fail(code, "kill: %v", err)
+	}
+	opts.VerifyOnly = *verifyOnly
+	rep, err := killer.Kill(ctx, t, opts)
+	if tf.json {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(rep); jerr != nil {
+			return a.fail(exitFailure, "kill: %v", jerr)
+		}
+	} else {
+		if rep.Diagnosis != nil {
+			rep.Diagnosis.Explain(a.stdout)
+		}
+		rep.Timeline(a.stdout)
+	}
+	if err == nil && rep.Outcome == killer.OutcomeAlreadyGone {
+		return a.fail(exitNoTarget, "kill: pid %d: no such process", t.PID)
+	}
+	if err != nil {
+		return a.fail(targetExit(err), "kill: %v", err)
+	}
+	return exitOK
+}

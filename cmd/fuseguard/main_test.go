@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/test/fixture"
+)
+
+// binary builds the fuseguard command once per test process.
+var binary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "fuseguard-cli-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "fuseguard")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bin, err := binary(); err == nil {
+		os.RemoveAll(filepath.Dir(bin))
+	}
+	os.Exit(code)
+}
+
+// fg runs the fuseguard binary with a deadline and returns stdout, stderr
+// and the exit code.
+func fg(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "FUSEGUARD_STATE_DIR="+t.TempDir())
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("fuseguard %v hung: %v", args, ctx.Err())
+	}
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+func TestBadInput(t *testing.T) {
+	self := fmt.Sprint(os.Getpid())
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"no command", nil, exitUsage},
+		{"unknown command", []string{"frobnicate"}, exitUsage},
+		{"kill without pid", []string{"kill"}, exitUsage},
+		{"kill garbage pid", []string{"kill", "12abc"}, exitUsage},
+		{"kill negative pid", []string{"kill", "--", "-5"}, exitUsage},
+		{"kill two pids", []string{"kill", "1", "2"}, exitUsage},
+		{"kill bad flag", []string{"kill", "--no-such-flag", "1"}, exitUsage},
+		{"kill bad duration", []string{"kill", "--verify-timeout", "soon", "1"}, exitUsage},
+		{"kill no such pid", []string{"kill", "2147483646"}, exitNoTarget},
+		{"diagnose no such pid", []string{"diagnose", "2147483646"}, exitNoTarget},
+		{"kill a pid without a namespace", []string{"kill", self}, exitFailure},
+		{"diagnose a pid without a namespace", []string{"diagnose", self}, exitFailure},
+		{"diagnose bad log format", []string{"diagnose", "--log-format", "xml", self}, exitUsage},
+		{"version with arguments", []string{"version", "x"}, exitUsage},
+		{"kill missing record", []string{"kill", "--id", "nope", self}, exitFailure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := fg(t, tt.args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, stdout, stderr)
+			}
+			if strings.Contains(stderr, "panic") || strings.Contains(stderr, "goroutine ") {
+				t.Fatalf("panicked: %s", stderr)
+			}
+			if tt.code != exitUsage && strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+				t.Errorf("error is not one line: %q", stderr)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	stdout, _, code := fg(t, "version")
+	if code != 0 || !strings.HasPrefix(stdout, "fuseguard ") {
+		t.Fatalf("version: exit %d, %q", code, stdout)
+	}
+}
+
+func TestKillRescuesW2(t *testing.T) {
+	t.Parallel()
+	c := fixture.W2(t, "lookup")
+	stdout, stderr, code := fg(t, "kill", "--verify-timeout", "1s", fmt.Sprint(c.InitPID))
+	if code != exitOK {
+		t.Fatalf("kill: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"zap_pid_ns_processes", "request_wait_answer", fmt.Sprintf("connection %d", c.Conn), "outcome recovered"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("kill output lacks %q:\n%s", want, stdout)
+		}
+	}
+	select {
+	case <-c.Exited():
+	case <-time.After(5 * time.Second):
+		t.Fatal("init not reaped after fuseguard kill")
+	}
+}
+
+func TestKillJSONStillStuckExitsNonZero(t *testing.T) {
+	t.Parallel()
+	c := fixture.W3(t, false) // a host mount: refused by default
+	stdout, stderr, code := fg(t, "kill", "--json", "--verify-timeout", "500ms", "--recover-timeout", "500ms", fmt.Sprint(c.InitPID))
+	if code != exitFailure {
+		t.Fatalf("kill of a refused W3: exit %d, want %d\n%s\n%s", code, exitFailure, stdout, stderr)
+	}
+	var rep killer.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, stdout)
+	}
+	if rep.Outcome != killer.OutcomeStillStuck || len(rep.Refused) != 1 || rep.Refused[0].Conn != c.Conn {
+		t.Fatalf("report: outcome %s refused %+v; want still-stuck refusing %d", rep.Outcome, rep.Refused, c.Conn)
+	}
+	if !strings.Contains(stderr, "still stuck") {
+		t.Errorf("stderr does not say it is still stuck: %q", stderr)
+	}
+}
+
+func TestDiagnoseExplainsTheChain(t *testing.T) {
+	t.Parallel()
+	c := fixture.W2(t, "read")
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	var d killer.Diagnosis
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stdout, stderr, code := fg(t, "diagnose", "--json", fmt.Sprint(c.InitPID))
+		if code != exitOK {
+			t.Fatalf("diagnose: exit %d\n%s", code, stderr)
+		}
+		if err := json.Unmarshal([]byte(stdout), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.InitInZap && len(d.Plan) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !d.InitInZap || len(d.Plan) != 1 || d.Plan[0].Conn != c.Conn {
+		t.Fatalf("diagnosis: inZap %v plan %+v; want connection %d", d.InitInZap, d.Plan, c.Conn)
+	}
+	stdout, _, code := fg(t, "diagnose", fmt.Sprint(c.InitPID))
+	for _, want := range []string{"zap_pid_ns_processes", "request_wait_answer", fmt.Sprintf("kill would abort connection %d", c.Conn)} {
+		if code != exitOK || !strings.Contains(stdout, want) {
+			t.Errorf("diagnose output lacks %q (exit %d):\n%s", want, code, stdout)
+		}
+	}
+}

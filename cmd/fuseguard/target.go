@@ -1,0 +1,105 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/proc"
+)
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// targetFlags are the flags kill and diagnose share.
+type targetFlags struct {
+	startTime      uint64
+	id, stateDir   string
+	verifyTimeout  time.Duration
+	recoverTimeout time.Duration
+	allowShared    stringList
+	abortShared    bool
+	dryRun         bool
+	json           bool
+}
+
+func (t *targetFlags) register(fs *flag.FlagSet) {
+	fs.Uint64Var(&t.startTime, "start-time", 0, "expected start time of PID (field 22 of /proc/PID/stat); refuse a reused pid")
+	fs.StringVar(&t.id, "id", "", "container id whose record to use (default: the record whose init is PID, if any)")
+	fs.StringVar(&t.stateDir, "state-dir", "", "state directory of the records (default $"+fuseguard.EnvStateDir+" or "+fuseguard.DefaultStateDir+")")
+	fs.DurationVar(&t.verifyTimeout, "verify-timeout", killer.DefaultVerifyTimeout, "how long to wait for the exit after SIGKILL")
+	fs.DurationVar(&t.recoverTimeout, "recover-timeout", killer.DefaultRecoverTimeout, "how long to wait for the exit after aborting")
+	fs.Var(&t.allowShared, "allow-shared-fstype", "fs type (e.g. fuse.lxcfs) whose shared connections may be aborted; repeatable")
+	fs.BoolVar(&t.abortShared, "abort-shared", false, "abort shared connections too (dangerous: they serve the host)")
+	fs.BoolVar(&t.dryRun, "dry-run", false, "report what would be aborted, abort nothing")
+	fs.BoolVar(&t.json, "json", false, "print the result as JSON")
+}
+
+// resolve turns the positional PID and the flags into a target and options.
+func (t *targetFlags) resolve(a *app, args []string) (killer.Target, killer.Options, int, error) {
+	if len(args) != 1 {
+		return killer.Target{}, killer.Options{}, exitUsage, errors.New("expects exactly one PID")
+	}
+	pid, err := strconv.Atoi(args[0])
+	if err != nil || pid <= 0 {
+		return killer.Target{}, killer.Options{}, exitUsage, errors.New("PID must be a positive integer, got " + strconv.Quote(args[0]))
+	}
+	p := proc.NewFS("")
+	if err := killer.CheckNamespaceInit(p, pid); err != nil {
+		code := exitFailure
+		if errors.Is(err, killer.ErrNoTarget) {
+			code = exitNoTarget
+		}
+		return killer.Target{}, killer.Options{}, code, err
+	}
+	opts := killer.Options{
+		VerifyTimeout:  t.verifyTimeout,
+		RecoverTimeout: t.recoverTimeout,
+		Policy: killer.Policy{
+			AllowSharedFSTypes: t.allowShared,
+			AbortShared:        t.abortShared,
+			DryRun:             t.dryRun,
+		},
+		Proc: p,
+		Log:  a.log,
+	}
+	store := fuseguard.NewStore(t.stateDir)
+	switch {
+	case t.id != "":
+		rec, err := store.Load(t.id)
+		if err != nil {
+			return killer.Target{}, killer.Options{}, exitFailure, err
+		}
+		if rec.InitPID != pid {
+			return killer.Target{}, killer.Options{}, exitFailure, errors.New("record " + t.id + " is for pid " + strconv.Itoa(rec.InitPID))
+		}
+		opts.Record = rec
+	default:
+		if rec, err := store.FindByPID(pid, t.startTime); err == nil {
+			opts.Record = rec
+		}
+	}
+	if opts.Record != nil && t.startTime == 0 {
+		t.startTime = opts.Record.InitStartTime
+	}
+	return killer.Target{PID: pid, StartTime: t.startTime}, opts, 0, nil
+}
+
+// targetExit maps a killer error to an exit code.
+func targetExit(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, killer.ErrNoTarget), errors.Is(err, killer.ErrStaleTarget):
+		return exitNoTarget
+	default:
+		return exitFailure
+	}
+}

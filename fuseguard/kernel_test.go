@@ -1,0 +1,189 @@
+package fuseguard
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/test/testenv"
+)
+
+func findConn(conns []Connection, id ConnID) (Connection, bool) {
+	for _, c := range conns {
+		if c.Conn == id {
+			return c, true
+		}
+	}
+	return Connection{}, false
+}
+
+// TestObserveShared mounts a FUSE file system in the test's own mount
+// namespace, which is pid 1's here: the connection is the host's.
+func TestObserveShared(t *testing.T) {
+	testenv.RequireFUSE(t)
+	fx := mountFixture(t)
+
+	conns, err := Observe(proc.NewFS(""), os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := findConn(conns, fx.conn)
+	if !ok {
+		t.Fatalf("Observe(self) = %+v, missing connection %d of %s", conns, fx.conn, fx.dir)
+	}
+	if c.MountPoint != fx.dir || c.FSType != "fuse."+fixtureName || c.Subtype != fixtureName || c.Major != 0 {
+		t.Errorf("connection %+v does not describe the fixture mount on %s", c, fx.dir)
+	}
+	onHost := hostHasDev(t, fx.conn)
+	if c.Owned == onHost {
+		t.Errorf("Owned = %v, but /proc/1/mountinfo lists 0:%d: %v", c.Owned, fx.conn, onHost)
+	}
+	self, _ := os.Readlink("/proc/self/ns/mnt")
+	pid1, _ := os.Readlink("/proc/1/ns/mnt")
+	if self == pid1 && !onHost {
+		t.Errorf("same mount namespace as pid 1 (%s) but 0:%d is not in its table", self, fx.conn)
+	}
+
+	host, err := HostMounts(proc.NewFS(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inHost bool
+	for _, m := range host {
+		inHost = inHost || m.Conn == fx.conn
+	}
+	if inHost != onHost {
+		t.Errorf("HostMounts lists connection %d: %v; /proc/1/mountinfo: %v", fx.conn, inHost, onHost)
+	}
+}
+
+// TestObserveOwned mounts a FUSE file system in a child's private mount
+// namespace: the connection is the child's alone.
+func TestObserveOwned(t *testing.T) {
+	testenv.RequireFUSE(t)
+	dir := t.TempDir()
+	c := startChild(t, "mountns", dir, &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}, nil)
+	line, err := c.readLine(10 * time.Second)
+	if err != nil {
+		t.Fatalf("helper: %v; stderr: %s", err, c.stderr)
+	}
+	connStr, ok := strings.CutPrefix(line, "ready ")
+	if !ok {
+		t.Fatalf("helper said %q; stderr: %s", line, c.stderr)
+	}
+	conn, err := ParseConnID(connStr)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	conns, err := Observe(proc.NewFS(""), c.cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := findConn(conns, conn)
+	if !ok {
+		t.Fatalf("Observe(child) = %+v, missing connection %d", conns, conn)
+	}
+	if got.MountPoint != dir || !got.Owned {
+		t.Errorf("connection = %+v, want owned on %s", got, dir)
+	}
+	if hostHasDev(t, conn) {
+		t.Errorf("the child's private mount 0:%d leaked into /proc/1/mountinfo", conn)
+	}
+	// The test process's own view does not hold the child's mount.
+	self, err := Observe(proc.NewFS(""), os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := findConn(self, conn); ok {
+		t.Errorf("connection %d visible outside the child's namespace", conn)
+	}
+}
+
+func TestObserveNoProcess(t *testing.T) {
+	// A pid above pid_max never exists.
+	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	if err != nil {
+		t.Fatal(err)
+	}
+	max, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conns, err := Observe(proc.NewFS(""), max+1); !errors.Is(err, proc.ErrNoProcess) {
+		t.Fatalf("Observe(pid_max+1) = %+v, %v; want proc.ErrNoProcess", conns, err)
+	}
+}
+
+// TestNewRecord records the test process itself and checks each field
+// against /proc read by hand.
+func TestNewRecord(t *testing.T) {
+	testenv.RequireFUSE(t)
+	fx := mountFixture(t)
+	now := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+
+	r, err := NewRecord(proc.NewFS(""), "self-1", os.Getpid(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	stat, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := string(stat[bytes.LastIndexByte(stat, ')')+2:]) // from field 3 on
+	start, err := strconv.ParseUint(strings.Fields(rest)[22-3], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsIno := func(kind string) uint64 {
+		var st syscall.Stat_t
+		if err := syscall.Stat("/proc/self/ns/"+kind, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino
+	}
+	cg, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantCgroup string
+	for _, l := range strings.Split(string(cg), "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok {
+			wantCgroup = p
+		}
+	}
+
+	if r.Version != RecordVersion || r.ID != "self-1" || r.InitPID != os.Getpid() {
+		t.Errorf("record header = %d %q %d", r.Version, r.ID, r.InitPID)
+	}
+	if r.InitStartTime != start {
+		t.Errorf("InitStartTime = %d, want %d", r.InitStartTime, start)
+	}
+	if r.PidNS != nsIno("pid") || r.MntNS != nsIno("mnt") {
+		t.Errorf("namespaces = %d %d, want %d %d", r.PidNS, r.MntNS, nsIno("pid"), nsIno("mnt"))
+	}
+	if wantCgroup != "" && r.Cgroup != wantCgroup {
+		t.Errorf("Cgroup = %q, want %q", r.Cgroup, wantCgroup)
+	}
+	if !r.Created.Equal(now) || !r.Updated.Equal(now) {
+		t.Errorf("Created/Updated = %v/%v, want %v", r.Created, r.Updated, now)
+	}
+	rc, ok := r.Lookup(fx.conn)
+	if !ok {
+		t.Fatalf("record lacks the fixture connection %d: %+v", fx.conn, r.Connections)
+	}
+	if !rc.FirstSeen.Equal(now) || rc.MountPoint != fx.dir {
+		t.Errorf("recorded connection = %+v", rc)
+	}
+
+	if _, err := NewRecord(proc.NewFS(""), "../x", os.Getpid(), now); !errors.Is(err, ErrInvalidID) {
+		t.Errorf("NewRecord(../x) = %v, want ErrInvalidID", err)
+	}
+}

@@ -1,0 +1,81 @@
+package fuseguard
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/fuseguard/fuseguard/proc"
+)
+
+// NewRecord observes a live init: start time, namespaces, cgroup, FUSE
+// connections.
+func NewRecord(p proc.FS, id string, pid int, now time.Time) (*Record, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	st, err := p.Stat(pid)
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", id, err)
+	}
+	pidNS, err := p.NamespaceInode(pid, "pid")
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", id, err)
+	}
+	mntNS, err := p.NamespaceInode(pid, "mnt")
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", id, err)
+	}
+	cg, err := p.Cgroup(pid)
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", id, err)
+	}
+	conns, err := Observe(p, pid)
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", id, err)
+	}
+	r := &Record{
+		Version:       RecordVersion,
+		ID:            id,
+		InitPID:       pid,
+		InitStartTime: st.StartTime,
+		PidNS:         pidNS,
+		MntNS:         mntNS,
+		Cgroup:        cg,
+		Connections:   []RecordedConnection{},
+		Created:       now,
+		Updated:       now,
+	}
+	r.Merge(conns, now)
+	r.Updated = now
+	return r, nil
+}
+
+// Merge adds connections not yet recorded (never forgets one) and reports
+// how many were new.
+//
+// A connection that left the container's mount table is kept: a task stuck
+// in an exit-time flush may still wait on it.
+func (r *Record) Merge(conns []Connection, now time.Time) int {
+	added := 0
+	for _, c := range conns {
+		if _, ok := r.Lookup(c.Conn); ok {
+			continue
+		}
+		r.Connections = append(r.Connections, RecordedConnection{Connection: c, FirstSeen: now})
+		added++
+	}
+	if added > 0 {
+		r.Updated = now
+	}
+	return added
+}
+
+// Lookup returns the recorded connection with this id.
+func (r *Record) Lookup(id ConnID) (RecordedConnection, bool) {
+	for _, c := range r.Connections {
+		if c.Conn == id {
+			return c, true
+		}
+	}
+	return RecordedConnection{}, false
+}

@@ -1,0 +1,66 @@
+package fuseguard
+
+import (
+	"testing"
+	"time"
+)
+
+func TestRecordMerge(t *testing.T) {
+	t0 := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	t1, t2, t3 := t0.Add(time.Minute), t0.Add(2*time.Minute), t0.Add(3*time.Minute)
+	conn := func(c ConnID, owned bool) Connection {
+		return Connection{Mount: fuseMount(int(c)+100, c, "/m"), Owned: owned}
+	}
+	r := &Record{Version: RecordVersion, ID: "c1", Created: t0, Updated: t0}
+
+	steps := []struct {
+		at        time.Time
+		conns     []Connection
+		wantAdded int
+		want      []ConnID // recorded, in order
+		updated   time.Time
+	}{
+		{t1, []Connection{conn(41, true), conn(61, false)}, 2, []ConnID{41, 61}, t1},
+		{t2, []Connection{conn(61, false), conn(70, true)}, 1, []ConnID{41, 61, 70}, t2},
+		// Everything unmounted: nothing is forgotten, nothing changed.
+		{t3, nil, 0, []ConnID{41, 61, 70}, t2},
+		{t3, []Connection{conn(41, true), conn(41, true)}, 0, []ConnID{41, 61, 70}, t2},
+	}
+	for i, s := range steps {
+		if got := r.Merge(s.conns, s.at); got != s.wantAdded {
+			t.Fatalf("step %d: Merge added %d, want %d", i, got, s.wantAdded)
+		}
+		if len(r.Connections) != len(s.want) {
+			t.Fatalf("step %d: %d connections %+v, want %v", i, len(r.Connections), r.Connections, s.want)
+		}
+		for j, c := range r.Connections {
+			if c.Conn != s.want[j] {
+				t.Fatalf("step %d: connection %d is %d, want %d", i, j, c.Conn, s.want[j])
+			}
+		}
+		if !r.Updated.Equal(s.updated) {
+			t.Fatalf("step %d: Updated %v, want %v", i, r.Updated, s.updated)
+		}
+	}
+
+	// FirstSeen is when a connection first appeared, not when it was last seen.
+	for _, w := range []struct {
+		id    ConnID
+		first time.Time
+		owned bool
+	}{{41, t1, true}, {61, t1, false}, {70, t2, true}} {
+		got, ok := r.Lookup(w.id)
+		if !ok {
+			t.Fatalf("Lookup(%d) missing", w.id)
+		}
+		if !got.FirstSeen.Equal(w.first) || got.Owned != w.owned || got.Conn != w.id {
+			t.Errorf("Lookup(%d) = %+v, want FirstSeen %v owned %v", w.id, got, w.first, w.owned)
+		}
+	}
+	if got, ok := r.Lookup(99); ok {
+		t.Errorf("Lookup(99) = %+v, true; want false", got)
+	}
+	if !r.Created.Equal(t0) {
+		t.Errorf("Created changed to %v", r.Created)
+	}
+}

@@ -1,0 +1,243 @@
+package fuseguard
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// MaxIDLen keeps "<id>.json" within NAME_MAX (255).
+const MaxIDLen = 255 - len(recordExt)
+
+const (
+	recordExt  = ".json"
+	tempPrefix = ".tmp-" // never a valid id: ids cannot start with '.'
+)
+
+// ValidateID checks a container id before it becomes a file name: 1 to
+// MaxIDLen bytes of [A-Za-z0-9_.-], not starting with '.'.
+func ValidateID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidID)
+	}
+	if len(id) > MaxIDLen {
+		return fmt.Errorf("%w: %d bytes, more than %d", ErrInvalidID, len(id), MaxIDLen)
+	}
+	// A leading dot rules out ".", ".." and hidden (temporary) files.
+	if id[0] == '.' {
+		return fmt.Errorf("%w: %q starts with '.'", ErrInvalidID, id)
+	}
+	for i := 0; i < len(id); i++ {
+		b := id[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_' || b == '.' || b == '-') {
+			return fmt.Errorf("%w: %q: byte %#x at %d", ErrInvalidID, id, b, i)
+		}
+	}
+	return nil
+}
+
+// NewStore returns a Store on dir; "" means $FUSEGUARD_STATE_DIR or DefaultStateDir.
+func NewStore(dir string) Store {
+	if dir == "" {
+		dir = os.Getenv(EnvStateDir)
+	}
+	if dir == "" {
+		dir = DefaultStateDir
+	}
+	return Store{Dir: dir}
+}
+
+func (s Store) path(id string) string { return filepath.Join(s.Dir, id+recordExt) }
+
+// Save writes r as <Dir>/<id>.json atomically: a temporary file in Dir,
+// fsynced, renamed over the record, and Dir fsynced. A zero Version is
+// written as RecordVersion.
+func (s Store) Save(r *Record) error {
+	if r == nil {
+		return errors.New("save record: nil record")
+	}
+	if err := ValidateID(r.ID); err != nil {
+		return fmt.Errorf("save record: %w", err)
+	}
+	rec := *r
+	if rec.Version == 0 {
+		rec.Version = RecordVersion
+	}
+	if rec.Version != RecordVersion {
+		return fmt.Errorf("save record %s: %w: %d", r.ID, ErrRecordVersion, rec.Version)
+	}
+	b, err := json.MarshalIndent(&rec, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save record %s: %w", r.ID, err)
+	}
+	if err := s.mkdir(); err != nil {
+		return fmt.Errorf("save record %s: %w", r.ID, err)
+	}
+	if err := s.writeAtomic(s.path(r.ID), append(b, '\n')); err != nil {
+		return fmt.Errorf("save record %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// mkdir creates Dir 0700. An existing Dir is left as it is: it may be a
+// directory the operator chose and shares.
+func (s Store) mkdir() error {
+	if _, err := os.Stat(s.Dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return err
+	}
+	// MkdirAll's mode goes through the umask; make it exact.
+	return os.Chmod(s.Dir, 0o700)
+}
+
+func (s Store) writeAtomic(dst string, b []byte) (err error) {
+	// CreateTemp makes the file 0600.
+	f, err := os.CreateTemp(s.Dir, tempPrefix+"*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(b); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), dst); err != nil {
+		return err
+	}
+	return syncDir(s.Dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Load reads the record of id: ErrNoRecord (wrapping fs.ErrNotExist) when
+// there is none, ErrRecordVersion when another version wrote it.
+func (s Store) Load(id string) (*Record, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, fmt.Errorf("load record: %w", err)
+	}
+	return s.load(s.path(id), id)
+}
+
+func (s Store) load(path, id string) (*Record, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w %s: %w", ErrNoRecord, id, err)
+		}
+		return nil, fmt.Errorf("load record %s: %w", id, err)
+	}
+	// Check the version before the body: another version's body may
+	// not decode into this Record at all.
+	var v struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("load record %s: %s: %w", id, path, err)
+	}
+	if v.Version != RecordVersion {
+		return nil, fmt.Errorf("load record %s: %s: %w: %d, want %d", id, path, ErrRecordVersion, v.Version, RecordVersion)
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("load record %s: %s: %w", id, path, err)
+	}
+	if r.ID != id {
+		return nil, fmt.Errorf("load record %s: %s holds id %q", id, path, r.ID)
+	}
+	return &r, nil
+}
+
+// Remove deletes the record of id; a missing record is not an error.
+func (s Store) Remove(id string) error {
+	if err := ValidateID(id); err != nil {
+		return fmt.Errorf("remove record: %w", err)
+	}
+	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove record %s: %w", id, err)
+	}
+	return nil
+}
+
+// List reads every record in Dir, ordered by id. A record that cannot be
+// read does not hide the others: List returns the good ones together with
+// an error naming each bad file. A missing Dir holds no records.
+func (s Store) List() ([]*Record, error) {
+	entries, err := os.ReadDir(s.Dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list records: %w", err)
+	}
+	var (
+		recs []*Record
+		errs []error
+	)
+	for _, e := range entries {
+		name := e.Name()
+		id, ok := strings.CutSuffix(name, recordExt)
+		// Temporary files start with '.', like every file Save did not
+		// finish; they are no records.
+		if !ok || strings.HasPrefix(name, ".") || !e.Type().IsRegular() {
+			continue
+		}
+		if err := ValidateID(id); err != nil {
+			errs = append(errs, fmt.Errorf("list records: %s: %w", filepath.Join(s.Dir, name), err))
+			continue
+		}
+		r, err := s.load(filepath.Join(s.Dir, name), id)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		recs = append(recs, r)
+	}
+	return recs, errors.Join(errs...)
+}
+
+// FindByPID returns the record whose init is pid (and start time, when non-zero).
+// When several match (pid reuse and startTime 0) the one updated last wins.
+func (s Store) FindByPID(pid int, startTime uint64) (*Record, error) {
+	recs, listErr := s.List()
+	var found *Record
+	for _, r := range recs {
+		if r.InitPID != pid || (startTime != 0 && r.InitStartTime != startTime) {
+			continue
+		}
+		if found == nil || r.Updated.After(found.Updated) {
+			found = r
+		}
+	}
+	if found != nil {
+		return found, nil
+	}
+	err := fmt.Errorf("%w with init pid %d (start time %d)", ErrNoRecord, pid, startTime)
+	if listErr != nil {
+		err = errors.Join(err, listErr)
+	}
+	return nil, err
+}

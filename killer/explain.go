@@ -1,0 +1,119 @@
+package killer
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Explain writes the diagnosis as the chain an on-call engineer would
+// follow by hand: init → the stuck task → the connection → the plan.
+func (d *Diagnosis) Explain(w io.Writer) {
+	init := d.Init
+	switch {
+	case d.InitInZap:
+		fmt.Fprintf(w, "init %d (%s) is stuck in zap_pid_ns_processes: it waits for every task of its PID namespace to die\n", init.TID, init.Comm)
+	case init.Exiting:
+		fmt.Fprintf(w, "init %d (%s) is exiting (state %s, %s)\n", init.TID, init.Comm, init.State, where(init))
+	default:
+		fmt.Fprintf(w, "init %d (%s) is not exiting (state %s, %s)\n", init.TID, init.Comm, init.State, where(init))
+	}
+	if len(d.Stuck) == 0 {
+		fmt.Fprintln(w, "  no task of the container sleeps uninterruptibly")
+	}
+	conns := map[string]ConnState{}
+	for _, c := range d.Connections {
+		conns[c.Conn.String()] = c
+	}
+	for _, t := range d.Stuck {
+		fmt.Fprintf(w, "  → task %d (%s) is %s in %s", t.TID, t.Comm, t.State, where(t))
+		if sig := slices.Concat(t.SigPnd, t.ShdPnd); len(sig) > 0 {
+			fmt.Fprintf(w, ", pending %s", strings.Join(sig, ","))
+		}
+		fmt.Fprintf(w, " [%s]\n", t.Blocker)
+		switch {
+		case t.HasConn:
+			c := conns[t.Conn.String()]
+			fmt.Fprintf(w, "    → connection %s, %s at %s, %s, waiting %d (found via %s)\n",
+				t.Conn, c.FSType, c.MountPoint, ownership(c.Owned), c.Waiting, t.Via)
+		case t.Blocker == BlockerFUSEFlush:
+			fmt.Fprintln(w, "    → flushing a FUSE file at exit: the file has left the fd table, the record names the candidates")
+		case t.Blocker == BlockerFUSERequest:
+			fmt.Fprintln(w, "    → waiting on a FUSE request that names no fd (lookup, stat, …): the record names the candidates")
+		default:
+			fmt.Fprintln(w, "    → not FUSE: reported, never touched")
+		}
+	}
+	for _, c := range d.Connections {
+		fmt.Fprintf(w, "  connection %s: %s at %s, %s, waiting %d%s\n", c.Conn, c.FSType, c.MountPoint, ownership(c.Owned), c.Waiting, liveness(c))
+	}
+	if len(d.Plan) == 0 {
+		fmt.Fprintln(w, "kill would abort nothing")
+	}
+	for _, a := range d.Plan {
+		fmt.Fprintf(w, "kill would abort connection %s (%s at %s): %s\n", a.Conn, a.FSType, a.MountPoint, a.Reason)
+	}
+	for _, a := range d.Refused {
+		fmt.Fprintf(w, "kill would keep connection %s (%s at %s): %s\n", a.Conn, a.FSType, a.MountPoint, a.Reason)
+	}
+	for _, n := range d.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+}
+
+// Timeline writes the report's stages in milliseconds since the kill began.
+func (r Report) Timeline(w io.Writer) {
+	for _, s := range r.Stages {
+		line := fmt.Sprintf("%8.1f ms  %-9s %7.1f ms", ms(s.Start), s.Name, ms(s.Duration))
+		if s.Err != "" {
+			line += "  error: " + s.Err
+		}
+		fmt.Fprintln(w, line)
+	}
+	for _, a := range r.Aborted {
+		state := "aborted"
+		if !a.Done {
+			state = "planned (not aborted)"
+		}
+		fmt.Fprintf(w, "connection %s %s: %s\n", a.Conn, state, a.Reason)
+	}
+	fmt.Fprintf(w, "outcome %s after %.1f ms\n", r.Outcome, ms(r.Total))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func where(t Task) string {
+	if len(t.Stack) > 0 {
+		chain := []string{}
+		for i, f := range t.Stack {
+			if i == 3 {
+				break
+			}
+			chain = append(chain, f.Function)
+		}
+		return strings.Join(chain, " ← ")
+	}
+	if t.Wchan != "" {
+		return "wchan " + t.Wchan
+	}
+	return "kernel stack unreadable"
+}
+
+func ownership(owned bool) string {
+	if owned {
+		return "owned"
+	}
+	return "shared"
+}
+
+func liveness(c ConnState) string {
+	if !c.Live {
+		return " (gone)"
+	}
+	if c.Err != "" {
+		return " (" + c.Err + ")"
+	}
+	return ""
+}

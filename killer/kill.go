@@ -1,0 +1,221 @@
+package killer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/proc"
+)
+
+// Kill SIGKILLs the target and makes sure it dies: wait up to VerifyTimeout;
+// if it is still there, diagnose, abort what the policy allows, and wait up
+// to RecoverTimeout more. The call is bounded by the two timeouts plus the
+// time of the diagnosis and the aborts, each itself bounded by ctx.
+//
+// The error is nil for outcomes exited, recovered and already-gone; it wraps
+// ErrStillStuck when the target survived, ErrStaleTarget when the pid was
+// reused, or the context's error when ctx ended first.
+func Kill(ctx context.Context, t Target, opts Options) (Report, error) {
+	o := opts.withDefaults()
+	r := newRun(ctx, o, t)
+	err := r.kill()
+	r.finish(err)
+	return r.rep, err
+}
+
+// run is one Kill in progress: its clock, its spans and its report.
+type run struct {
+	ctx   context.Context
+	o     Options
+	span  trace.Span
+	begin time.Time
+	rep   Report
+}
+
+func newRun(ctx context.Context, o Options, t Target) *run {
+	ctx, span := o.Tracer.Start(ctx, "fuseguard.kill", trace.WithAttributes(
+		attribute.Int("process.pid", t.PID),
+		attribute.Bool("fuseguard.verify_only", o.VerifyOnly),
+	))
+	return &run{ctx: ctx, o: o, span: span, begin: time.Now(), rep: Report{Target: t}}
+}
+
+// stage times one step, as a child span and a Stage of the report.
+func (r *run) stage(name string, f func(ctx context.Context, span trace.Span) error) error {
+	ctx, span := r.o.Tracer.Start(r.ctx, "fuseguard.kill."+name)
+	defer span.End()
+	start := time.Now()
+	err := f(ctx, span)
+	st := Stage{Name: name, Start: start.Sub(r.begin), Duration: time.Since(start)}
+	if err != nil {
+		st.Err = err.Error()
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	r.rep.Stages = append(r.rep.Stages, st)
+	return err
+}
+
+func (r *run) kill() error {
+	var pr *process
+	err := r.stage("open", func(context.Context, trace.Span) (err error) {
+		pr, err = openTarget(r.o.Proc, r.rep.Target)
+		return err
+	})
+	if errors.Is(err, ErrNoTarget) {
+		r.rep.Outcome = OutcomeAlreadyGone
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer pr.close()
+
+	var held *heldSnapshot
+	if r.o.Record == nil && !r.o.VerifyOnly {
+		_ = r.stage("snapshot", func(context.Context, trace.Span) (err error) {
+			held, err = holdSnapshot(r.o.Proc, r.rep.Target.PID)
+			return err
+		})
+		defer held.close()
+	}
+
+	if !r.o.VerifyOnly {
+		if err := r.stage("signal", func(context.Context, trace.Span) error { return pr.kill() }); err != nil {
+			return err
+		}
+	}
+	if done, err := r.wait(pr, "verify", r.o.VerifyTimeout); err != nil || done {
+		return r.outcome(done, OutcomeExited, err)
+	}
+
+	var d *Diagnosis
+	err = r.stage("diagnose", func(ctx context.Context, span trace.Span) (err error) {
+		st, rec := r.scope(pr, held)
+		d, err = diagnose(ctx, r.o, st, rec)
+		if d != nil {
+			span.SetAttributes(attribute.Bool("fuseguard.init_in_zap", d.InitInZap),
+				attribute.Int("fuseguard.stuck_tasks", len(d.Stuck)))
+			for _, t := range d.Stuck {
+				if len(t.Stack) > 0 {
+					span.SetAttributes(attribute.Int("fuseguard.stuck_tid", t.TID),
+						attribute.String("fuseguard.kernel_frame", t.Stack[0].Function))
+					break
+				}
+			}
+		}
+		return err
+	})
+	r.rep.Diagnosis = d
+	if err != nil {
+		return r.outcome(false, "", err)
+	}
+	r.rep.Refused = d.Refused
+	for _, a := range d.Plan {
+		r.abort(a)
+	}
+	if len(r.rep.Aborted) == 0 {
+		// Nothing to abort: one last look, the exit may have raced the diagnosis.
+		done, err := r.wait(pr, "reverify", 0)
+		return r.outcome(done, OutcomeExited, err)
+	}
+	done, err := r.wait(pr, "reverify", r.o.RecoverTimeout)
+	return r.outcome(done, OutcomeRecovered, err)
+}
+
+// scope is what the diagnosis knows of init and its container: the caller's
+// record, else the snapshot held since before the signal, else init alone.
+func (r *run) scope(pr *process, held *heldSnapshot) (proc.Stat, *fuseguard.Record) {
+	st := pr.stat
+	if st.PID == 0 {
+		// Not read at open (no start time to check): read it now, from a
+		// task that is by now dying; its comm and state are still there.
+		if s, err := r.o.Proc.Stat(r.rep.Target.PID); err == nil {
+			st = s
+		} else {
+			st.PID = r.rep.Target.PID
+		}
+	}
+	r.rep.Target.StartTime = st.StartTime
+	if r.o.Record != nil {
+		return st, r.o.Record
+	}
+	if held != nil {
+		rec, err := held.record(r.o.Proc, st)
+		if err != nil {
+			r.o.Log.WithError(err).Debug("partial snapshot")
+		}
+		return st, rec
+	}
+	return st, &fuseguard.Record{InitPID: st.PID, InitStartTime: st.StartTime}
+}
+
+// abort aborts one planned connection (or, in a dry run, only reports it).
+func (r *run) abort(a Abort) {
+	_ = r.stage("abort", func(ctx context.Context, span trace.Span) error {
+		span.SetAttributes(
+			attribute.Int64("fuseguard.conn", int64(a.Conn)),
+			attribute.String("fuseguard.fs_type", a.FSType),
+			attribute.String("fuseguard.mount_point", a.MountPoint),
+			attribute.Bool("fuseguard.owned", a.Owned),
+			attribute.Int("fuseguard.waiting", a.Waiting),
+			attribute.Bool("fuseguard.dry_run", r.o.Policy.DryRun),
+		)
+		if r.o.Policy.DryRun {
+			r.rep.Aborted = append(r.rep.Aborted, a)
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(ctx, r.o.RecoverTimeout)
+		defer cancel()
+		err := r.o.Control.Abort(ctx, a.Conn)
+		a.Done = err == nil
+		if err != nil {
+			a.Err = err.Error()
+		}
+		r.o.Log.WithField("conn", a.Conn).WithField("reason", a.Reason).WithError(err).Warn("aborted FUSE connection")
+		r.rep.Aborted = append(r.rep.Aborted, a)
+		return err
+	})
+}
+
+// wait is one bounded wait for the exit, as a stage.
+func (r *run) wait(pr *process, name string, d time.Duration) (done bool, err error) {
+	_ = r.stage(name, func(ctx context.Context, span trace.Span) error {
+		done, err = pr.wait(ctx, d)
+		span.SetAttributes(attribute.Bool("fuseguard.exited", done))
+		return err
+	})
+	return done, err
+}
+
+// outcome sets the report's outcome from the last wait.
+func (r *run) outcome(done bool, ok Outcome, err error) error {
+	switch {
+	case done:
+		r.rep.Outcome = ok
+		return nil
+	case err != nil:
+		r.rep.Outcome = OutcomeStillStuck
+		return err
+	default:
+		r.rep.Outcome = OutcomeStillStuck
+		return fmt.Errorf("pid %d alive after %v: %w", r.rep.Target.PID, time.Since(r.begin).Round(time.Millisecond), ErrStillStuck)
+	}
+}
+
+func (r *run) finish(err error) {
+	r.rep.Total = time.Since(r.begin)
+	r.span.SetAttributes(attribute.String("fuseguard.outcome", string(r.rep.Outcome)))
+	if err != nil {
+		r.span.RecordError(err)
+		r.span.SetStatus(codes.Error, err.Error())
+	}
+	r.span.End()
+}

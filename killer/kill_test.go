@@ -1,0 +1,278 @@
+package killer
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/test/fixture"
+)
+
+// Bounds of the scenario tests: short enough to keep the suite fast, long
+// enough for a loaded two-core machine to reap a healthy namespace.
+const (
+	testVerify  = 1 * time.Second
+	testRecover = 2 * time.Second
+	// slack covers the diagnosis and the aborts, which the two waits exclude.
+	slack = 1500 * time.Millisecond
+)
+
+func testOptions() Options {
+	return Options{VerifyTimeout: testVerify, RecoverTimeout: testRecover}
+}
+
+// killAndCheck kills c's init and checks the outcome, the aborted
+// connections (exactly want) and that the whole call stayed in its bound.
+func killAndCheck(t *testing.T, c *fixture.Container, opts Options, wantOutcome Outcome, want ...fuseguard.ConnID) Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := Kill(ctx, Target{PID: c.InitPID}, opts)
+	t.Logf("%s: outcome %s in %v, stages %+v, aborted %+v, refused %+v", c.Scenario, rep.Outcome, rep.Total, rep.Stages, rep.Aborted, rep.Refused)
+	if rep.Outcome != wantOutcome {
+		t.Fatalf("outcome = %s (err %v), want %s", rep.Outcome, err, wantOutcome)
+	}
+	switch wantOutcome {
+	case OutcomeStillStuck:
+		if !errors.Is(err, ErrStillStuck) {
+			t.Fatalf("err = %v, want ErrStillStuck", err)
+		}
+	default:
+		if err != nil {
+			t.Fatalf("err = %v, want nil", err)
+		}
+	}
+	var got []fuseguard.ConnID
+	for _, a := range rep.Aborted {
+		if a.Done {
+			got = append(got, a.Conn)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("aborted %v, want exactly %v", got, want)
+	}
+	o := opts.withDefaults()
+	if bound := o.VerifyTimeout + o.RecoverTimeout + slack; rep.Total > bound {
+		t.Errorf("Kill took %v, bound %v", rep.Total, bound)
+	}
+	return rep
+}
+
+// reaped waits until the fixture reaped init.
+func reaped(t *testing.T, c *fixture.Container) {
+	t.Helper()
+	select {
+	case <-c.Exited():
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: init %d not reaped 5 s after Kill returned", c.Scenario, c.InitPID)
+	}
+}
+
+func TestKillW1Private(t *testing.T) {
+	t.Parallel()
+	c := fixture.W1(t, false)
+	rep := killAndCheck(t, c, testOptions(), OutcomeRecovered, c.Conn)
+	if d := rep.Diagnosis; d == nil || !d.InitInZap {
+		t.Errorf("diagnosis does not see init in zap_pid_ns_processes: %+v", d)
+	}
+	reaped(t, c)
+}
+
+func TestKillW1SharedRefusedThenAllowed(t *testing.T) {
+	t.Parallel()
+	c := fixture.W1(t, true)
+	rep := killAndCheck(t, c, testOptions(), OutcomeStillStuck)
+	if len(rep.Refused) != 1 || rep.Refused[0].Conn != c.Conn || rep.Refused[0].Owned {
+		t.Fatalf("refused = %+v, want the shared connection %d", rep.Refused, c.Conn)
+	}
+	// The operator allows that fs type: a verify-only pass rescues it.
+	opts := testOptions()
+	opts.VerifyOnly = true
+	opts.Policy.AllowSharedFSTypes = []string{rep.Refused[0].FSType}
+	killAndCheck(t, c, opts, OutcomeRecovered, c.Conn)
+	reaped(t, c)
+}
+
+func TestKillW2(t *testing.T) {
+	for _, variant := range []string{"read", "lookup"} {
+		t.Run(variant, func(t *testing.T) {
+			t.Parallel()
+			c := fixture.W2(t, variant)
+			rep := killAndCheck(t, c, testOptions(), OutcomeRecovered, c.Conn)
+			d := rep.Diagnosis
+			if d == nil || !d.InitInZap || len(d.Stuck) == 0 {
+				t.Fatalf("diagnosis = %+v, want init in zap and a stuck task", d)
+			}
+			var found bool
+			for _, task := range d.Stuck {
+				if task.Blocker == BlockerFUSERequest {
+					found = true
+					if variant == "read" && (!task.HasConn || task.Conn != c.Conn) {
+						t.Errorf("stuck reader %d: conn %d (known %v), want %d via its fd", task.TID, task.Conn, task.HasConn, c.Conn)
+					}
+					if !slices.Contains(slices.Concat(task.SigPnd, task.ShdPnd), "SIGKILL") {
+						t.Errorf("stuck task %d has no pending SIGKILL: %v %v", task.TID, task.SigPnd, task.ShdPnd)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no stuck task classified %s: %+v", BlockerFUSERequest, d.Stuck)
+			}
+			reaped(t, c)
+		})
+	}
+}
+
+func TestKillW3(t *testing.T) {
+	t.Run("daemon-inside", func(t *testing.T) {
+		t.Parallel()
+		c := fixture.W3(t, true)
+		rep := killAndCheck(t, c, testOptions(), OutcomeRecovered, c.Conn)
+		var flush bool
+		for _, task := range rep.Diagnosis.Stuck {
+			flush = flush || task.Blocker == BlockerFUSEFlush
+		}
+		if !flush {
+			t.Errorf("no task classified %s: %+v", BlockerFUSEFlush, rep.Diagnosis.Stuck)
+		}
+		reaped(t, c)
+	})
+	t.Run("daemon-outside", func(t *testing.T) {
+		t.Parallel()
+		c := fixture.W3(t, false)
+		rep := killAndCheck(t, c, testOptions(), OutcomeStillStuck)
+		if len(rep.Refused) != 1 || rep.Refused[0].Conn != c.Conn {
+			t.Fatalf("refused = %+v, want the host connection %d", rep.Refused, c.Conn)
+		}
+		opts := testOptions()
+		opts.VerifyOnly = true
+		opts.Policy.AllowSharedFSTypes = []string{rep.Refused[0].FSType}
+		killAndCheck(t, c, opts, OutcomeRecovered, c.Conn)
+		reaped(t, c)
+	})
+}
+
+func TestKillW4Healthy(t *testing.T) {
+	t.Parallel()
+	c := fixture.W4(t)
+	rep := killAndCheck(t, c, testOptions(), OutcomeExited)
+	if rep.Diagnosis != nil {
+		t.Errorf("a healthy kill was diagnosed: %+v", rep.Diagnosis)
+	}
+	reaped(t, c)
+}
+
+func TestKillW5SharedUntouched(t *testing.T) {
+	t.Parallel()
+	c := fixture.W5(t)
+	killAndCheck(t, c, testOptions(), OutcomeRecovered, c.Conn)
+	reaped(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.SharedAnswers(ctx); err != nil {
+		t.Fatalf("shared connection %d no longer answers: %v", c.Shared, err)
+	}
+}
+
+func TestKillDryRunAbortsNothing(t *testing.T) {
+	t.Parallel()
+	c := fixture.W2(t, "read")
+	opts := testOptions()
+	opts.Policy.DryRun = true
+	rep := killAndCheck(t, c, opts, OutcomeStillStuck)
+	if len(rep.Aborted) != 1 || rep.Aborted[0].Conn != c.Conn || rep.Aborted[0].Done {
+		t.Fatalf("dry run reported %+v, want connection %d planned, not done", rep.Aborted, c.Conn)
+	}
+	ctl := fuseguard.NewControl("")
+	if w, err := ctl.Waiting(c.Conn); err != nil || w == 0 {
+		t.Fatalf("connection %d after a dry run: waiting %d, err %v; want still waiting", c.Conn, w, err)
+	}
+}
+
+func TestKillStaleTargetRefused(t *testing.T) {
+	t.Parallel()
+	c := fixture.W4(t)
+	st, err := proc.NewFS("").Stat(c.InitPID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Kill(context.Background(), Target{PID: c.InitPID, StartTime: st.StartTime + 1}, testOptions())
+	if !errors.Is(err, ErrStaleTarget) {
+		t.Fatalf("Kill of a stale target: err %v, outcome %s; want ErrStaleTarget", err, rep.Outcome)
+	}
+	select {
+	case <-c.Exited():
+		t.Fatal("a stale target was killed")
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+func TestKillAlreadyGone(t *testing.T) {
+	t.Parallel()
+	c := fixture.W4(t)
+	pid := c.InitPID
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	reaped(t, c)
+	rep, err := Kill(context.Background(), Target{PID: pid}, testOptions())
+	if err != nil || rep.Outcome != OutcomeAlreadyGone {
+		t.Fatalf("Kill of a reaped pid: outcome %s, err %v; want already-gone", rep.Outcome, err)
+	}
+}
+
+func TestKillHonoursContext(t *testing.T) {
+	t.Parallel()
+	c := fixture.W2(t, "read")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	rep, err := Kill(ctx, Target{PID: c.InitPID}, Options{VerifyTimeout: 10 * time.Second, RecoverTimeout: 10 * time.Second})
+	took := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v (outcome %s), want context.DeadlineExceeded", err, rep.Outcome)
+	}
+	if took > 2*time.Second {
+		t.Fatalf("Kill returned %v after its context ended", took-300*time.Millisecond)
+	}
+}
+
+func TestDiagnoseAfterKill(t *testing.T) {
+	t.Parallel()
+	c := fixture.W2(t, "read")
+	rec, err := fuseguard.NewRecord(proc.NewFS(""), "w2", c.InitPID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rec.Lookup(c.Conn); !ok {
+		t.Fatalf("record of a running W2 lacks connection %d: %+v", c.Conn, rec.Connections)
+	}
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	opts := testOptions()
+	opts.Record = rec
+	var d *Diagnosis
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d, err = Diagnose(context.Background(), Target{PID: c.InitPID, StartTime: rec.InitStartTime}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.InitInZap && len(d.Stuck) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !d.InitInZap || len(d.Plan) != 1 || d.Plan[0].Conn != c.Conn || !d.Plan[0].Owned {
+		t.Fatalf("diagnosis: inZap %v, plan %+v; want connection %d planned", d.InitInZap, d.Plan, c.Conn)
+	}
+	// Diagnose changes nothing: the connection still waits.
+	if w, err := fuseguard.NewControl("").Waiting(c.Conn); err != nil || w == 0 {
+		t.Fatalf("after Diagnose: waiting %d, err %v", w, err)
+	}
+}

@@ -1,0 +1,49 @@
+package killer
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+)
+
+// allows reports whether the policy lets fuseguard abort c.
+func (p Policy) allows(c fuseguard.Connection) bool {
+	return c.Owned || p.AbortShared || slices.Contains(p.AllowSharedFSTypes, c.FSType)
+}
+
+// plan chooses the connections to abort: first those a stuck task provably
+// waits on, then the container's connections with requests waiting. Shared
+// connections the policy does not allow are returned as refused, with why.
+func (p Policy) plan(stuck []Task, conns []ConnState) (planned, refused []Abort) {
+	waiters := map[fuseguard.ConnID][]string{}
+	for _, t := range stuck {
+		if t.HasConn {
+			waiters[t.Conn] = append(waiters[t.Conn], fmt.Sprintf("task %d (%s) waits on it via %s", t.TID, t.Comm, t.Via))
+		}
+	}
+	consider := func(c ConnState, reason string) {
+		a := Abort{
+			Conn: c.Conn, FSType: c.FSType, MountPoint: c.MountPoint,
+			Owned: c.Owned, Waiting: c.Waiting, Reason: reason,
+		}
+		if p.allows(c.Connection) {
+			planned = append(planned, a)
+			return
+		}
+		a.Reason = fmt.Sprintf("%s; shared with the host (%s), kept: allow with --allow-shared-fstype=%s", reason, c.FSType, c.FSType)
+		refused = append(refused, a)
+	}
+	for _, c := range conns {
+		if w, ok := waiters[c.Conn]; ok && c.Live {
+			consider(c, strings.Join(w, "; "))
+		}
+	}
+	for _, c := range conns {
+		if _, ok := waiters[c.Conn]; !ok && c.Live && c.Waiting > 0 {
+			consider(c, fmt.Sprintf("%d request(s) waiting on a connection the container uses", c.Waiting))
+		}
+	}
+	return planned, refused
+}

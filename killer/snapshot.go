@@ -1,0 +1,58 @@
+package killer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/proc"
+)
+
+// heldSnapshot keeps init's mountinfo open from before the signal: it
+// vanishes once init starts dying, but an open one holds a reference to the
+// mount namespace and can be read later, and only if the kill turns out to
+// need a diagnosis. A healthy kill pays for one open, not for parsing. The
+// container's tasks are then found as init's descendants (they are all
+// children of init while it waits in zap_pid_ns_processes).
+type heldSnapshot struct {
+	mountinfo *os.File
+}
+
+func holdSnapshot(p proc.FS, pid int) (*heldSnapshot, error) {
+	dir := filepath.Join(p.Root(), strconv.Itoa(pid))
+	mi, err := os.Open(filepath.Join(dir, "mountinfo"))
+	if err != nil {
+		return nil, fmt.Errorf("hold mount table of %d: %w", pid, err)
+	}
+	return &heldSnapshot{mountinfo: mi}, nil
+}
+
+// close releases the namespaces; nil-safe.
+func (h *heldSnapshot) close() {
+	if h == nil {
+		return
+	}
+	h.mountinfo.Close()
+}
+
+// record turns the held files into the record a diagnosis scopes by.
+func (h *heldSnapshot) record(p proc.FS, st proc.Stat) (*fuseguard.Record, error) {
+	rec := &fuseguard.Record{Version: fuseguard.RecordVersion, InitPID: st.PID, InitStartTime: st.StartTime}
+	var errs []error
+	if cg, err := p.Cgroup(st.PID); err == nil {
+		rec.Cgroup = cg
+	}
+	mounts, err := fuseguard.ParseFUSEMounts(h.mountinfo)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("held mount table: %w", err))
+	}
+	host, err := fuseguard.HostMounts(p)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	rec.Merge(fuseguard.Classify(mounts, host), rec.Created)
+	return rec, errors.Join(errs...)
+}

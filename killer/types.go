@@ -1,0 +1,136 @@
+package killer
+
+import (
+	"errors"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/proc"
+)
+
+// Sentinel errors.
+var (
+	// ErrStaleTarget: the pid now belongs to another process (start time differs).
+	ErrStaleTarget = errors.New("stale target: pid was reused")
+	// ErrNoTarget: no process with that pid.
+	ErrNoTarget = errors.New("no such process")
+	// ErrStillStuck: the target did not exit even after the rescue.
+	ErrStillStuck = errors.New("target still stuck")
+)
+
+// Target is a process identified beyond its pid.
+type Target struct {
+	PID       int
+	StartTime uint64 // field 22 of /proc/PID/stat; 0 = read it now
+}
+
+// Outcome of a kill.
+type Outcome string
+
+const (
+	OutcomeExited      Outcome = "exited"       // died within the verify timeout
+	OutcomeRecovered   Outcome = "recovered"    // died after fuseguard aborted connections
+	OutcomeStillStuck  Outcome = "still-stuck"  // alive after everything
+	OutcomeAlreadyGone Outcome = "already-gone" // was not there to kill
+)
+
+// Policy decides which connections may be aborted.
+type Policy struct {
+	AllowSharedFSTypes []string // fs types ("fuse.lxcfs") whose shared connections may be aborted
+	AbortShared        bool     // abort shared connections too (operator's explicit flag)
+	DryRun             bool     // plan only, abort nothing
+}
+
+// Options tune a Kill.
+type Options struct {
+	VerifyTimeout  time.Duration // default 2s
+	RecoverTimeout time.Duration // default 2s
+	VerifyOnly     bool          // the signal was already sent by someone else
+	Policy         Policy
+	Record         *fuseguard.Record  // what was recorded while it ran; nil = snapshot before signalling
+	Proc           proc.FS            // zero value: /proc
+	Control        fuseguard.Control  // zero value: /sys/fs/fuse/connections
+	Log            logrus.FieldLogger // nil: discard
+	Tracer         trace.Tracer       // nil: no spans
+}
+
+// Stage is one timed step of a kill: "open", "snapshot", "signal", "verify",
+// "diagnose", "abort", "reverify".
+type Stage struct {
+	Name     string        `json:"name"`
+	Start    time.Duration `json:"start_ns"` // since the kill began
+	Duration time.Duration `json:"duration_ns"`
+	Err      string        `json:"error,omitempty"`
+}
+
+// Abort is one connection fuseguard aborted (or, in a dry run, would abort).
+type Abort struct {
+	Conn       fuseguard.ConnID `json:"conn"`
+	FSType     string           `json:"fs_type"`
+	MountPoint string           `json:"mount_point"`
+	Owned      bool             `json:"owned"`
+	Waiting    int              `json:"waiting"`
+	Reason     string           `json:"reason"` // why it was chosen
+	Done       bool             `json:"done"`   // false in a dry run or on error
+	Err        string           `json:"error,omitempty"`
+}
+
+// Report is what a Kill did and saw.
+type Report struct {
+	Target    Target        `json:"target"`
+	Outcome   Outcome       `json:"outcome"`
+	Stages    []Stage       `json:"stages"`
+	Aborted   []Abort       `json:"aborted,omitempty"`
+	Refused   []Abort       `json:"refused,omitempty"` // candidates the policy kept
+	Diagnosis *Diagnosis    `json:"diagnosis,omitempty"`
+	Total     time.Duration `json:"total_ns"`
+}
+
+// BlockerKind classifies what a stuck task waits on.
+type BlockerKind string
+
+const (
+	BlockerFUSERequest BlockerKind = "fuse-request"    // request_wait_answer, not at exit
+	BlockerFUSEFlush   BlockerKind = "fuse-flush-exit" // fuse_flush under do_exit
+	BlockerOther       BlockerKind = "other"           // NFS, freezer, …: reported, never touched
+)
+
+// Task is one task of the container.
+type Task struct {
+	TID     int         `json:"tid"`
+	TGID    int         `json:"tgid"`
+	Comm    string      `json:"comm"`
+	State   string      `json:"state"`
+	Exiting bool        `json:"exiting"`
+	Stack   proc.Stack  `json:"stack,omitempty"`
+	Wchan   string      `json:"wchan,omitempty"`
+	SigPnd  []string    `json:"sig_pending,omitempty"`
+	ShdPnd  []string    `json:"shared_pending,omitempty"`
+	Blocker BlockerKind `json:"blocker,omitempty"`
+	// Conn is the FUSE connection the task provably waits on, when known.
+	Conn    fuseguard.ConnID `json:"conn,omitempty"`
+	HasConn bool             `json:"has_conn"`
+	Via     string           `json:"via,omitempty"` // how Conn was found: "syscall fd 8 → mnt_id 91"
+}
+
+// ConnState is a connection of the container at diagnosis time.
+type ConnState struct {
+	fuseguard.Connection
+	Waiting int    `json:"waiting"`
+	Live    bool   `json:"live"`
+	Err     string `json:"error,omitempty"`
+}
+
+// Diagnosis explains a stuck exit. It never kills and never aborts.
+type Diagnosis struct {
+	Init        Task        `json:"init"`
+	InitInZap   bool        `json:"init_in_zap_pid_ns_processes"`
+	Stuck       []Task      `json:"stuck"` // tasks in D
+	Connections []ConnState `json:"connections"`
+	Plan        []Abort     `json:"plan"`    // what Kill would abort under the policy
+	Refused     []Abort     `json:"refused"` // candidates the policy keeps
+	Notes       []string    `json:"notes,omitempty"`
+}

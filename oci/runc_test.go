@@ -1,0 +1,299 @@
+package oci
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/fuseguard/fuseguard/test/testenv"
+)
+
+func TestParseRuncArgs(t *testing.T) {
+	tests := []struct {
+		args    string // split on spaces
+		want    Invocation
+		wantErr bool
+	}{
+		{
+			args: "--root /run/docker/runtime-runc/moby --log /x --log-format json create --bundle /b --pid-file /p id",
+			want: Invocation{GlobalFlags: sp("--root /run/docker/runtime-runc/moby --log /x --log-format json"), Command: "create",
+				CommandArgs: sp("--bundle /b --pid-file /p id"), ContainerID: "id", Bundle: "/b"},
+		},
+		{
+			args: "--root /r --log /l --log-format json --systemd-cgroup create --bundle /b --pid-file /p --console-socket /s --no-pivot --no-new-keyring --preserve-fds 2 id",
+			want: Invocation{GlobalFlags: sp("--root /r --log /l --log-format json --systemd-cgroup"), Command: "create",
+				CommandArgs: sp("--bundle /b --pid-file /p --console-socket /s --no-pivot --no-new-keyring --preserve-fds 2 id"), ContainerID: "id", Bundle: "/b"},
+		},
+		{args: "create -b create id", want: Invocation{Command: "create", CommandArgs: sp("-b create id"), ContainerID: "id", Bundle: "create"}},
+		{args: "create --bundle=/b id", want: Invocation{Command: "create", CommandArgs: sp("--bundle=/b id"), ContainerID: "id", Bundle: "/b"}},
+		{args: "create -b=/b id", want: Invocation{Command: "create", CommandArgs: sp("-b=/b id"), ContainerID: "id", Bundle: "/b"}},
+		{args: "create id --bundle /b", want: Invocation{Command: "create", CommandArgs: sp("id --bundle /b"), ContainerID: "id", Bundle: "/b"}},
+		{args: "create -b /one -b /two id", want: Invocation{Command: "create", CommandArgs: sp("-b /one -b /two id"), ContainerID: "id", Bundle: "/two"}},
+		{args: "create -b /one --bundle /two id", want: Invocation{Command: "create", CommandArgs: sp("-b /one --bundle /two id")}, wantErr: true},
+		// urfave/cli takes "id" for the value of --detach, so -b=/b is a second argument.
+		{args: "run --detach id -b=/b", want: Invocation{Command: "run", CommandArgs: sp("--detach id -b=/b"), ContainerID: "id", BundleDefaulted: true}, wantErr: true},
+		{args: "create -b /b -- id", want: Invocation{Command: "create", CommandArgs: sp("-b /b -- id"), ContainerID: "id", Bundle: "/b"}},
+		{args: "create id", want: Invocation{Command: "create", CommandArgs: sp("id"), ContainerID: "id", BundleDefaulted: true}},
+		{args: "create --pid-file -b id", want: Invocation{Command: "create", CommandArgs: sp("--pid-file -b id"), ContainerID: "id", BundleDefaulted: true}},
+		{args: "--root create create --bundle create create", want: Invocation{GlobalFlags: sp("--root create"), Command: "create",
+			CommandArgs: sp("--bundle create create"), ContainerID: "create", Bundle: "create"}},
+		{args: "-root /r -debug create -bundle /b id", want: Invocation{GlobalFlags: sp("-root /r -debug"), Command: "create",
+			CommandArgs: sp("-bundle /b id"), ContainerID: "id", Bundle: "/b"}},
+		{args: "--root /r -- create -b /b id", want: Invocation{GlobalFlags: sp("--root /r --"), Command: "create",
+			CommandArgs: sp("-b /b id"), ContainerID: "id", Bundle: "/b"}},
+		{args: "--rootless=true --criu /usr/sbin/criu --debug=false run -d --keep -b /b id", want: Invocation{GlobalFlags: sp("--rootless=true --criu /usr/sbin/criu --debug=false"),
+			Command: "run", CommandArgs: sp("-d --keep -b /b id"), ContainerID: "id", Bundle: "/b"}},
+		{args: "run id", want: Invocation{Command: "run", CommandArgs: sp("id"), ContainerID: "id", BundleDefaulted: true}},
+
+		{args: "--root=/r kill id 9", want: Invocation{GlobalFlags: sp("--root=/r"), Command: "kill", CommandArgs: sp("id 9"), ContainerID: "id", Signal: "9"}},
+		{args: "kill id", want: Invocation{Command: "kill", CommandArgs: sp("id"), ContainerID: "id", Signal: "SIGTERM"}},
+		{args: "kill id KILL", want: Invocation{Command: "kill", CommandArgs: sp("id KILL"), ContainerID: "id", Signal: "KILL"}},
+		{args: "kill --all id SIGKILL", want: Invocation{Command: "kill", CommandArgs: sp("--all id SIGKILL"), ContainerID: "id", Signal: "SIGKILL", All: true}},
+		{args: "kill -a id 15", want: Invocation{Command: "kill", CommandArgs: sp("-a id 15"), ContainerID: "id", Signal: "15", All: true}},
+		{args: "kill id -a", want: Invocation{Command: "kill", CommandArgs: sp("id -a"), ContainerID: "id", Signal: "SIGTERM", All: true}},
+		{args: "kill id 9 extra", want: Invocation{Command: "kill", CommandArgs: sp("id 9 extra"), ContainerID: "id", Signal: "9"}, wantErr: true},
+		{args: "kill", want: Invocation{Command: "kill", CommandArgs: nil, Signal: "SIGTERM"}, wantErr: true},
+
+		{args: "delete --force id", want: Invocation{Command: "delete", CommandArgs: sp("--force id"), ContainerID: "id", Force: true}},
+		{args: "delete -f id", want: Invocation{Command: "delete", CommandArgs: sp("-f id"), ContainerID: "id", Force: true}},
+		{args: "delete id --force", want: Invocation{Command: "delete", CommandArgs: sp("id --force"), ContainerID: "id", Force: true}},
+		{args: "delete --force=false id", want: Invocation{Command: "delete", CommandArgs: sp("--force=false id"), ContainerID: "id"}},
+		{args: "delete id", want: Invocation{Command: "delete", CommandArgs: sp("id"), ContainerID: "id"}},
+		{args: "delete --force=maybe id", want: Invocation{Command: "delete", CommandArgs: sp("--force=maybe id")}, wantErr: true},
+		{args: "delete -f --force id", want: Invocation{Command: "delete", CommandArgs: sp("-f --force id")}, wantErr: true},
+		{args: "delete --bogus id", want: Invocation{Command: "delete", CommandArgs: sp("--bogus id")}, wantErr: true},
+
+		{args: "state id", want: Invocation{Command: "state", CommandArgs: sp("id"), ContainerID: "id"}},
+		{args: "start id", want: Invocation{Command: "start", CommandArgs: sp("id"), ContainerID: "id"}},
+		{args: "start", want: Invocation{Command: "start", CommandArgs: nil}, wantErr: true},
+		{args: "state a b", want: Invocation{Command: "state", CommandArgs: sp("a b"), ContainerID: "a"}, wantErr: true},
+		{args: "exec --process /p.json --detach --pid-file /p id", want: Invocation{Command: "exec", CommandArgs: sp("--process /p.json --detach --pid-file /p id"), ContainerID: "id"}},
+		{args: "exec -t id ls -l --cwd", want: Invocation{Command: "exec", CommandArgs: sp("-t id ls -l --cwd"), ContainerID: "id"}},
+		{args: "ps id -ef", want: Invocation{Command: "ps", CommandArgs: sp("id -ef"), ContainerID: "id"}},
+		{args: "pause id", want: Invocation{Command: "pause", CommandArgs: sp("id"), ContainerID: "id"}},
+		{args: "restore -b /b --image-path /i id", want: Invocation{Command: "restore", CommandArgs: sp("-b /b --image-path /i id"), ContainerID: "id", Bundle: "/b"}},
+		{args: "list -f json", want: Invocation{Command: "list", CommandArgs: sp("-f json")}},
+		{args: "features", want: Invocation{Command: "features", CommandArgs: nil}},
+
+		{args: "frobnicate --whatever x y", want: Invocation{Command: "frobnicate", CommandArgs: sp("--whatever x y")}},
+		{args: "--root /r help create", want: Invocation{GlobalFlags: sp("--root /r"), Command: "help", CommandArgs: sp("create")}},
+		{args: "--version", want: Invocation{GlobalFlags: sp("--version"), Help: true}},
+		{args: "-h kill id 9", want: Invocation{GlobalFlags: sp("-h"), Command: "kill", CommandArgs: sp("id 9"), Help: true}},
+		{args: "create --help", want: Invocation{Command: "create", CommandArgs: sp("--help"), BundleDefaulted: true, Help: true}},
+		{args: "", want: Invocation{}},
+		{args: "--root=  state", want: Invocation{GlobalFlags: sp("--root="), CommandArgs: []string{"state"}}}, // an empty subcommand
+
+		{args: "--root", want: Invocation{}, wantErr: true},
+		{args: "--bogus create id", want: Invocation{}, wantErr: true},
+		{args: "-b /b create id", want: Invocation{}, wantErr: true},
+		{args: "---root /r create id", want: Invocation{}, wantErr: true},
+		{args: "create --bundle", want: Invocation{Command: "create", CommandArgs: sp("--bundle")}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args, func(t *testing.T) {
+			args := sp(tt.args)
+			orig := slices.Clone(args)
+			got, err := ParseRuncArgs(args)
+			if !slices.Equal(args, orig) {
+				t.Fatalf("argv modified: %q -> %q", orig, args)
+			}
+			if tt.wantErr {
+				if !errors.Is(err, ErrUsage) {
+					t.Errorf("err = %v, want ErrUsage", err)
+				}
+			} else if err != nil {
+				t.Fatalf("ParseRuncArgs: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ParseRuncArgs(%q)\n got %+v\nwant %+v", tt.args, got, tt.want)
+			}
+			if !tt.wantErr || got.Command != "" {
+				checkPassThrough(t, args, got)
+			}
+		})
+	}
+}
+
+// checkPassThrough: global flags, command and its arguments are argv
+// itself, in order.
+func checkPassThrough(t testing.TB, args []string, inv Invocation) {
+	t.Helper()
+	if len(inv.GlobalFlags) == len(args) {
+		if !slices.Equal(inv.GlobalFlags, args) || inv.Command != "" || inv.CommandArgs != nil {
+			t.Errorf("argv %q parsed as flags %q, command %q %q", args, inv.GlobalFlags, inv.Command, inv.CommandArgs)
+		}
+		return
+	}
+	joined := append(append(slices.Clone(inv.GlobalFlags), inv.Command), inv.CommandArgs...)
+	if !slices.Equal(joined, args) {
+		t.Errorf("GlobalFlags+Command+CommandArgs = %q, argv %q", joined, args)
+	}
+}
+
+// sp splits a test command line on spaces; "" is an empty argv.
+func sp(s string) []string {
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, " ")
+}
+
+func TestIsSIGKILL(t *testing.T) {
+	for sig, want := range map[string]bool{
+		"9": true, "KILL": true, "SIGKILL": true, "kill": true, "sigkill": true, "SigKill": true, "+9": true, "09": true,
+		"SIGTERM": false, "15": false, "TERM": false, "": false, "SIGKILLX": false, "SIG": false, "-9": false, "99": false, " 9": false,
+	} {
+		if got := IsSIGKILL(sig); got != want {
+			t.Errorf("IsSIGKILL(%q) = %v, want %v", sig, got, want)
+		}
+	}
+}
+
+// TestParseRuncArgsBundleLikeRunc runs the real runc on each command line
+// with a bundle that does not exist and compares the directory runc tries
+// to enter with the parsed Bundle.
+func TestParseRuncArgsBundleLikeRunc(t *testing.T) {
+	testenv.RequireRoot(t)
+	runc := testenv.RequireBinary(t, "runc")
+	root, cwd := t.TempDir(), t.TempDir() // cwd: an empty bundle, so a default bundle fails on config.json
+	log := filepath.Join(t.TempDir(), "runc.log")
+	chdir := regexp.MustCompile(`chdir ([^:" ]+): no such file`)
+	for _, line := range []string{
+		"create --bundle /nonexistent/b1 id",
+		"create -b /nonexistent/b2 id",
+		"create --bundle=/nonexistent/b3 id",
+		"create -b=/nonexistent/b4 id",
+		"create id --bundle /nonexistent/b5",
+		"create --pid-file /nonexistent/p --console-socket /nonexistent/s --no-pivot --no-new-keyring --preserve-fds 0 -b /nonexistent/b6 id",
+		"create -b create id",
+		"create -b /nonexistent/b7 --bundle /nonexistent/b8 id",
+		"create -b /nonexistent/b7 -b /nonexistent/b8 id",
+		"create -b /nonexistent/b9 -- id",
+		"create id",
+		"create --pid-file -b id",
+		"--log " + log + " --log-format json create --bundle /nonexistent/b10 --pid-file /nonexistent/p id",
+		"--debug create -bundle /nonexistent/b11 id",
+		"run -d -b /nonexistent/b12 id",
+		"run --detach id -b=/nonexistent/b13",
+	} {
+		t.Run(line, func(t *testing.T) {
+			args := append([]string{"--root", root}, sp(line)...)
+			inv, parseErr := ParseRuncArgs(args)
+			cmd := exec.Command(runc, args...)
+			cmd.Dir = cwd
+			out, runErr := cmd.CombinedOutput()
+			if runErr == nil {
+				t.Fatalf("runc succeeded on a missing bundle: %s", out)
+			}
+			logged, _ := os.ReadFile(log)
+			os.Remove(log)
+			msg := string(out) + string(logged)
+			m := chdir.FindStringSubmatch(msg)
+			switch {
+			case parseErr != nil:
+				// Rejected here, so runc must reject it before any bundle.
+				if m != nil || strings.Contains(msg, "config.json not found") {
+					t.Errorf("parse error %v, but runc went for the bundle: %s", parseErr, msg)
+				}
+			case inv.BundleDefaulted:
+				if m != nil || !strings.Contains(msg, "config.json not found") {
+					t.Errorf("parsed a default bundle, runc said: %s", msg)
+				}
+			case m == nil:
+				t.Errorf("parsed bundle %q, runc said: %s", inv.Bundle, msg)
+			case m[1] != inv.Bundle:
+				t.Errorf("parsed bundle %q, runc entered %q", inv.Bundle, m[1])
+			}
+		})
+	}
+}
+
+// TestParseRuncArgsDeleteLikeRunc runs the real runc's `delete` on
+// containers that have a directory but no state.json: runc removes
+// <root>/<id> and succeeds only with --force, so the directory that
+// disappears and the exit status tell which root, id and force runc parsed.
+func TestParseRuncArgsDeleteLikeRunc(t *testing.T) {
+	testenv.RequireRoot(t)
+	runc := testenv.RequireBinary(t, "runc")
+	ids := []string{"id", "x", "y", "9"}
+	for _, line := range []string{
+		"--root ROOT delete --force id",
+		"--root=ROOT delete -f id",
+		"-root ROOT delete id --force",
+		"--root ROOT --log-format json delete --force=true id",
+		"--root ROOT delete --force=false id",
+		"--root ROOT delete id",
+		"--root ROOT delete -f -- x",
+		"--root ROOT delete x -f y",
+		"--root ROOT delete -f x y",
+		"--root ROOT delete -f --force x",
+		"--debug --root ROOT delete -f 9",
+	} {
+		t.Run(line, func(t *testing.T) {
+			root := t.TempDir()
+			for _, id := range ids {
+				if err := os.Mkdir(filepath.Join(root, id), 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			args := sp(strings.ReplaceAll(line, "ROOT", root))
+			inv, parseErr := ParseRuncArgs(args)
+			out, runErr := exec.Command(runc, args...).CombinedOutput()
+			var removed []string
+			for _, id := range ids {
+				if _, err := os.Stat(filepath.Join(root, id)); errors.Is(err, os.ErrNotExist) {
+					removed = append(removed, id)
+				}
+			}
+			var want []string
+			if parseErr == nil {
+				want = []string{inv.ContainerID}
+			}
+			if !slices.Equal(removed, want) {
+				t.Errorf("runc removed %q, parse (id=%q err=%v) predicts %q; runc said %s",
+					removed, inv.ContainerID, parseErr, want, out)
+			}
+			if wantOK := parseErr == nil && inv.Force; (runErr == nil) != wantOK {
+				t.Errorf("runc exit %v, parse (force=%v err=%v) predicts success=%v; runc said %s",
+					runErr, inv.Force, parseErr, wantOK, out)
+			}
+		})
+	}
+}
+
+func FuzzParseRuncArgs(f *testing.F) {
+	for _, s := range []string{
+		"--root /run/docker/runtime-runc/moby --log /x --log-format json create --bundle /b --pid-file /p id",
+		"--root=/r kill id 9", "delete --force id", "create -b create id", "kill --all id SIGKILL",
+		"exec -t id sh", "--root -- state id", "create id -b", "kill -a -- x", "---x", "create --bundle=",
+	} {
+		f.Add(strings.ReplaceAll(s, " ", "\x00"))
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		args := strings.Split(s, "\x00")
+		orig := slices.Clone(args)
+		inv, err := ParseRuncArgs(args)
+		if !slices.Equal(args, orig) {
+			t.Fatalf("argv modified: %q -> %q", orig, args)
+		}
+		if err != nil && !errors.Is(err, ErrUsage) {
+			t.Fatalf("error without ErrUsage: %v", err)
+		}
+		if err == nil {
+			checkPassThrough(t, args, inv)
+			if _, known := runcSubcommand(inv.Command); known && !inv.Help && inv.Command != "list" &&
+				inv.Command != "spec" && inv.Command != "features" && inv.ContainerID == "" {
+				t.Fatalf("%s parsed without a container id: %q", inv.Command, args)
+			}
+			if inv.Command == "kill" && !inv.Help && inv.Signal == "" {
+				t.Fatal("kill without a signal")
+			}
+		}
+	})
+}

@@ -1,0 +1,72 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// FS reads a proc filesystem rooted at a directory.
+type FS struct{ root string }
+
+// NewFS returns an FS rooted at root; "" means /proc.
+func NewFS(root string) FS {
+	if root == "" {
+		root = "/proc"
+	}
+	return FS{root: root}
+}
+
+// Root is the directory the FS reads.
+func (fs FS) Root() string { return fs.root }
+
+// path joins elements below the directory of pid.
+func (fs FS) path(pid int, elem ...string) string {
+	return filepath.Join(append([]string{fs.root, strconv.Itoa(pid)}, elem...)...)
+}
+
+// read returns the contents of a file below pid's directory and its path.
+// An empty file is ErrUnreadable: the kernel prints nothing for a task it can
+// no longer describe.
+func (fs FS) read(pid int, elem ...string) ([]byte, string, error) {
+	b, p, err := fs.readMaybeEmpty(pid, elem...)
+	if err == nil && len(b) == 0 {
+		err = fmt.Errorf("proc: read %s: %w: empty", p, ErrUnreadable)
+	}
+	return b, p, err
+}
+
+// readMaybeEmpty is read for files where empty is a valid answer.
+func (fs FS) readMaybeEmpty(pid int, elem ...string) ([]byte, string, error) {
+	p := fs.path(pid, elem...)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, p, fs.classify(pid, p, "read", err)
+	}
+	return b, p, nil
+}
+
+// classify wraps err, from an operation on p below pid's directory, in the
+// sentinel a caller branches on: ErrNoProcess when the task is gone,
+// ErrUnreadable when the task is there but the entry cannot be read. The
+// original error stays in the chain (errors.Is(err, fs.ErrNotExist) works).
+func (fs FS) classify(pid int, p, op string, err error) error {
+	switch {
+	case errors.Is(err, unix.ESRCH):
+		return fmt.Errorf("proc: %s %s: %w: %w", op, p, ErrNoProcess, err)
+	case errors.Is(err, unix.ENOENT):
+		// The pid directory itself tells a dead task from a missing entry
+		// (a closed fd, a namespace link of a task without nsproxy).
+		if _, serr := os.Lstat(fs.path(pid)); serr != nil && errors.Is(serr, unix.ENOENT) {
+			return fmt.Errorf("proc: %s %s: %w: %w", op, p, ErrNoProcess, err)
+		}
+		return fmt.Errorf("proc: %s %s: %w: %w", op, p, ErrUnreadable, err)
+	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		return fmt.Errorf("proc: %s %s: %w: %w", op, p, ErrUnreadable, err)
+	}
+	return fmt.Errorf("proc: %s %s: %w", op, p, err)
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"syscall"
+)
+
+// The tasks below use raw syscalls: an os.File may park a FUSE file in the
+// netpoller instead of blocking in the kernel, which is where the wedge
+// has to happen.
+
+// hold opens FILE and never closes it, so that its FLUSH is sent only when
+// the task dies.
+func hold(args []string) error {
+	fl := flag.NewFlagSet("hold", flag.ExitOnError)
+	readyFile := fl.String("ready", "", "also append \"ready\" to this file once the file is open")
+	fl.Parse(args)
+	if fl.NArg() != 1 {
+		return errors.New("usage: hold [-ready FILE] FILE")
+	}
+	path := fl.Arg(0)
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	emit("held", "path", path, "fd", fd)
+	if err := ready(*readyFile, "hold"); err != nil {
+		return err
+	}
+	waitSignal()
+	return nil
+}
+
+// read reads FILE once and prints what it got.
+func read(args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: read FILE")
+	}
+	fd, err := syscall.Open(args[0], syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", args[0], err)
+	}
+	buf := make([]byte, 4096)
+	n, err := syscall.Read(fd, buf)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", args[0], err)
+	}
+	emit("read", "n", n, "data", fmt.Sprintf("%x", buf[:n]))
+	return syscall.Close(fd)
+}
+
+// stat stats PATH once.
+func stat(args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: stat PATH")
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(args[0], &st); err != nil {
+		return fmt.Errorf("stat %s: %w", args[0], err)
+	}
+	emit("stat", "ino", st.Ino, "size", st.Size)
+	return nil
+}

@@ -1,0 +1,117 @@
+package dockerd_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fuseguard/fuseguard/test/dockerd"
+	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/testenv"
+	"github.com/fuseguard/fuseguard/test/wedgefs"
+)
+
+// TestTeardownRescuesWedged leaves a wedged W2 container behind, with a
+// host FUSE mount bind-mounted into it beside (W5), and registers no abort
+// of its own: the daemon's teardown must abort the container's connection,
+// remove everything, and leave the host's mount alone and serving.
+func TestTeardownRescuesWedged(t *testing.T) {
+	testenv.RequireFUSE(t)
+	bin := fixture.Binary(t)
+
+	hostDir := t.TempDir()
+	host, err := wedgefs.Mount(hostDir, wedgefs.Options{Mode: wedgefs.ModeHealthy, Name: "fgdhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostConn, err := host.Conn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := host.Unmount(); err != nil {
+			t.Logf("unmount host wedgefs: %v; aborting it", err)
+			_ = dockerd.AbortFUSE(hostConn)
+			_ = unix.Unmount(hostDir, unix.MNT_DETACH)
+		}
+	})
+
+	var d *dockerd.Daemon
+	var conn uint32
+	var initPid int
+	t.Run("daemon", func(t *testing.T) {
+		d = dockerd.Start(t, dockerd.Options{})
+		image := d.ImportImage(t, "fgtest/fusefixture:rescue", map[string]string{"/fusefixture": bin})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		args := append(dockerd.FUSERunArgs(), "-v", hostDir+":/host:ro")
+		id, err := d.RunDetached(ctx, image, "runc", args,
+			"sh", "-c", "/fusefixture serve -mode read -mount /mnt -self-read; true")
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs, err := d.WaitLog(ctx, id, "fusefixture: ready role=serve")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, logs)
+		}
+		m := mountedConn.FindStringSubmatch(logs)
+		if m == nil {
+			t.Fatalf("no mounted event in:\n%s", logs)
+		}
+		n, err := strconv.ParseUint(m[1], 10, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn = uint32(n)
+		st, err := d.Inspect(ctx, id)
+		if err != nil || !st.Running {
+			t.Fatalf("armed container: %+v, %v", st, err)
+		}
+		initPid = st.Pid
+		conns, err := dockerd.FUSEConns(initPid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(conns, conn) || !slices.Contains(conns, hostConn) {
+			t.Fatalf("FUSEConns(init %d) = %v, want both the container's %d and the bind-mounted host's %d", initPid, conns, conn, hostConn)
+		}
+		// Wedge it behind Docker's back: init now waits in
+		// zap_pid_ns_processes for the daemon's stuck thread.
+		if err := unix.Kill(initPid, unix.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if conn == 0 || initPid == 0 {
+		t.Fatal("the daemon subtest did not arm the wedge")
+	}
+	// Should the teardown fail, do not leave the wedge to the next test.
+	t.Cleanup(func() { _ = dockerd.AbortFUSE(conn) })
+
+	if _, err := os.Stat(filepath.Join(dockerd.FusectlDir, strconv.FormatUint(uint64(conn), 10))); !os.IsNotExist(err) {
+		t.Errorf("the container's connection %d still exists after teardown (%v)", conn, err)
+	}
+	if err := unix.Kill(initPid, 0); err == nil {
+		t.Errorf("container init %d still alive after teardown", initPid)
+	}
+	if _, err := os.Stat(d.Dir); !os.IsNotExist(err) {
+		t.Errorf("%s still exists after teardown (%v)", d.Dir, err)
+	}
+	// The host's mount must still answer; read it from a child process
+	// with a deadline, never from the test process.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "cat", filepath.Join(hostDir, wedgefs.DataFile)).Output()
+	if err != nil {
+		t.Fatalf("host FUSE mount does not answer after teardown: %v", err)
+	}
+	if string(out) != wedgefs.Content {
+		t.Errorf("host FUSE mount read %q, want %q", out, wedgefs.Content)
+	}
+}
