@@ -3,7 +3,9 @@ package wedgefs
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +14,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
 )
 
 // ErrNotMounted is returned (wrapped) when the mount is missing from the
@@ -88,7 +91,35 @@ func Mount(dir string, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("wedgefs: mount %s: %w", abs, err)
 	}
 	s.fuse = srv
+	if err := cloexecDevFuse(); err != nil {
+		s.Unmount()
+		return nil, err
+	}
 	return s, nil
+}
+
+// cloexecDevFuse sets close-on-exec on every /dev/fuse descriptor of the
+// process. go-fuse opens the device without O_CLOEXEC; a child that
+// inherited it would keep the connection alive after the daemon died and
+// could wedge itself on its own exit-time FLUSH.
+func cloexecDevFuse() error {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("wedgefs: %w", err)
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || target != "/dev/fuse" {
+			continue
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
+			return fmt.Errorf("wedgefs: close-on-exec on /dev/fuse fd %d: %w", fd, err)
+		}
+	}
+	return nil
 }
 
 // park holds a request's handler until Release: the kernel has handed the

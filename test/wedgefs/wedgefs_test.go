@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -158,6 +160,42 @@ func TestConnAndFSType(t *testing.T) {
 	}
 	if got := infos[0]; got.FSType != "fuse.lxcfs" || uint32(got.Minor) != conn {
 		t.Fatalf("mount %s %d:%d, want fuse.lxcfs with minor %d", got.FSType, got.Major, got.Minor, conn)
+	}
+}
+
+// TestDevFuseCloseOnExec checks that children cannot inherit the device: a
+// child holding it would keep the connection alive after the daemon died.
+func TestDevFuseCloseOnExec(t *testing.T) {
+	mount(t, wedgefs.Options{})
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, e := range ents {
+		if target, _ := os.Readlink("/proc/self/fd/" + e.Name()); target != "/dev/fuse" {
+			continue
+		}
+		found++
+		info, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var flags uint64
+		for _, line := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(line, "flags:"); ok {
+				flags, err = strconv.ParseUint(strings.TrimSpace(v), 8, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if flags&syscall.O_CLOEXEC == 0 {
+			t.Errorf("/dev/fuse fd %s has flags %o: no O_CLOEXEC", e.Name(), flags)
+		}
+	}
+	if found == 0 {
+		t.Fatal("no /dev/fuse descriptor open while mounted")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,23 +34,49 @@ func initCmd(args []string) error {
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
-	attr := &os.ProcAttr{Files: []*os.File{os.Stdin, os.Stdout, os.Stderr}}
-	for i := 0; i < *copies; i++ {
-		p, err := os.StartProcess(path, argv, attr)
-		if err != nil {
-			return fmt.Errorf("start %s: %w", argv[0], err)
-		}
-		if *copies == 1 {
-			emit("spawned", "by", "init", "pid", p.Pid)
-		}
-		// Reaping is done below with wait4(-1); only drop the handle.
-		p.Release()
+	if err := startCopies(path, argv, *copies); err != nil {
+		return err
 	}
 	if err := ready(*readyFile, "init"); err != nil {
 		return err
 	}
 	return reapAll()
 }
+
+// startCopies starts n copies of argv, several at a time: each start waits
+// for its exec to finish.
+func startCopies(path string, argv []string, n int) error {
+	attr := &os.ProcAttr{Files: []*os.File{os.Stdin, os.Stdout, os.Stderr}}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, startParallelism)
+	)
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			p, err := os.StartProcess(path, argv, attr)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("start %s: %w", argv[0], err))
+				mu.Unlock()
+				return
+			}
+			if n == 1 {
+				emit("spawned", "by", "init", "pid", p.Pid)
+			}
+			// Reaping is done with wait4(-1); only drop the handle.
+			p.Release()
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// startParallelism bounds concurrent starts in startCopies.
+const startParallelism = 16
 
 // reapAll reaps children until there are none, then exits with the status
 // of the last one reaped.

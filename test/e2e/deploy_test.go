@@ -1,0 +1,128 @@
+package e2e_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/fuseguard/fuseguard/oci"
+)
+
+var update = flag.Bool("update", false, "rewrite deploy/hooks.d from oci.HooksD")
+
+// installedBinary is the binary path the deploy files name (PREFIX=/usr/local).
+const installedBinary = "/usr/local/bin/fuseguard"
+
+func deployDir(t *testing.T) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("no caller")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..", "deploy")
+}
+
+// TestDeployHooksDInSync regenerates the hooks.d files with oci.HooksD and
+// compares them with deploy/hooks.d (go test -run HooksD -update rewrites
+// them).
+func TestDeployHooksDInSync(t *testing.T) {
+	dir := filepath.Join(deployDir(t), "hooks.d")
+	for _, stage := range oci.Stages() {
+		want, err := oci.HooksD(installedBinary, stage, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "fuseguard-"+string(stage)+".json")
+		if *update {
+			if err := os.WriteFile(path, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s is out of date; run go test ./test/e2e -run HooksD -update\ngot:\n%s\nwant:\n%s", path, got, want)
+		}
+	}
+}
+
+// TestDeployDaemonJSON checks the daemon.json snippets: valid JSON whose
+// fuseguard runtime is the installed symlink.
+func TestDeployDaemonJSON(t *testing.T) {
+	for _, name := range []string{"daemon.json", "daemon.default-runtime.json"} {
+		var conf struct {
+			DefaultRuntime string `json:"default-runtime"`
+			Runtimes       map[string]struct {
+				Path        string   `json:"path"`
+				RuntimeArgs []string `json:"runtimeArgs"`
+			} `json:"runtimes"`
+		}
+		b, err := os.ReadFile(filepath.Join(deployDir(t), "docker", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &conf); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if p := conf.Runtimes["fuseguard"].Path; p != "/usr/local/bin/fuseguard-runtime" {
+			t.Errorf("%s: fuseguard runtime path %q", name, p)
+		}
+		if name == "daemon.default-runtime.json" && conf.DefaultRuntime != "fuseguard" {
+			t.Errorf("%s: default-runtime %q", name, conf.DefaultRuntime)
+		}
+	}
+}
+
+// TestInstallLayout runs deploy/install.sh (what `make install` runs) into
+// a temporary DESTDIR with another PREFIX and checks what it laid out.
+func TestInstallLayout(t *testing.T) {
+	bin := fuseguardBinary(t)
+	dest := t.TempDir()
+	const prefix = "/opt/fg"
+	r := run(t, 30*time.Second, []string{"DESTDIR=" + dest, "PREFIX=" + prefix}, nil,
+		filepath.Join(deployDir(t), "install.sh"), bin.bin)
+	if r.code != 0 {
+		t.Fatalf("install.sh: exit %d: %s", r.code, r.stderr)
+	}
+	fi, err := os.Stat(filepath.Join(dest, prefix, "bin/fuseguard"))
+	if err != nil || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("bin/fuseguard: %v %v", fi, err)
+	}
+	if l, err := os.Readlink(filepath.Join(dest, prefix, "bin/fuseguard-runtime")); err != nil || l != "fuseguard" {
+		t.Fatalf("bin/fuseguard-runtime -> %q (%v), want fuseguard", l, err)
+	}
+	// The installed binary dispatches on its argv[0].
+	rt := run(t, 10*time.Second, nil, nil, filepath.Join(dest, prefix, "bin/fuseguard-runtime"), "--fuseguard-runtime=/nonexistent/runc", "list")
+	if rt.code != 1 || !bytes.Contains([]byte(rt.stderr), []byte("/nonexistent/runc")) {
+		t.Fatalf("installed fuseguard-runtime: exit %d %q, want the wrapper's missing-runtime error", rt.code, rt.stderr)
+	}
+	for _, stage := range oci.Stages() {
+		b, err := os.ReadFile(filepath.Join(dest, "etc/containers/oci/hooks.d/fuseguard-"+string(stage)+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := oci.HooksD(prefix+"/bin/fuseguard", stage, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, want) {
+			t.Errorf("installed hooks.d for %s:\n%s\nwant:\n%s", stage, b, want)
+		}
+	}
+	for _, name := range []string{"docker-daemon.json", "docker-daemon.default-runtime.json"} {
+		b, err := os.ReadFile(filepath.Join(dest, "etc/fuseguard", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte(`"`+prefix+`/bin/fuseguard-runtime"`)) {
+			t.Errorf("%s does not name %s/bin/fuseguard-runtime:\n%s", name, prefix, b)
+		}
+	}
+}

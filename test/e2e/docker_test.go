@@ -1,0 +1,257 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/test/dockerd"
+	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/testenv"
+	"github.com/fuseguard/fuseguard/test/wedgefs"
+)
+
+// dockerKillWindow is Docker 20.10's own wait after a SIGKILL (10 s for
+// the exit event, then 2 s more) before it reports a failed kill.
+const dockerKillWindow = 12 * time.Second
+
+// Docker 20.10's answers to a kill whose container does not die.
+const (
+	exitEventErr = "tried to kill container, but did not receive an exit event"
+	zombieErr    = "is zombie and can not be killed"
+)
+
+// dockerEnv is one private dockerd with the fuseguard runtime registered,
+// shared by every subtest of a test.
+type dockerEnv struct {
+	d        *dockerd.Daemon
+	image    string
+	stateDir string
+}
+
+// startDocker starts a dockerd whose daemon.json registers the wrapper as
+// runtime "fuseguard". The path is a script that passes
+// --fuseguard-state-dir before the runtime's arguments, exactly what
+// Docker 20.10 itself generates for a runtime with "runtimeArgs".
+func startDocker(t testing.TB) *dockerEnv {
+	t.Helper()
+	testenv.RequireFUSE(t)
+	bin := fuseguardBinary(t)
+	fix := fixture.Binary(t)
+	e := &dockerEnv{stateDir: t.TempDir()}
+	script := filepath.Join(t.TempDir(), "fuseguard")
+	body := fmt.Sprintf("#!/bin/sh\nexec %s --fuseguard-state-dir %s \"$@\"\n", bin.runtime, e.stateDir)
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.d = dockerd.Start(t, dockerd.Options{Runtimes: map[string]string{"fuseguard": script}})
+	e.image = e.d.ImportImage(t, "fgtest/e2e:latest", map[string]string{"/fusefixture": fix})
+	return e
+}
+
+// armed is a running container whose FUSE daemon is ready.
+type armed struct {
+	id   string
+	conn uint32
+	pid  int
+}
+
+// start runs cmd under runtime and waits for the fixture's ready event
+// (role serve or hold); the connection is aborted at cleanup whatever
+// happens.
+func (e *dockerEnv) start(t *testing.T, ctx context.Context, runtime, role string, extra []string, cmd ...string) armed {
+	t.Helper()
+	id, err := e.d.RunDetached(ctx, e.image, runtime, append(dockerd.FUSERunArgs(), extra...), cmd...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := e.d.WaitLog(ctx, id, "fusefixture: ready role="+role)
+	if err != nil {
+		t.Fatalf("%v\n--- container log ---\n%s", err, logs)
+	}
+	a := armed{id: id, conn: parseConn(t, logs)}
+	e.d.OnCleanup(func() { _ = dockerd.AbortFUSE(a.conn) })
+	st, err := e.d.Inspect(ctx, id)
+	if err != nil || !st.Running {
+		t.Fatalf("armed container: %+v, %v", st, err)
+	}
+	a.pid = st.Pid
+	return a
+}
+
+// waitNoRecord polls until the record of id is gone (poststop runs when
+// the shim deletes the task, shortly after the exit).
+func (e *dockerEnv) waitNoRecord(t *testing.T, id string) {
+	t.Helper()
+	store := fuseguard.Store{Dir: e.stateDir}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := store.Load(id)
+		if errors.Is(err, fuseguard.ErrNoRecord) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("record of %.12s still there (%v)\nhook.log:\n%s", id, err, strings.Join(logLines(filepath.Join(e.stateDir, "hook.log"), id), "\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func w2Cmd(mode string) []string {
+	// "; true" keeps sh as init, so init waits in zap_pid_ns_processes in S.
+	return []string{"sh", "-c", "/fusefixture serve -mode " + mode + " -mount /mnt -self-read; true"}
+}
+
+// TestDocker runs the Docker scenarios against one daemon: W4 and W2
+// (read, lookup) through the fuseguard runtime, W2 through plain runc as
+// the baseline that shows the bug, and W5.
+func TestDocker(t *testing.T) {
+	testenv.RequireLong(t)
+	e := startDocker(t)
+
+	t.Run("W4", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		a := e.start(t, ctx, "fuseguard", "hold", nil,
+			"/fusefixture", "serve", "-mode", "healthy", "-mount", "/mnt", "--", "/fusefixture", "hold", "/mnt/"+wedgefs.DataFile)
+		rec, err := fuseguard.Store{Dir: e.stateDir}.Load(a.id)
+		if err != nil {
+			t.Fatalf("no record of a running container: %v", err)
+		}
+		if rec.InitPID != a.pid || rec.InitStartTime == 0 {
+			t.Fatalf("record init %d (start %d), docker says %d", rec.InitPID, rec.InitStartTime, a.pid)
+		}
+		if err := e.d.Kill(ctx, a.id); err != nil {
+			t.Fatalf("docker kill of a healthy container: %v", err)
+		}
+		st, err := e.d.WaitExited(ctx, a.id)
+		if err != nil || st.Status != "exited" || st.ExitCode != 137 {
+			t.Fatalf("after docker kill: %+v %v, want exited 137", st, err)
+		}
+		if err := e.d.Rm(ctx, a.id, false); err != nil {
+			t.Fatal(err)
+		}
+		e.waitNoRecord(t, a.id)
+		lines := logLines(filepath.Join(e.stateDir, "runtime.log"), a.id)
+		// Init is often gone before runc kill returns: already-gone.
+		if !slices.ContainsFunc(lines, func(l string) bool {
+			return strings.Contains(l, `"command":"kill"`) &&
+				(strings.Contains(l, `"outcome":"exited"`) || strings.Contains(l, `"outcome":"already-gone"`))
+		}) {
+			t.Errorf("runtime.log: no exited or already-gone outcome for the healthy kill:\n%s", strings.Join(lines, "\n"))
+		}
+	})
+
+	for _, mode := range []string{"read", "lookup"} {
+		t.Run("W2-"+mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			a := e.start(t, ctx, "fuseguard", "serve", nil, w2Cmd(mode)...)
+			took := e.killRescued(t, ctx, a)
+			t.Logf("docker kill of W2-%s through fuseguard: %v", mode, took.Round(time.Millisecond))
+		})
+	}
+
+	t.Run("baseline-runc-W2", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		a := e.start(t, ctx, "runc", "serve", nil, w2Cmd("read")...)
+		begin := time.Now()
+		err := e.d.Kill(ctx, a.id)
+		t.Logf("docker kill of W2 under runc: %v after %v", err, time.Since(begin).Round(time.Millisecond))
+		if err == nil {
+			t.Fatal("docker kill of W2 succeeded under plain runc: the baseline no longer shows the bug")
+		}
+		if !strings.Contains(err.Error(), exitEventErr) && !strings.Contains(err.Error(), zombieErr) {
+			t.Fatalf("docker kill failed, but not with Docker's kill timeout: %v", err)
+		}
+		if st, err := e.d.Inspect(ctx, a.id); err != nil || !st.Running {
+			t.Fatalf("after the failed kill: %+v %v, want still running", st, err)
+		}
+		if err := dockerd.AbortFUSE(a.conn); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := e.d.WaitExited(ctx, a.id); err != nil || st.ExitCode != 137 {
+			t.Fatalf("after the abort: %+v %v, want exited 137", st, err)
+		}
+		if err := e.d.Rm(ctx, a.id, false); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("W5", func(t *testing.T) {
+		hostDir := t.TempDir()
+		host, err := wedgefs.Mount(hostDir, wedgefs.Options{Mode: wedgefs.ModeHealthy, Name: "lxcfs"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hostConn, err := host.Conn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := host.Unmount(); err != nil {
+				_ = dockerd.AbortFUSE(hostConn)
+				_ = unix.Unmount(hostDir, unix.MNT_DETACH)
+			}
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		a := e.start(t, ctx, "fuseguard", "serve", []string{"-v", hostDir + ":/shared"}, w2Cmd("read")...)
+		if conns, err := dockerd.FUSEConns(a.pid); err != nil || !slices.Contains(conns, hostConn) {
+			t.Fatalf("FUSEConns(init %d) = %v (%v), want the host's %d bind-mounted in", a.pid, conns, err, hostConn)
+		}
+		e.killRescued(t, ctx, a)
+		if !connExists(hostConn) {
+			t.Fatalf("the host's shared connection %d was aborted", hostConn)
+		}
+		// Read the host mount from a child, with a deadline, never from here.
+		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer rcancel()
+		out, err := exec.CommandContext(rctx, "cat", filepath.Join(hostDir, wedgefs.DataFile)).Output()
+		if err != nil || string(out) != wedgefs.Content {
+			t.Fatalf("host FUSE mount after the rescue: %q, %v; want %q", out, err, wedgefs.Content)
+		}
+	})
+}
+
+// killRescued asserts that `docker kill` of a wedged container succeeds
+// inside Docker's window, the container exited 137, `docker rm` works and
+// the record is gone; it returns how long the kill took.
+func (e *dockerEnv) killRescued(t *testing.T, ctx context.Context, a armed) time.Duration {
+	t.Helper()
+	begin := time.Now()
+	err := e.d.Kill(ctx, a.id)
+	took := time.Since(begin)
+	if err != nil {
+		t.Fatalf("docker kill through fuseguard failed after %v: %v\nruntime.log:\n%s", took, err,
+			strings.Join(logLines(filepath.Join(e.stateDir, "runtime.log"), a.id), "\n"))
+	}
+	st, err := e.d.WaitExited(ctx, a.id)
+	exited := time.Since(begin)
+	if err != nil || st.Status != "exited" || st.ExitCode != 137 {
+		t.Fatalf("after docker kill: %+v %v, want exited 137", st, err)
+	}
+	if exited >= dockerKillWindow {
+		t.Fatalf("exited %v after the kill, not inside Docker's %v window", exited, dockerKillWindow)
+	}
+	lines := logLines(filepath.Join(e.stateDir, "runtime.log"), a.id)
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, `"outcome":"recovered"`) }) {
+		t.Errorf("runtime.log: no recovered outcome for %.12s:\n%s", a.id, strings.Join(lines, "\n"))
+	}
+	if err := e.d.Rm(ctx, a.id, false); err != nil {
+		t.Fatal(err)
+	}
+	e.waitNoRecord(t, a.id)
+	return took
+}

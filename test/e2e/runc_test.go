@@ -1,0 +1,279 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/test/dockerd"
+	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/testenv"
+)
+
+// runcBundle is an OCI bundle on the host for a private runc.
+type runcBundle struct {
+	dir, root, out, stateDir string
+	id, runc                 string
+}
+
+// futureField is a config.json field no spec knows: it must survive the
+// wrapper's patch.
+const futureField = "org.fuseguard.test.future"
+
+// newRuncBundle builds a bundle from busybox-static and fusefixture whose
+// process is args: `runc spec`, then terminal off, /dev/fuse and
+// CAP_SYS_ADMIN so the fixture can mount inside, and an unknown field.
+func newRuncBundle(t *testing.T, args ...string) *runcBundle {
+	t.Helper()
+	testenv.RequireFUSE(t)
+	runc := testenv.RequireBinary(t, "runc")
+	busybox := testenv.RequireBinary(t, "busybox")
+	fix := fixture.Binary(t)
+	dir := t.TempDir()
+	b := &runcBundle{
+		dir: dir, root: filepath.Join(dir, "runc-root"), out: filepath.Join(dir, "out.log"),
+		stateDir: filepath.Join(dir, "state"), runc: runc,
+		id: fmt.Sprintf("fge2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9),
+	}
+	rootfs := filepath.Join(dir, "rootfs")
+	for _, d := range []string{"bin", "dev", "proc", "sys", "tmp", "mnt/f", "etc", "root"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(t, busybox, filepath.Join(rootfs, "bin/busybox"))
+	for _, a := range []string{"sh", "sleep", "cat", "ls"} {
+		if err := os.Symlink("busybox", filepath.Join(rootfs, "bin", a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(t, fix, filepath.Join(rootfs, "fusefixture"))
+	if r := run(t, 10*time.Second, nil, nil, runc, "spec", "--bundle", dir); r.code != 0 {
+		t.Fatalf("runc spec: %d %s", r.code, r.stderr)
+	}
+	var fuse unix.Stat_t
+	if err := unix.Stat("/dev/fuse", &fuse); err != nil {
+		t.Fatal(err)
+	}
+	major, minor := int64(unix.Major(fuse.Rdev)), int64(unix.Minor(fuse.Rdev))
+	editConfig(t, dir, func(c map[string]any) {
+		proc := c["process"].(map[string]any)
+		proc["args"] = args
+		proc["terminal"] = false
+		proc[futureField] = map[string]any{"kept": true}
+		caps := proc["capabilities"].(map[string]any)
+		for _, set := range []string{"bounding", "effective", "permitted"} {
+			caps[set] = append(caps[set].([]any), "CAP_SYS_ADMIN")
+		}
+		c["root"].(map[string]any)["readonly"] = false
+		linux := c["linux"].(map[string]any)
+		linux["devices"] = []any{map[string]any{"path": "/dev/fuse", "type": "c", "major": major, "minor": minor, "fileMode": 0o666, "uid": 0, "gid": 0}}
+		res := linux["resources"].(map[string]any)
+		res["devices"] = append(res["devices"].([]any), map[string]any{"allow": true, "type": "c", "major": major, "minor": minor, "access": "rwm"})
+		c[futureField] = map[string]any{"nested": []any{1, "two"}}
+	})
+	t.Cleanup(func() { b.destroy(t) })
+	return b
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func editConfig(t *testing.T, bundle string, edit func(map[string]any)) {
+	t.Helper()
+	c := readConfig(t, bundle)
+	edit(c)
+	b, err := json.MarshalIndent(c, "", "\t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readConfig(t *testing.T, bundle string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// wrapper runs `fuseguard runtime --fuseguard-… --root R args…`.
+func (b *runcBundle) wrapper(t *testing.T, timeout time.Duration, args ...string) result {
+	t.Helper()
+	bin := fuseguardBinary(t)
+	argv := append([]string{bin.bin, "runtime", "--fuseguard-runtime=" + b.runc, "--fuseguard-state-dir", b.stateDir, "--root", b.root}, args...)
+	return run(t, timeout, nil, nil, argv...)
+}
+
+// state is `runc state` of the container (ok false once it is gone).
+func (b *runcBundle) state(t *testing.T) (st struct {
+	Pid    int    `json:"pid"`
+	Status string `json:"status"`
+}, ok bool) {
+	t.Helper()
+	r := run(t, 10*time.Second, nil, nil, b.runc, "--root", b.root, "state", b.id)
+	if r.code != 0 {
+		return st, false
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("runc state: %v: %s", err, r.stdout)
+	}
+	return st, true
+}
+
+// destroy aborts the container's FUSE connection (found in its output)
+// before killing and deleting it, so nothing can hang.
+func (b *runcBundle) destroy(t *testing.T) {
+	if logs, err := os.ReadFile(b.out); err == nil {
+		if m := mountedConn.FindStringSubmatch(string(logs)); m != nil {
+			var conn uint32
+			fmt.Sscan(m[1], &conn)
+			if err := dockerd.AbortFUSE(conn); err != nil {
+				t.Logf("cleanup: abort %d: %v", conn, err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for _, args := range [][]string{{"kill", b.id, "KILL"}, {"delete", "--force", b.id}} {
+		cmd := execCmd(ctx, b.runc, append([]string{"--root", b.root}, args...)...)
+		_ = cmd.Run()
+	}
+}
+
+// TestRuncWrapperRescuesW2 drives a real runc through the wrapper: create
+// injects the hooks and keeps unknown config fields, the createRuntime
+// hook records init, a W2 self-deadlock is rescued by the wrapper's kill,
+// and poststop removes the record at delete.
+func TestRuncWrapperRescuesW2(t *testing.T) {
+	b := newRuncBundle(t, "/fusefixture", "init", "--", "/fusefixture", "serve", "-mode", "read", "-mount", "/mnt/f", "-self-read")
+	bin := fuseguardBinary(t)
+
+	out, err := os.Create(b.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The container's stdio is the runtime's: runc create hands it over.
+	cr := runWithOutput(t, out, bin.bin, "runtime", "--fuseguard-runtime", b.runc, "--fuseguard-state-dir="+b.stateDir,
+		"--root", b.root, "create", "--bundle", b.dir, b.id)
+	out.Close()
+	if cr.code != 0 {
+		t.Fatalf("runtime create: exit %d: %s\n%s", cr.code, cr.stderr, mustRead(b.out))
+	}
+
+	// The hooks are in config.json, unknown fields kept.
+	c := readConfig(t, b.dir)
+	if _, ok := c[futureField]; !ok {
+		t.Errorf("top-level %s lost by the patch", futureField)
+	}
+	if _, ok := c["process"].(map[string]any)[futureField]; !ok {
+		t.Errorf("process.%s lost by the patch", futureField)
+	}
+	hooks, _ := c["hooks"].(map[string]any)
+	for _, stage := range []string{"createRuntime", "poststart", "poststop"} {
+		list, _ := hooks[stage].([]any)
+		if !slices.ContainsFunc(list, func(h any) bool {
+			m, _ := h.(map[string]any)
+			env, _ := json.Marshal(m["env"])
+			return m["path"] == bin.bin && strings.Contains(string(env), fuseguard.EnvStateDir+"="+b.stateDir)
+		}) {
+			t.Errorf("no fuseguard %s hook with the state dir in config.json: %v", stage, hooks[stage])
+		}
+	}
+
+	st, ok := b.state(t)
+	if !ok || st.Status != "created" || st.Pid <= 0 {
+		t.Fatalf("after create: %+v %v", st, ok)
+	}
+	store := fuseguard.Store{Dir: b.stateDir}
+	rec, err := store.Load(b.id)
+	if err != nil {
+		t.Fatalf("no record after createRuntime: %v\nhook.log:\n%s", err, mustRead(filepath.Join(b.stateDir, "hook.log")))
+	}
+	if rec.InitPID != st.Pid || rec.InitStartTime == 0 || rec.Bundle != b.dir {
+		t.Fatalf("record %+v, want init %d, a start time and bundle %s", rec, st.Pid, b.dir)
+	}
+
+	if r := b.wrapper(t, 20*time.Second, "start", b.id); r.code != 0 {
+		t.Fatalf("runtime start: %d %s", r.code, r.stderr)
+	}
+	logs := waitFile(t, b.out, "fusefixture: ready role=serve", 20*time.Second)
+	conn := parseConn(t, logs)
+	if !connExists(conn) {
+		t.Fatalf("connection %d of the container not in fusectl", conn)
+	}
+
+	r := b.wrapper(t, 30*time.Second, "kill", b.id, "KILL")
+	t.Logf("runtime kill of W2 took %v", r.took.Round(time.Millisecond))
+	if r.code != 0 {
+		t.Fatalf("runtime kill: exit %d: %s", r.code, r.stderr)
+	}
+	if st, ok := b.state(t); !ok || st.Status != "stopped" {
+		t.Fatalf("after runtime kill: %+v (known %v), want stopped", st, ok)
+	}
+	if connExists(conn) {
+		t.Errorf("connection %d survived the rescue", conn)
+	}
+	lines := logLines(filepath.Join(b.stateDir, "runtime.log"), b.id)
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, `"outcome":"recovered"`) }) {
+		t.Errorf("runtime.log has no recovered outcome for %s:\n%s", b.id, strings.Join(lines, "\n"))
+	}
+
+	if r := b.wrapper(t, 20*time.Second, "delete", b.id); r.code != 0 {
+		t.Fatalf("runtime delete: %d %s", r.code, r.stderr)
+	}
+	if _, ok := b.state(t); ok {
+		t.Error("runc still knows the container after delete")
+	}
+	if _, err := store.Load(b.id); !errors.Is(err, fuseguard.ErrNoRecord) {
+		t.Errorf("record after poststop: %v, want ErrNoRecord", err)
+	}
+}
+
+func connExists(id uint32) bool {
+	_, err := os.Stat(filepath.Join(dockerd.FusectlDir, fmt.Sprint(id)))
+	return err == nil
+}
+
+func mustRead(p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	return string(b)
+}
