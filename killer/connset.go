@@ -67,5 +67,5 @@ func (s *connSet) waitedOn(p proc.FS, tid int) (fuseguard.ConnID, string, bool) 
 	if !ok {
 		return 0, "", false
 	}
-	return m.Conn, fmt.Sprintf("syscall %d on fd %d → mnt_id %d", sc.Number, fd, fi.MntID), true
+	return m.Conn, fmt.Sprintf("fd %d of its blocked syscall %d → mnt_id %d", fd, sc.Number, fi.MntID), true
 }

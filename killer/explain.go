@@ -3,7 +3,6 @@ package killer
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 )
@@ -29,8 +28,11 @@ func (d *Diagnosis) Explain(w io.Writer) {
 	}
 	for _, t := range d.Stuck {
 		fmt.Fprintf(w, "  → task %d (%s) is %s in %s", t.TID, t.Comm, t.State, where(t))
-		if sig := slices.Concat(t.SigPnd, t.ShdPnd); len(sig) > 0 {
-			fmt.Fprintf(w, ", pending %s", strings.Join(sig, ","))
+		if len(t.SigPnd) > 0 {
+			fmt.Fprintf(w, ", pending %s", strings.Join(t.SigPnd, ","))
+		}
+		if len(t.ShdPnd) > 0 {
+			fmt.Fprintf(w, ", shared pending %s", strings.Join(t.ShdPnd, ","))
 		}
 		fmt.Fprintf(w, " [%s]\n", t.Blocker)
 		switch {

@@ -179,7 +179,12 @@ func (r *run) abort(a Abort) {
 		if err != nil {
 			a.Err = err.Error()
 		}
-		r.o.Log.WithField("conn", a.Conn).WithField("reason", a.Reason).WithError(err).Warn("aborted FUSE connection")
+		log := r.o.Log.WithField("conn", a.Conn).WithField("reason", a.Reason)
+		if err != nil {
+			log.WithError(err).Error("abort of FUSE connection failed")
+		} else {
+			log.Info("aborted FUSE connection")
+		}
 		r.rep.Aborted = append(r.rep.Aborted, a)
 		return err
 	})

@@ -39,12 +39,19 @@ func commands() map[string]command {
 		"diagnose": {"explain why a container's init does not exit (changes nothing)", cmdDiagnose},
 		"demo":     {"wedge a real container on FUSE and rescue it (needs root and /dev/fuse)", cmdDemo},
 		"version":  {"print the version", cmdVersion},
+		"watch":    {"run the node watcher: keep records current, rescue stuck exits", cmdWatch},
+		"status":   {"list tracked containers and their FUSE connections", cmdStatus},
+		"hook":     {"OCI hook: record the container at createRuntime/poststart, forget it at poststop", cmdHook},
+		"runtime":  {"runc-compatible runtime wrapper: inject the hooks, rescue a wedged kill", cmdRuntime},
 	}
 }
 
 func run(ctx context.Context, argv0 string, args []string) int {
 	a := &app{stdout: os.Stdout, stderr: os.Stderr, log: logrus.New(), getenv: os.Getenv}
 	a.log.SetOutput(os.Stderr)
+	if argv0 == runtimeArgv0 {
+		return cmdRuntime(ctx, a, args)
+	}
 	if len(args) > 0 && args[0] == demoChildCommand {
 		return demoChild(ctx, a, args[1:])
 	}

@@ -2,16 +2,32 @@ package main
 
 import (
 	"context"
+	"errors"
+
+	"github.com/fuseguard/fuseguard/demo"
 )
 
-// demoChildCommand is the hidden subcommand the demo re-executes itself
-// with, to play the container's init and its FUSE daemon.
-const demoChildCommand = "__demo-child"
+// demoChildCommand is the hidden subcommand the demo re-executes this
+// binary with, to play the container's init and its FUSE daemon.
+const demoChildCommand = demo.ChildCommand
 
 func cmdDemo(ctx context.Context, a *app, args []string) int {
-	return a.fail(exitFailure, "demo: not yet")
+	fs, format, level := a.flags("demo")
+	verify := fs.Duration("verify-timeout", 0, "killer's verify timeout (default 2s)")
+	if code, ok := a.parse(fs, format, level, args); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		return a.fail(exitUsage, "demo: takes no arguments")
+	}
+	err := demo.Run(ctx, a.stdout, demo.Options{VerifyTimeout: *verify, Log: a.log})
+	switch {
+	case errors.Is(err, demo.ErrNotRoot), errors.Is(err, demo.ErrNoFUSE):
+		return a.fail(exitFailure, "demo: %v", err)
+	case err != nil:
+		return a.fail(exitFailure, "demo: %v", err)
+	}
+	return exitOK
 }
 
-func demoChild(ctx context.Context, a *app, args []string) int {
-	return exitFailure
-}
+func demoChild(_ context.Context, _ *app, args []string) int { return demo.Child(args) }

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/hook"
+	"github.com/fuseguard/fuseguard/oci"
+)
+
+// envFailClosed makes a hook's internal error fail the runtime's operation.
+const envFailClosed = "FUSEGUARD_FAIL_CLOSED"
+
+// defaultHookTimeout bounds one hook run, well inside the runtime's own
+// hook timeout (oci.DefaultHookTimeout).
+const defaultHookTimeout = 5 * time.Second
+
+// cmdHook is `fuseguard hook [flags] STAGE`, run by the container runtime
+// with the OCI State on stdin. Fail open: an internal error is logged and
+// the hook exits 0 unless fail-closed is configured.
+func cmdHook(ctx context.Context, a *app, args []string) int {
+	fs, format, level := a.flags("hook")
+	stateDir := fs.String("state-dir", "", "state directory of the records (default $"+fuseguard.EnvStateDir+" or "+fuseguard.DefaultStateDir+")")
+	failClosed := fs.Bool("fail-closed", false, "exit 1 on an internal error (default: log it and exit 0; also $"+envFailClosed+"=1)")
+	timeout := fs.Duration("timeout", defaultHookTimeout, "bound on the whole hook run")
+	fs.Usage = func() {
+		fmt.Fprintf(a.stderr, "usage: fuseguard hook [flags] %s < state.json\n", oci.Stages())
+		fs.PrintDefaults()
+	}
+	if code, ok := a.parse(fs, format, level, args); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		return a.fail(exitUsage, "hook: expects exactly one stage, one of %v", oci.Stages())
+	}
+	stage, err := oci.ParseStage(fs.Arg(0))
+	if err != nil {
+		return a.fail(exitUsage, "hook: %v", err)
+	}
+	if fc, _ := strconv.ParseBool(a.getenv(envFailClosed)); fc {
+		*failClosed = true
+	}
+	if *stateDir == "" {
+		*stateDir = a.getenv(fuseguard.EnvStateDir)
+	}
+	store := fuseguard.NewStore(*stateDir)
+	log, closeLog := stateLog(a, store.Dir, "hook.log", a.stderr)
+	defer closeLog()
+	log.SetLevel(a.log.GetLevel())
+	entry := log.WithFields(logrus.Fields{"stage": stage, "pid": os.Getpid()})
+
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	begin := time.Now()
+	rec, err := runHook(ctx, a, stage, store, entry)
+	if err != nil {
+		if *failClosed {
+			entry.WithError(err).Error("hook failed (fail-closed)")
+			return exitFailure
+		}
+		entry.WithError(err).Error("hook failed (fail open: exit 0)")
+		return exitOK
+	}
+	if rec != nil {
+		entry = entry.WithFields(logrus.Fields{"id": rec.ID, "init_pid": rec.InitPID, "connections": len(rec.Connections)})
+	}
+	entry.WithField("ms", float64(time.Since(begin))/float64(time.Millisecond)).Info("hook done")
+	return exitOK
+}
+
+// runHook reads the State and runs the stage, bounded by ctx even if
+// stdin never ends.
+func runHook(ctx context.Context, a *app, stage oci.Stage, store fuseguard.Store, log logrus.FieldLogger) (*fuseguard.Record, error) {
+	type result struct {
+		rec *fuseguard.Record
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := oci.ReadState(os.Stdin, stage)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		rec, err := hook.Run(ctx, stage, st, hook.Options{Store: store, Log: log, Getenv: a.getenv})
+		done <- result{rec, err}
+	}()
+	select {
+	case r := <-done:
+		return r.rec, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("hook %s: %w", stage, ctx.Err())
+	}
+}
+
+// stateLog returns a JSON logger writing to <dir>/name, opened on the first
+// entry (so a command that logs nothing touches no file), and to also when
+// not nil. When the file cannot be opened the entries go to also, or to
+// a.stderr.
+func stateLog(a *app, dir, name string, also io.Writer) (*logrus.Logger, func()) {
+	lf := &lazyFile{path: filepath.Join(dir, name)}
+	l := logrus.New()
+	l.SetFormatter(&logrus.JSONFormatter{})
+	w := io.Writer(lf)
+	if also != nil {
+		w = io.MultiWriter(lf, also)
+	} else {
+		lf.fallback = a.stderr
+	}
+	l.SetOutput(w)
+	return l, lf.close
+}
+
+// lazyFile opens an append-only log file on the first write; it never
+// fails a write (a log must not fail the command), falling back to
+// fallback when the file cannot be opened.
+type lazyFile struct {
+	path     string
+	fallback io.Writer
+	once     sync.Once
+	f        *os.File
+	err      error
+}
+
+func (l *lazyFile) Write(p []byte) (int, error) {
+	l.once.Do(func() {
+		if err := os.MkdirAll(filepath.Dir(l.path), 0o700); err != nil {
+			l.err = err
+			return
+		}
+		l.f, l.err = os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	})
+	if l.f != nil {
+		if _, err := l.f.Write(p); err == nil {
+			return len(p), nil
+		}
+	}
+	if l.fallback != nil {
+		_, _ = l.fallback.Write(p)
+	}
+	return len(p), nil
+}
+
+func (l *lazyFile) close() {
+	if l.f != nil {
+		l.f.Close()
+	}
+}
+
+// errIs reports whether err wraps any of targets.
+func errIs(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/watch"
+)
+
+// cmdStatus lists the tracked containers and their FUSE connections.
+func cmdStatus(ctx context.Context, a *app, args []string) int {
+	fs, format, level := a.flags("status")
+	stateDir := fs.String("state-dir", "", "state directory of the records (default $"+fuseguard.EnvStateDir+" or "+fuseguard.DefaultStateDir+")")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if code, ok := a.parse(fs, format, level, args); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		return a.fail(exitUsage, "status: takes no arguments")
+	}
+	st := watch.ReadStatus(proc.NewFS(""), fuseguard.NewStore(*stateDir), fuseguard.NewControl(""))
+	if *asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(st); err != nil {
+			return a.fail(exitFailure, "status: %v", err)
+		}
+	} else {
+		printStatus(a.stdout, st)
+	}
+	for _, e := range st.Errors {
+		a.log.Warn(e)
+	}
+	return exitOK
+}
+
+func printStatus(w io.Writer, st watch.Status) {
+	switch st.WatcherPID {
+	case 0:
+		fmt.Fprintf(w, "watcher: not running (state dir %s)\n", st.StateDir)
+	case -1:
+		fmt.Fprintf(w, "watcher: running, pid unknown (state dir %s)\n", st.StateDir)
+	default:
+		fmt.Fprintf(w, "watcher: running, pid %d (state dir %s)\n", st.WatcherPID, st.StateDir)
+	}
+	if len(st.Containers) == 0 {
+		fmt.Fprintln(w, "no tracked containers")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONTAINER\tINIT\tSTATE\tCONN\tFSTYPE\tOWNED\tLIVE\tWAITING\tMOUNTPOINT")
+	for _, c := range st.Containers {
+		state := c.Init
+		if c.InitState != "" {
+			state += " (" + c.InitState + ")"
+		}
+		if len(c.Connections) == 0 {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t-\t-\t-\t-\n", c.ID, c.InitPID, state)
+			continue
+		}
+		for _, cn := range c.Connections {
+			waiting := "?"
+			if cn.Waiting >= 0 {
+				waiting = strconv.Itoa(cn.Waiting)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%t\t%t\t%s\t%s\n",
+				c.ID, c.InitPID, state, cn.Conn, cn.FSType, cn.Owned, cn.Live, waiting, cn.MountPoint)
+		}
+	}
+	tw.Flush()
+}

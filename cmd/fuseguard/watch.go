@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/telemetry"
+	"github.com/fuseguard/fuseguard/watch"
+)
+
+// cmdWatch runs the node watcher until SIGTERM or SIGINT.
+func cmdWatch(ctx context.Context, a *app, args []string) int {
+	fs, format, level := a.flags("watch")
+	stateDir := fs.String("state-dir", "", "state directory of the records (default $"+fuseguard.EnvStateDir+" or "+fuseguard.DefaultStateDir+")")
+	grace := fs.Duration("grace", watch.DefaultGrace, "how long init may be exiting before the exit counts as stuck")
+	check := fs.Duration("check-interval", watch.DefaultCheckInterval, "how often each init's PF_EXITING flag is read")
+	rescan := fs.Duration("rescan-interval", watch.DefaultRescanInterval, "safety rescan of the records and mount tables")
+	retry := fs.Duration("retry-interval", watch.DefaultRetryInterval, "wait between two rescues of a container still stuck")
+	recoverTimeout := fs.Duration("recover-timeout", killer.DefaultRecoverTimeout, "how long to wait for the exit after aborting")
+	var allowShared stringList
+	fs.Var(&allowShared, "allow-shared-fstype", "fs type (e.g. fuse.lxcfs) whose shared connections may be aborted; repeatable")
+	dryRun := fs.Bool("dry-run", false, "detect and diagnose, abort nothing")
+	if code, ok := a.parse(fs, format, level, args); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		return a.fail(exitUsage, "watch: takes no arguments")
+	}
+	tp, err := telemetry.New(ctx, telemetry.ConfigFromEnv(a.getenv))
+	if err != nil {
+		a.log.WithError(err).Warn("tracing disabled")
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = tp.Shutdown(sctx)
+	}()
+	w, err := watch.New(watch.Options{
+		StateDir:       fuseguard.NewStore(*stateDir).Dir,
+		Grace:          *grace,
+		CheckInterval:  *check,
+		RescanInterval: *rescan,
+		RetryInterval:  *retry,
+		RecoverTimeout: *recoverTimeout,
+		Policy:         killer.Policy{AllowSharedFSTypes: allowShared, DryRun: *dryRun},
+		Log:            a.log,
+		Tracer:         tp.Tracer(),
+	})
+	if errors.Is(err, watch.ErrLocked) {
+		return a.fail(exitFailure, "watch: %v", err)
+	}
+	if err != nil {
+		return a.fail(exitFailure, "watch: %v", err)
+	}
+	if err := w.Run(ctx); err != nil {
+		return a.fail(exitFailure, "watch: %v", err)
+	}
+	return exitOK
+}

@@ -1,0 +1,97 @@
+package executor
+
+import (
+	"io"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/proc"
+)
+
+// DefaultDockerTimeout bounds one Docker call when Killer.DockerTimeout is
+// zero. A healthy daemon answers an inspect in milliseconds and a kill of a
+// healthy container well within it.
+const DefaultDockerTimeout = 2 * time.Second
+
+// confirmInterval paces the inspects that wait for Docker to see the exit.
+const confirmInterval = 10 * time.Millisecond
+
+// Killer kills and stops containers through Docker without ever waiting on
+// Docker past a deadline. The zero value of every field but Docker is
+// usable; a Killer is safe for concurrent use once set up.
+type Killer struct {
+	// Docker is the Engine API client (see NewDockerClient). Required.
+	Docker Docker
+	// DockerTimeout bounds each Docker call; DefaultDockerTimeout when zero.
+	DockerTimeout time.Duration
+	// Options tune the verify-and-rescue (killer.Kill): verify and recover
+	// timeouts, abort policy, /proc and fusectl. Record, VerifyOnly, Log
+	// and Tracer are set per call.
+	Options killer.Options
+	// Store holds the records the fuseguard hook writes while containers
+	// run; the zero value is fuseguard.NewStore("").
+	Store fuseguard.Store
+	// Log receives one line per step; nil discards.
+	Log logrus.FieldLogger
+	// Tracer receives the spans executor.kill / executor.stop and one child
+	// per step; nil records nothing.
+	Tracer trace.Tracer
+}
+
+// Bound is the longest Kill can take, apart from the time the diagnosis
+// spends reading /proc: an inspect, a kill and a confirming inspect, each
+// bounded by DockerTimeout, and the verify, abort and re-verify of the
+// rescue. Stop takes at most its grace and one more DockerTimeout longer.
+func (k *Killer) Bound() time.Duration {
+	o := k.Options
+	verify, rescue := o.VerifyTimeout, o.RecoverTimeout
+	if verify <= 0 {
+		verify = killer.DefaultVerifyTimeout
+	}
+	if rescue <= 0 {
+		rescue = killer.DefaultRecoverTimeout
+	}
+	return 3*k.dockerTimeout() + verify + 2*rescue
+}
+
+func (k *Killer) dockerTimeout() time.Duration {
+	if k.DockerTimeout > 0 {
+		return k.DockerTimeout
+	}
+	return DefaultDockerTimeout
+}
+
+func (k *Killer) store() fuseguard.Store {
+	if k.Store.Dir == "" {
+		return fuseguard.NewStore("")
+	}
+	return k.Store
+}
+
+func (k *Killer) proc() proc.FS {
+	if k.Options.Proc.Root() == "" {
+		return proc.NewFS("")
+	}
+	return k.Options.Proc
+}
+
+func (k *Killer) log() logrus.FieldLogger {
+	if k.Log != nil {
+		return k.Log
+	}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
+}
+
+func (k *Killer) tracer() trace.Tracer {
+	if k.Tracer != nil {
+		return k.Tracer
+	}
+	return noop.NewTracerProvider().Tracer("")
+}

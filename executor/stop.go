@@ -1,0 +1,96 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sys/unix"
+
+	"github.com/fuseguard/fuseguard/killer"
+)
+
+// Stop is an executor's shutdown of a task: SIGTERM through a bounded
+// ContainerKill (through a pidfd when Docker does not answer), a wait of
+// up to grace for init to exit, watched on init's pidfd so that a frozen
+// dockerd cannot stretch it, and then Kill. It takes at most grace plus
+// one DockerTimeout longer than Kill's Bound. Report and error are as for
+// Kill; Outcome exited means the task ended within its grace or after the
+// SIGKILL.
+func (k *Killer) Stop(ctx context.Context, containerID string, grace time.Duration) (Report, error) {
+	r := k.newRun(ctx, "stop", containerID)
+	r.span.SetAttributes(attribute.Int64("executor.grace_ms", grace.Milliseconds()))
+	err := r.stop(containerID, grace)
+	if err != nil {
+		err = fmt.Errorf("executor: stop %s: %w", shortID(r.rep.ContainerID), err)
+	}
+	return r.finish(err)
+}
+
+func (r *run) stop(id string, grace time.Duration) error {
+	tg, err := r.resolve(id)
+	if err != nil || r.rep.Outcome == killer.OutcomeAlreadyGone {
+		return err
+	}
+	pr, err := openPidfd(r.k.proc(), r.rep.Target)
+	if errors.Is(err, killer.ErrNoTarget) || errors.Is(err, killer.ErrStaleTarget) {
+		// Gone since the inspect (or since the record was written).
+		r.rep.Outcome = killer.OutcomeAlreadyGone
+		if r.rep.PIDFrom == "docker" {
+			r.rep.Outcome = killer.OutcomeExited
+		}
+		r.note("init %d gone before SIGTERM: %v", r.rep.Target.PID, err)
+		r.confirm()
+		return r.dockerErr()
+	}
+	if err != nil {
+		// Without a pidfd there is nothing to wait on: kill at once.
+		r.note("cannot hold init %d (%v): skipping the grace", r.rep.Target.PID, err)
+		return r.killTarget(tg)
+	}
+	defer pr.close()
+
+	if r.dockerDown == nil {
+		err := r.step(StepDockerTerm, func(ctx context.Context, _ trace.Span) error {
+			return dockerCall(ctx, r.k.dockerTimeout(), "kill -s TERM", func(ctx context.Context) error {
+				return r.k.Docker.ContainerKill(ctx, r.rep.ContainerID, "TERM")
+			})
+		})
+		switch {
+		case r.ctx.Err() != nil:
+			return err
+		case errors.Is(err, ErrDockerNoAnswer):
+			// Docker answers a SIGTERM as soon as it is sent: it is stuck.
+			r.dockerDown = err
+		case err != nil:
+			r.note("docker kill -s TERM failed: %v", err)
+		}
+	}
+	if r.dockerDown != nil {
+		err := r.step(StepPidfdTerm, func(context.Context, trace.Span) error { return pr.signal(unix.SIGTERM) })
+		if err != nil {
+			r.note("no SIGTERM sent: %v", err)
+		}
+	}
+
+	var exited bool
+	err = r.step(StepGrace, func(ctx context.Context, span trace.Span) error {
+		var err error
+		exited, err = pr.wait(ctx, grace)
+		span.SetAttributes(attribute.Bool("executor.exited", exited))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if exited {
+		r.rep.Outcome = killer.OutcomeExited
+		r.confirm()
+		return r.dockerErr()
+	}
+	r.note("init %d still running after the %v grace: SIGKILL", r.rep.Target.PID, grace)
+	return r.killTarget(tg)
+}

@@ -1,0 +1,170 @@
+package hook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/oci"
+	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/telemetry"
+)
+
+// Options configure Run.
+type Options struct {
+	Store  fuseguard.Store     // where records live
+	Proc   proc.FS             // zero value: /proc
+	Log    logrus.FieldLogger  // nil: discard
+	Tracer trace.Tracer        // nil: no spans
+	Getenv func(string) string // nil: os.Getenv; read for TRACEPARENT
+	Now    func() time.Time    // nil: time.Now
+}
+
+func (o Options) withDefaults() Options {
+	if o.Proc.Root() == "" {
+		o.Proc = proc.NewFS("")
+	}
+	if o.Log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		o.Log = l
+	}
+	if o.Tracer == nil {
+		o.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Run does what stage asks for the container described by st, which the
+// caller read with oci.ReadState(…, stage): record (createRuntime,
+// poststart) or forget (poststop). It returns the record it saved, nil at
+// poststop. The caller bounds the work with ctx; Run itself only reads
+// /proc and writes one small file.
+func Run(ctx context.Context, stage oci.Stage, st *specs.State, opts Options) (*fuseguard.Record, error) {
+	o := opts.withDefaults()
+	if !stage.Valid() {
+		return nil, fmt.Errorf("%w: %q", oci.ErrUnknownStage, stage)
+	}
+	if st == nil {
+		return nil, errors.New("hook: nil state")
+	}
+	tp := TraceParent(st, o.Getenv)
+	if sc, err := telemetry.ParseTraceParent(tp); err == nil {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+	}
+	ctx, span := o.Tracer.Start(ctx, "fuseguard.hook."+string(stage), trace.WithAttributes(
+		attribute.String("container.id", st.ID),
+		attribute.Int("process.pid", st.Pid),
+	))
+	defer span.End()
+
+	var (
+		rec *fuseguard.Record
+		err error
+	)
+	if err = ctx.Err(); err == nil {
+		switch stage {
+		case oci.CreateRuntime, oci.Poststart:
+			rec, err = record(ctx, o, st, tp)
+		case oci.Poststop:
+			err = o.Store.Remove(st.ID)
+		}
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		return nil, fmt.Errorf("hook %s %s: %w", stage, st.ID, err)
+	}
+	return rec, nil
+}
+
+// TraceParent is the trace context the container was started under: the
+// OCI annotation an executor sets, else TRACEPARENT in the environment
+// (runc gives a hook only the env of its config entry, where the runtime
+// wrapper puts it). "" when neither is there.
+func TraceParent(st *specs.State, getenv func(string) string) string {
+	if tp := st.Annotations[telemetry.AnnotationTraceParent]; tp != "" {
+		return tp
+	}
+	return getenv(telemetry.EnvTraceParent)
+}
+
+// record observes init and saves the record, merged into the one already
+// there for the same init: a connection once recorded is never forgotten
+// (a task stuck in an exit-time flush may still wait on it).
+func record(ctx context.Context, o Options, st *specs.State, tp string) (*fuseguard.Record, error) {
+	now := o.Now()
+	rec, err := fuseguard.NewRecord(o.Proc, st.ID, st.Pid, now)
+	if err != nil {
+		return nil, err
+	}
+	rec.Bundle = st.Bundle
+	rec.TraceParent = tp
+
+	old, err := o.Store.Load(st.ID)
+	switch {
+	case err == nil && old.InitPID == rec.InitPID && old.InitStartTime == rec.InitStartTime:
+		rec = refresh(old, rec, now)
+	case err == nil:
+		// Same id, another init: the container was created anew.
+		o.Log.WithFields(logrus.Fields{"id": st.ID, "old_pid": old.InitPID, "pid": rec.InitPID}).
+			Info("replacing the record of a previous init")
+	case errors.Is(err, fuseguard.ErrNoRecord):
+	default:
+		// A record this build cannot read must not stop the container.
+		o.Log.WithError(err).WithField("id", st.ID).Warn("overwriting an unreadable record")
+	}
+	if err := save(ctx, o, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// refresh merges what was observed now into old.
+func refresh(old, now *fuseguard.Record, t time.Time) *fuseguard.Record {
+	conns := make([]fuseguard.Connection, 0, len(now.Connections))
+	for _, c := range now.Connections {
+		conns = append(conns, c.Connection)
+	}
+	old.Merge(conns, t)
+	old.PidNS, old.MntNS, old.Cgroup = now.PidNS, now.MntNS, now.Cgroup
+	if now.Bundle != "" {
+		old.Bundle = now.Bundle
+	}
+	if now.TraceParent != "" {
+		old.TraceParent = now.TraceParent
+	}
+	old.Updated = t
+	return old
+}
+
+func save(ctx context.Context, o Options, rec *fuseguard.Record) error {
+	_, span := o.Tracer.Start(ctx, "fuseguard.record.save", trace.WithAttributes(
+		attribute.String("container.id", rec.ID),
+		attribute.Int("fuseguard.connections", len(rec.Connections)),
+	))
+	defer span.End()
+	if err := o.Store.Save(rec); err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		return err
+	}
+	return nil
+}

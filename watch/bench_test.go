@@ -1,0 +1,256 @@
+package watch
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/testenv"
+)
+
+// BenchmarkWatcher runs the real `fuseguard watch` process over idle
+// containers (each a sleep that is PID 1 of its own PID namespace) and
+// reports its CPU as a share of one core and its RSS, with the same
+// watcher over no container as the baseline, then the detection latency
+// of a wedged W2 beyond the grace (p50/p99 over the iterations).
+//
+//	go test -run '^$' -bench Watcher -benchtime 1x ./watch
+//
+// FUSEGUARD_BENCH_CONTAINERS (default 1000), FUSEGUARD_BENCH_SECONDS
+// (default 10) and FUSEGUARD_BENCH_WEDGES (default 8) tune it.
+func BenchmarkWatcher(b *testing.B) {
+	testenv.RequireFUSE(b)
+	n := envInt("FUSEGUARD_BENCH_CONTAINERS", 1000)
+	secs := envInt("FUSEGUARD_BENCH_SECONDS", 10)
+	wedges := envInt("FUSEGUARD_BENCH_WEDGES", 8)
+	bin := buildFuseguard(b)
+	for i := 0; i < b.N; i++ {
+		base := measureIdle(b, bin, 0, secs)
+		load := measureIdle(b, bin, n, secs)
+		b.Logf("baseline (0 containers): cpu %.3f%% of a core, rss %.1f MiB", base.cpu*100, base.rssMiB)
+		b.Logf("%d containers: cpu %.3f%% of a core, rss %.1f MiB (tracked after %s)", n, load.cpu*100, load.rssMiB, load.ready.Round(time.Millisecond))
+		b.ReportMetric(load.cpu*100, "cpu%")
+		b.ReportMetric(load.rssMiB, "rss-MiB")
+		b.ReportMetric(load.cpu/max(base.cpu, 1e-6), "cpu-x-baseline")
+		b.ReportMetric(load.rssMiB/base.rssMiB, "rss-x-baseline")
+
+		lat := detectionLatency(b, bin, n, wedges)
+		slices.Sort(lat)
+		p50, p99 := pct(lat, 0.50), pct(lat, 0.99)
+		b.Logf("detection after the %s grace over %d wedges: p50 +%s p99 +%s (all %v)", DefaultGrace, len(lat), p50.Round(time.Millisecond), p99.Round(time.Millisecond), lat)
+		b.ReportMetric(float64(p50.Milliseconds()), "detect-p50-ms-over-grace")
+		b.ReportMetric(float64(p99.Milliseconds()), "detect-p99-ms-over-grace")
+		b.ReportMetric(float64(DefaultGrace+p99)/float64(DefaultGrace), "detect-p99-x-grace")
+	}
+}
+
+type idleFigures struct {
+	cpu    float64 // share of one core
+	rssMiB float64
+	ready  time.Duration
+}
+
+// measureIdle starts n idle containers, records them, runs the watcher and
+// measures it over secs seconds once it tracks them all.
+func measureIdle(b *testing.B, bin string, n, secs int) idleFigures {
+	b.Helper()
+	dir := b.TempDir()
+	startIdle(b, dir, n)
+	w, lines := startWatchProcess(b, bin, dir)
+	start := time.Now()
+	waitLine(b, lines, "watcher started", 10*time.Second)
+	for tracked := 0; tracked < n; {
+		waitLine(b, lines, "tracking container", 30*time.Second)
+		tracked++
+	}
+	ready := time.Since(start)
+	time.Sleep(time.Second) // let the start-up settle
+	t0, c0 := time.Now(), cpuTicks(b, w.Process.Pid)
+	time.Sleep(time.Duration(secs) * time.Second)
+	t1, c1 := time.Now(), cpuTicks(b, w.Process.Pid)
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return idleFigures{
+		cpu:    float64(c1-c0) / 100 / t1.Sub(t0).Seconds(), // USER_HZ is 100 on Linux
+		rssMiB: float64(statusKB(string(st), "VmRSS:")) / 1024,
+		ready:  ready,
+	}
+}
+
+// detectionLatency wedges W2 containers next to n idle ones and returns how
+// long after the grace each detection came, measured from the SIGKILL.
+func detectionLatency(b *testing.B, bin string, n, wedges int) []time.Duration {
+	b.Helper()
+	dir := b.TempDir()
+	startIdle(b, dir, n)
+	_, lines := startWatchProcess(b, bin, dir)
+	waitLine(b, lines, "watcher started", 10*time.Second)
+	var out []time.Duration
+	for i := 0; i < wedges; i++ {
+		c := fixture.W2(b, "read")
+		id := "wedge-" + strconv.Itoa(i)
+		rec := saveRecord(b, dir, id, c.InitPID)
+		waitLine(b, lines, `"container":"`+rec.ID+`"`, 10*time.Second)
+		killed := time.Now()
+		if err := c.Kill(); err != nil {
+			b.Fatal(err)
+		}
+		at := waitLine(b, lines, "stuck exit detected", 10*time.Second)
+		out = append(out, at.Sub(killed)-DefaultGrace)
+		select {
+		case <-c.Exited():
+		case <-time.After(5 * time.Second):
+			b.Fatalf("wedge %d not rescued", i)
+		}
+	}
+	return out
+}
+
+// startIdle starts n sleeps, each PID 1 of a new PID namespace, and
+// records them in dir.
+func startIdle(b *testing.B, dir string, n int) {
+	b.Helper()
+	sleep := testenv.RequireBinary(b, "sleep")
+	cmds := make([]*exec.Cmd, 0, n)
+	b.Cleanup(func() {
+		for _, c := range cmds {
+			_ = c.Process.Kill()
+		}
+		for _, c := range cmds {
+			_ = c.Wait()
+		}
+	})
+	for i := 0; i < n; i++ {
+		c := exec.Command(sleep, "infinity")
+		c.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID, Pdeathsig: syscall.SIGKILL}
+		if err := c.Start(); err != nil {
+			b.Fatalf("start idle container %d: %v", i, err)
+		}
+		cmds = append(cmds, c)
+		saveRecord(b, dir, "idle-"+strconv.Itoa(i), c.Process.Pid)
+	}
+}
+
+// lineAt is a log line and when it was read.
+type lineAt struct {
+	text string
+	at   time.Time
+}
+
+// startWatchProcess runs `fuseguard watch` on dir, JSON logs on a channel.
+func startWatchProcess(b *testing.B, bin, dir string) (*exec.Cmd, <-chan lineAt) {
+	b.Helper()
+	cmd := exec.Command(bin, "watch", "--state-dir", dir, "--log-format", "json")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	lines := make(chan lineAt, 4096)
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			lines <- lineAt{sc.Text(), time.Now()}
+		}
+		close(lines)
+	}()
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(unix.SIGTERM)
+		done := make(chan struct{})
+		go func() {
+			for range lines {
+			}
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		_ = cmd.Wait()
+	})
+	return cmd, lines
+}
+
+func waitLine(b *testing.B, lines <-chan lineAt, substr string, d time.Duration) time.Time {
+	b.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				b.Fatalf("watcher exited before %q", substr)
+			}
+			if strings.Contains(l.text, substr) {
+				return l.at
+			}
+		case <-deadline:
+			b.Fatalf("no %q from the watcher within %s", substr, d)
+		}
+	}
+}
+
+func buildFuseguard(b *testing.B) string {
+	b.Helper()
+	testenv.RequireBinary(b, "go")
+	bin := filepath.Join(b.TempDir(), "fuseguard")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/fuseguard").CombinedOutput()
+	if err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func cpuTicks(b *testing.B, pid int) uint64 {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	ut, _ := strconv.ParseUint(f[11], 10, 64) // field 14
+	st, _ := strconv.ParseUint(f[12], 10, 64) // field 15
+	return ut + st
+}
+
+func statusKB(status, key string) int {
+	for _, l := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(l, key); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	return 0
+}
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(sorted)-1) + 0.5)
+	return sorted[i]
+}
+
+func envInt(k string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(k)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+

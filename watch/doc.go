@@ -1,0 +1,22 @@
+// Package watch is the node watcher: one process per node that tracks every
+// container record in the state directory, keeps each record's FUSE
+// connections current while the container runs, and rescues a container
+// whose init is stuck exiting even though nobody killed it (its main
+// process exited on its own, or was OOM-killed, while a task of the
+// container waits on FUSE).
+//
+// One event loop polls every file descriptor the watcher holds: the state
+// directory's inotify descriptor, a pidfd per tracked init (readable once
+// init has exited: the record is forgotten), /proc/PID/mountinfo per
+// tracked init (POLLPRI on every mount-table change: the record is
+// refreshed), and an eventfd that wakes the loop for shutdown and for
+// rescue results. Nothing is re-read on a timer except a cheap check of
+// each init's PF_EXITING flag (pread of a held /proc/PID/stat descriptor,
+// every CheckInterval) and a slow safety rescan.
+//
+// A stuck exit is init with PF_EXITING for longer than Grace. The rescue is
+// killer.Kill with VerifyOnly: the diagnosis decides what to abort under the
+// policy (owned connections a stuck task waits on, never shared ones), so
+// an exit that is merely slow, with nothing waiting on FUSE, is never
+// touched.
+package watch

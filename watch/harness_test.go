@@ -1,0 +1,365 @@
+package watch
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/testenv"
+)
+
+// events collects a watcher's events for a test.
+type events struct {
+	mu      sync.Mutex
+	list    []Event
+	changed chan struct{}
+}
+
+func newEvents() *events { return &events{changed: make(chan struct{})} }
+
+func (e *events) add(ev Event) {
+	e.mu.Lock()
+	e.list = append(e.list, ev)
+	close(e.changed)
+	e.changed = make(chan struct{})
+	e.mu.Unlock()
+}
+
+// wait returns the first event of kind for id ("" any) within d.
+func (e *events) wait(t *testing.T, kind EventKind, id string, d time.Duration) Event {
+	t.Helper()
+	ev, ok := e.waitOK(kind, id, d)
+	if !ok {
+		t.Fatalf("no %s event for %q within %s; events: %v", kind, id, d, e.all())
+	}
+	return ev
+}
+
+func (e *events) waitOK(kind EventKind, id string, d time.Duration) (Event, bool) {
+	deadline := time.After(d)
+	for {
+		e.mu.Lock()
+		for _, ev := range e.list {
+			if ev.Kind == kind && (id == "" || ev.ID == id) {
+				e.mu.Unlock()
+				return ev, true
+			}
+		}
+		ch := e.changed
+		e.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			return Event{}, false
+		}
+	}
+}
+
+func (e *events) all() []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]Event(nil), e.list...)
+}
+
+func (e *events) count(kind EventKind, id string) int {
+	n := 0
+	for _, ev := range e.all() {
+		if ev.Kind == kind && ev.ID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// running is a watcher started by a test.
+type running struct {
+	ev     *events
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startWatcher runs a watcher on dir until stop or the test's end.
+func startWatcher(t *testing.T, dir string, opts Options) *running {
+	t.Helper()
+	r := &running{ev: newEvents(), done: make(chan error, 1)}
+	opts.StateDir = dir
+	opts.OnEvent = r.ev.add
+	if opts.Log == nil {
+		l := logrus.New()
+		l.SetOutput(testWriter{t})
+		l.SetLevel(logrus.DebugLevel)
+		opts.Log = l
+	}
+	w, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- w.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	r.ev.wait(t, EventReady, "", 5*time.Second)
+	return r
+}
+
+// stop ends the watcher; bounded.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(DefaultShutdown + 3*time.Second):
+		t.Errorf("watcher did not stop")
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// saveRecord records pid as container id in dir, as the hook would.
+func saveRecord(t testing.TB, dir, id string, pid int) *fuseguard.Record {
+	t.Helper()
+	rec, err := fuseguard.NewRecord(proc.NewFS(""), id, pid, time.Now())
+	if err != nil {
+		t.Fatalf("NewRecord: %v", err)
+	}
+	if err := (fuseguard.Store{Dir: dir}).Save(rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// shellContainer is a container whose init is busybox sh running a
+// script, in new PID and mount namespaces: the shapes the fixture's
+// scenarios do not build (an init that exits by itself, a mount made after
+// start, a slow clean exit). $FF is the fusefixture binary, $D a scratch
+// directory, $M a mountpoint in it.
+type shellContainer struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	dir     string
+	mnt     string
+	bin     string
+	out     *lineLog
+	reaped  chan struct{}
+	exitErr error
+	reapAt  time.Time
+}
+
+func startShell(t *testing.T, script string) *shellContainer {
+	t.Helper()
+	testenv.RequireFUSE(t)
+	sh := testenv.RequireBinary(t, "busybox")
+	bin := fixture.Binary(t)
+	dir, err := os.MkdirTemp("", "watch-sh-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &shellContainer{t: t, dir: dir, mnt: filepath.Join(dir, "mnt"), bin: bin, out: newLineLog(), reaped: make(chan struct{})}
+	if err := os.Mkdir(c.mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.cmd = exec.Command(sh, "sh", "-c", script)
+	c.cmd.Env = append(os.Environ(), "FF="+bin, "D="+dir, "M="+c.mnt)
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:   syscall.CLONE_NEWPID,
+		Unshareflags: syscall.CLONE_NEWNS, // Go makes / rprivate in the child
+		Pdeathsig:    syscall.SIGKILL,
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cmd.Stdout, c.cmd.Stderr = w, w
+	err = c.cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(c.cleanup)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			c.out.add(sc.Text())
+		}
+		r.Close()
+	}()
+	go func() {
+		c.exitErr = c.cmd.Wait()
+		c.reapAt = time.Now()
+		close(c.reaped)
+	}()
+	return c
+}
+
+func (c *shellContainer) pid() int { return c.cmd.Process.Pid }
+
+// conn waits for the daemon's "mounted" line and returns its connection and
+// when the line was read.
+func (c *shellContainer) conn(d time.Duration) (fuseguard.ConnID, time.Time) {
+	c.t.Helper()
+	line, at, ok := c.out.wait("fusefixture: mounted ", d)
+	if !ok {
+		c.t.Fatalf("no mount within %s; output:\n%s", d, c.out)
+	}
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, "conn="); ok {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			return fuseguard.ConnID(n), at
+		}
+	}
+	c.t.Fatalf("no conn in %q", line)
+	return 0, at
+}
+
+// ours lists the FUSE connections mounted below dir in the namespace's
+// mount tables: ids are reused at once, so only a mount proves ownership.
+func (c *shellContainer) ours() []fuseguard.ConnID {
+	var ids []fuseguard.ConnID
+	seen := map[fuseguard.ConnID]bool{}
+	for _, pid := range descendants(c.pid()) {
+		infos, err := proc.NewFS("").MountInfo(pid)
+		if err != nil {
+			continue
+		}
+		for _, m := range fuseguard.FUSEMounts(infos) {
+			if strings.HasPrefix(m.MountPoint, c.dir+"/") && !seen[m.Conn] {
+				seen[m.Conn] = true
+				ids = append(ids, m.Conn)
+			}
+		}
+	}
+	return ids
+}
+
+func (c *shellContainer) cleanup() {
+	ctl := fuseguard.NewControl("")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, id := range c.ours() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = ctl.Abort(ctx, id)
+			cancel()
+		}
+		for _, pid := range descendants(c.pid()) {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+		select {
+		case <-c.reaped:
+			os.RemoveAll(c.dir)
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			c.t.Errorf("container %d not reaped; output:\n%s", c.pid(), c.out)
+			return
+		}
+	}
+}
+
+// descendants is pid and every process below it.
+func descendants(root int) []int {
+	pids, _ := proc.NewFS("").PIDs()
+	parent := map[int]int{}
+	for _, p := range pids {
+		if st, err := proc.NewFS("").Stat(p); err == nil {
+			parent[p] = st.PPID
+		}
+	}
+	out := []int{root}
+	for i := 0; i < len(out); i++ {
+		for p, pp := range parent {
+			if pp == out[i] {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// lineLog is a process's output, line by line, with when each arrived.
+type lineLog struct {
+	mu      sync.Mutex
+	lines   []string
+	at      []time.Time
+	changed chan struct{}
+}
+
+func newLineLog() *lineLog { return &lineLog{changed: make(chan struct{})} }
+
+func (l *lineLog) add(s string) {
+	l.mu.Lock()
+	l.lines = append(l.lines, s)
+	l.at = append(l.at, time.Now())
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+}
+
+func (l *lineLog) wait(prefix string, d time.Duration) (string, time.Time, bool) {
+	deadline := time.After(d)
+	for {
+		l.mu.Lock()
+		for i, s := range l.lines {
+			if strings.HasPrefix(s, prefix) {
+				l.mu.Unlock()
+				return s, l.at[i], true
+			}
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			return "", time.Time{}, false
+		}
+	}
+}
+
+func (l *lineLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+// aborted lists the connections a rescue aborted.
+func aborted(rep *killer.Report) []fuseguard.ConnID {
+	if rep == nil {
+		return nil
+	}
+	var ids []fuseguard.ConnID
+	for _, a := range rep.Aborted {
+		ids = append(ids, a.Conn)
+	}
+	return ids
+}

@@ -1,0 +1,150 @@
+package watch
+
+import (
+	"errors"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+)
+
+// rescan reads every record (tracking new ones, dropping removed ones) and
+// rereads every tracked mount table: the safety net for missed events.
+func (w *Watcher) rescan(now time.Time) {
+	recs, err := w.store.List()
+	if err != nil {
+		w.log.WithError(err).Warn("some records could not be read")
+	}
+	seen := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		seen[r.ID] = true
+		w.track(r, now)
+	}
+	for id, t := range w.tracks {
+		if !seen[id] {
+			w.forget(t, "record removed")
+		}
+	}
+	var host []fuseguard.Mount
+	for _, t := range w.tracks {
+		host = w.refresh(t, host, now, "rescan")
+	}
+}
+
+// fileChanged handles an inotify event on a record.
+func (w *Watcher) fileChanged(ev dirEvent, now time.Time) {
+	t := w.tracks[ev.id]
+	if !ev.present {
+		if t != nil {
+			w.forget(t, "record removed")
+		}
+		return
+	}
+	rec, err := w.store.Load(ev.id)
+	switch {
+	case errors.Is(err, fuseguard.ErrNoRecord):
+		if t != nil {
+			w.forget(t, "record removed")
+		}
+	case err != nil:
+		w.log.WithError(err).WithField("container", ev.id).Warn("unreadable record")
+	default:
+		w.track(rec, now)
+	}
+}
+
+// track starts watching rec, or merges it into the record already tracked
+// for the same init (the hook and the watcher both write it).
+func (w *Watcher) track(rec *fuseguard.Record, now time.Time) {
+	log := w.log.WithFields(logrus.Fields{"container": rec.ID, "pid": rec.InitPID})
+	if t := w.tracks[rec.ID]; t != nil {
+		if sameInit(t.rec, rec) {
+			w.mergeFile(t, rec, now)
+			return
+		}
+		w.forget(t, "record now names another init")
+	}
+	t, err := openTracked(w.o.Proc, rec)
+	if errors.Is(err, errStale) {
+		if rerr := w.removeIfSame(rec); rerr != nil {
+			log.WithError(rerr).Warn("cannot remove stale record")
+			return
+		}
+		log.WithField("reason", err.Error()).Info("removed stale record")
+		w.emit(Event{Kind: EventStale, ID: rec.ID, PID: rec.InitPID, Err: err})
+		return
+	}
+	if err != nil {
+		log.WithError(err).Warn("cannot track record; retrying at the next rescan")
+		return
+	}
+	w.tracks[rec.ID] = t
+	w.dirty = true
+	log.WithFields(logrus.Fields{"connections": connIDs(rec.Connections), "mountinfo": t.mntFD >= 0}).Info("tracking container")
+	w.emit(Event{Kind: EventTracked, ID: rec.ID, PID: rec.InitPID})
+	w.refresh(t, nil, now, "tracked")
+}
+
+// mergeFile folds a record read from disk into the tracked one and writes
+// back what only the watcher knew.
+func (w *Watcher) mergeFile(t *tracked, file *fuseguard.Record, now time.Time) {
+	mine := t.rec
+	merged := copyRecord(file)
+	missing := 0
+	for _, c := range mine.Connections {
+		if _, ok := merged.Lookup(c.Conn); !ok {
+			merged.Connections = append(merged.Connections, c)
+			missing++
+		}
+	}
+	t.rec = merged
+	if missing > 0 {
+		merged.Updated = now
+		w.save(t)
+	}
+}
+
+// forget stops tracking t.
+func (w *Watcher) forget(t *tracked, reason string) {
+	log := w.log.WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID, "reason": reason})
+	t.close()
+	delete(w.tracks, t.rec.ID)
+	w.dirty = true
+	if reason == "init exited" {
+		// poststop removes the record too; a container whose poststop never
+		// ran must not leave it behind.
+		if err := w.removeIfSame(t.rec); err != nil {
+			log.WithError(err).Warn("cannot remove record")
+		}
+	}
+	log.Info("forgot container")
+	w.emit(Event{Kind: EventForgotten, ID: t.rec.ID, PID: t.rec.InitPID})
+}
+
+// removeIfSame removes the record file unless it now names another init
+// (the container was restarted under the same id).
+func (w *Watcher) removeIfSame(rec *fuseguard.Record) error {
+	cur, err := w.store.Load(rec.ID)
+	if errors.Is(err, fuseguard.ErrNoRecord) {
+		return nil
+	}
+	if err == nil && !sameInit(cur, rec) {
+		return nil
+	}
+	return w.store.Remove(rec.ID)
+}
+
+func (w *Watcher) save(t *tracked) {
+	if err := w.store.Save(t.rec); err != nil {
+		w.log.WithError(err).WithField("container", t.rec.ID).Error("cannot save record")
+	}
+}
+
+func connIDs(cs []fuseguard.RecordedConnection) []fuseguard.ConnID {
+	ids := make([]fuseguard.ConnID, 0, len(cs))
+	for _, c := range cs {
+		ids = append(ids, c.Conn)
+	}
+	return ids
+}

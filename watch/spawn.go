@@ -1,0 +1,79 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// LogName is the log file of a watcher started by Spawn, in the state
+// directory.
+const LogName = "watch.log"
+
+// defaultSpawnWait bounds Spawn's wait for the new watcher to take the lock
+// when ctx has no deadline.
+const defaultSpawnWait = 2 * time.Second
+
+// Spawn starts `binary watch --state-dir stateDir [args…]` as a detached
+// process (own session, stdin /dev/null, output appended to
+// stateDir/watch.log) unless a watcher already holds the lock, and waits,
+// within ctx (2 s when ctx has no deadline), until the new watcher holds it.
+//
+// It returns the pid of the running watcher and whether this call started
+// it. Under a container runtime the new process is reparented to the
+// nearest child subreaper (the shim), which reaps it; a systemd unit is the
+// better home for the watcher, and Spawn then finds it running.
+func Spawn(ctx context.Context, binary, stateDir string, args ...string) (pid int, started bool, err error) {
+	if stateDir == "" {
+		return 0, false, errors.New("spawn watcher: empty state directory")
+	}
+	if pid, err := Holder(stateDir); err != nil || pid != 0 {
+		return pid, false, err
+	}
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return 0, false, fmt.Errorf("spawn watcher: %w", err)
+	}
+	logf, err := os.OpenFile(filepath.Join(stateDir, LogName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, false, fmt.Errorf("spawn watcher: %w", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(binary, append([]string{"watch", "--state-dir", stateDir}, args...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, false, fmt.Errorf("spawn watcher: %w", err)
+	}
+	child := cmd.Process.Pid
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultSpawnWait)
+		defer cancel()
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if h, _ := Holder(stateDir); h == child {
+			return child, true, nil
+		}
+		select {
+		case err := <-exited:
+			// Lost a race with another watcher, or failed: report the holder.
+			if h, herr := Holder(stateDir); herr == nil && h != 0 {
+				return h, false, nil
+			}
+			return 0, false, fmt.Errorf("spawn watcher: %s exited: %v (see %s)", binary, err, filepath.Join(stateDir, LogName))
+		case <-ctx.Done():
+			return child, true, fmt.Errorf("spawn watcher: pid %d did not take the lock: %w", child, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package watch
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/proc"
+)
+
+// errStale: the record's init is gone, or its pid belongs to another
+// process now.
+var errStale = errors.New("init gone or pid reused")
+
+// tracked is one record being watched and the descriptors that watch it.
+type tracked struct {
+	rec    *fuseguard.Record
+	pidfd  int // readable once init has exited
+	statFD int // /proc/PID/stat, pread every CheckInterval
+	mntFD  int // /proc/PID/mountinfo, POLLPRI on mount-table changes; -1 when unreadable
+
+	exitingSince time.Time // zero while init is not exiting
+	rescuing     bool
+	nextRescue   time.Time
+}
+
+func (t *tracked) close() {
+	for _, fd := range []int{t.pidfd, t.statFD, t.mntFD} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+	t.pidfd, t.statFD, t.mntFD = -1, -1, -1
+}
+
+// openTracked opens init through a pidfd first and checks its start time
+// second: from then on the descriptors name exactly that process, whatever
+// happens to its pid.
+func openTracked(p proc.FS, rec *fuseguard.Record) (*tracked, error) {
+	t := &tracked{rec: rec, pidfd: -1, statFD: -1, mntFD: -1}
+	pid := rec.InitPID
+	if pid <= 0 {
+		return nil, fmt.Errorf("record %s: init pid %d: %w", rec.ID, pid, errStale)
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return nil, fmt.Errorf("record %s: pid %d: %w", rec.ID, pid, errStale)
+		}
+		return nil, fmt.Errorf("record %s: pidfd_open %d: %w", rec.ID, pid, err)
+	}
+	t.pidfd = fd
+	dir := filepath.Join(p.Root(), strconv.Itoa(pid))
+	if t.statFD, err = unix.Open(filepath.Join(dir, "stat"), unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+		t.close()
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
+			return nil, fmt.Errorf("record %s: pid %d: %w", rec.ID, pid, errStale)
+		}
+		return nil, fmt.Errorf("record %s: open stat of %d: %w", rec.ID, pid, err)
+	}
+	st, err := t.stat()
+	if err != nil {
+		t.close()
+		if errors.Is(err, unix.ESRCH) {
+			return nil, fmt.Errorf("record %s: pid %d: %w", rec.ID, pid, errStale)
+		}
+		return nil, fmt.Errorf("record %s: %w", rec.ID, err)
+	}
+	if st.StartTime != rec.InitStartTime || st.State == "X" {
+		t.close()
+		return nil, fmt.Errorf("record %s: pid %d started at tick %d, recorded %d: %w", rec.ID, pid, st.StartTime, rec.InitStartTime, errStale)
+	}
+	// Unreadable once init is in do_exit: a watcher started mid-incident
+	// still tracks the exit, with the connections recorded so far.
+	if fd, err := unix.Open(filepath.Join(dir, "mountinfo"), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		t.mntFD = fd
+	}
+	return t, nil
+}
+
+// statBuf is enough for any /proc/PID/stat (52 numbers and a 16-byte comm).
+const statBuf = 1024
+
+// stat rereads init's /proc/PID/stat through the held descriptor: no path
+// lookup, and ESRCH once init is reaped, even if its pid is reused.
+func (t *tracked) stat() (proc.Stat, error) {
+	var b [statBuf]byte
+	n, err := unix.Pread(t.statFD, b[:], 0)
+	if err != nil {
+		return proc.Stat{}, fmt.Errorf("read stat of %d: %w", t.rec.InitPID, err)
+	}
+	return proc.ParseStat(b[:n])
+}
+
+// readMounts reads the held mountinfo descriptor from the start.
+func (t *tracked) readMounts(buf []byte) ([]fuseguard.Mount, []byte, error) {
+	if _, err := unix.Seek(t.mntFD, 0, 0); err != nil {
+		return nil, buf, fmt.Errorf("seek mountinfo of %d: %w", t.rec.InitPID, err)
+	}
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, max(cap(buf), 64<<10))
+		}
+		n, err := unix.Read(t.mntFD, buf[len(buf):cap(buf)])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, buf, fmt.Errorf("read mountinfo of %d: %w", t.rec.InitPID, err)
+		}
+		if n == 0 {
+			break
+		}
+		buf = buf[:len(buf)+n]
+	}
+	infos, err := proc.ParseMountInfo(buf)
+	if err != nil {
+		return nil, buf, fmt.Errorf("mountinfo of %d: %w", t.rec.InitPID, err)
+	}
+	return fuseguard.FUSEMounts(infos), buf, nil
+}
+
+// sameInit reports whether two records name the same init process.
+func sameInit(a, b *fuseguard.Record) bool {
+	return a.InitPID == b.InitPID && a.InitStartTime == b.InitStartTime
+}
+
+// copyRecord is a deep copy for a rescue running beside the loop.
+func copyRecord(r *fuseguard.Record) *fuseguard.Record {
+	c := *r
+	c.Connections = slices.Clone(r.Connections)
+	return &c
+}

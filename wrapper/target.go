@@ -1,0 +1,69 @@
+package wrapper
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/oci"
+	"github.com/fuseguard/fuseguard/proc"
+)
+
+// ErrNoInit is returned when neither a record nor the runtime's state
+// names a live init for the container.
+var ErrNoInit = errors.New("container has no init to verify")
+
+// target finds the container's init: the record the hooks wrote (with its
+// connections), else the pid of `<runtime> <global flags> state <id>` and
+// the start time read now.
+func (w *Wrapper) target(ctx context.Context, inv oci.Invocation) (killer.Target, *fuseguard.Record, error) {
+	rec, err := w.Store.Load(inv.ContainerID)
+	if err == nil && rec.InitPID > 0 {
+		return killer.Target{PID: rec.InitPID, StartTime: rec.InitStartTime}, rec, nil
+	}
+	if err != nil && !errors.Is(err, fuseguard.ErrNoRecord) {
+		w.Log.WithError(err).WithField("id", inv.ContainerID).Warn("unreadable record; asking the runtime")
+	}
+	pid, err := w.statePID(ctx, inv)
+	if err != nil {
+		return killer.Target{}, nil, err
+	}
+	st, err := proc.NewFS("").Stat(pid)
+	if err != nil {
+		return killer.Target{}, nil, fmt.Errorf("%w: pid %d: %w", ErrNoInit, pid, err)
+	}
+	return killer.Target{PID: pid, StartTime: st.StartTime}, nil, nil
+}
+
+// runtimeState is the part of `runc state` output the wrapper reads.
+type runtimeState struct {
+	ID     string `json:"id"`
+	Pid    int    `json:"pid"`
+	Status string `json:"status"`
+}
+
+// statePID asks the real runtime for the init pid, bounded by stateTimeout.
+func (w *Wrapper) statePID(ctx context.Context, inv oci.Invocation) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, stateTimeout)
+	defer cancel()
+	args := append(slices.Clone(inv.GlobalFlags), "state", inv.ContainerID)
+	cmd := exec.CommandContext(ctx, w.Runtime, args...)
+	cmd.Env = w.Env
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("%s state %s: %w", w.Runtime, inv.ContainerID, err)
+	}
+	var st runtimeState
+	if err := json.Unmarshal(out, &st); err != nil {
+		return 0, fmt.Errorf("%s state %s: %w", w.Runtime, inv.ContainerID, err)
+	}
+	if st.Pid <= 0 {
+		return 0, fmt.Errorf("%w: %s is %s", ErrNoInit, inv.ContainerID, st.Status)
+	}
+	return st.Pid, nil
+}

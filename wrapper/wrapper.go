@@ -1,0 +1,249 @@
+package wrapper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/oci"
+	"github.com/fuseguard/fuseguard/telemetry"
+)
+
+// Wrapper runs one invocation of the runtime wrapper.
+type Wrapper struct {
+	// Runtime is the real runtime's absolute path (ResolveRuntime).
+	Runtime string
+	// Self is the absolute path of the fuseguard binary that the injected
+	// hooks run (`Self hook <stage>`); "" disables the injection.
+	Self string
+	// Store holds the records; HookEnv is the injected hooks' whole
+	// environment (runc passes nothing else), e.g. FUSEGUARD_STATE_DIR.
+	Store   fuseguard.Store
+	HookEnv []string
+	// VerifyTimeout and RecoverTimeout bound the rescue (0: killer's
+	// defaults).
+	VerifyTimeout, RecoverTimeout time.Duration
+	// Env is the environment the real runtime gets (nil: os.Environ()).
+	Env []string
+	// Stdin, Stdout, Stderr of the real runtime when it runs as a child
+	// (nil: the wrapper's own).
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Log receives what the wrapper did (nil: discard); Tracer its spans
+	// (nil: none).
+	Log    logrus.FieldLogger
+	Tracer trace.Tracer
+}
+
+// stateTimeout bounds `<runtime> state <id>`, the fallback when the
+// container has no record.
+const stateTimeout = 2 * time.Second
+
+// rescueSlack is added to the verify and recover timeouts to bound the
+// whole rescue, which also diagnoses and aborts.
+const rescueSlack = 2 * time.Second
+
+// Run handles the runc command line args (the wrapper's own flags already
+// stripped) and returns the exit code. For every command but kill with
+// SIGKILL it ends in syscall.Exec of the real runtime and returns only when
+// that exec fails.
+func (w *Wrapper) Run(ctx context.Context, args []string) int {
+	w.defaults()
+	inv, err := oci.ParseRuncArgs(args)
+	switch {
+	case err != nil || inv.Help:
+		// The real runtime says what is wrong in its own words.
+	case inv.Command == "create" || inv.Command == "run":
+		w.inject(ctx, inv)
+	case inv.Command == "kill" && oci.IsSIGKILL(inv.Signal):
+		return w.kill(ctx, inv, args)
+	case inv.Command == "delete" && inv.Force:
+		w.forceDelete(ctx, inv)
+	}
+	return w.exec(args)
+}
+
+func (w *Wrapper) defaults() {
+	if w.Log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		w.Log = l
+	}
+	if w.Tracer == nil {
+		w.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	if w.Env == nil {
+		w.Env = os.Environ()
+	}
+	if w.Stdin == nil {
+		w.Stdin = os.Stdin
+	}
+	if w.Stdout == nil {
+		w.Stdout = os.Stdout
+	}
+	if w.Stderr == nil {
+		w.Stderr = os.Stderr
+	}
+}
+
+// exec replaces the wrapper with the real runtime, argv unchanged.
+func (w *Wrapper) exec(args []string) int {
+	argv := append([]string{w.Runtime}, args...)
+	err := syscall.Exec(w.Runtime, argv, w.Env)
+	fmt.Fprintf(w.Stderr, "fuseguard-runtime: exec %s: %v\n", w.Runtime, err)
+	return 1
+}
+
+// inject adds fuseguard's hooks to the bundle of create or run. Fail open:
+// an error is logged and the container starts without them.
+func (w *Wrapper) inject(ctx context.Context, inv oci.Invocation) {
+	ctx, span := w.Tracer.Start(ctx, "fuseguard.runtime.create", trace.WithAttributes(
+		attribute.String("container.id", inv.ContainerID)))
+	defer span.End()
+	log := w.Log.WithFields(logrus.Fields{"id": inv.ContainerID, "command": inv.Command})
+	err := func() error {
+		if w.Self == "" {
+			return errors.New("own binary path unknown")
+		}
+		bundle := inv.Bundle
+		if inv.BundleDefaulted {
+			bundle = "."
+		}
+		abs, err := filepath.Abs(bundle)
+		if err != nil {
+			return err
+		}
+		log = log.WithField("bundle", abs)
+		set := oci.HookSet{Path: w.Self, Env: telemetry.InjectEnv(ctx, w.HookEnv)}
+		changed, err := oci.PatchBundle(abs, set)
+		if err != nil {
+			return err
+		}
+		log.WithField("changed", changed).Info("hooks injected")
+		return nil
+	}()
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		log.WithError(err).Error("hook injection failed; starting the container without fuseguard's hooks")
+	}
+}
+
+// kill runs the real kill as a child, then, if it succeeded, verifies
+// that init dies and rescues it when it is stuck. The exit code is the
+// real runtime's: a failed rescue is logged, never reported as a failed
+// kill (the signal was delivered).
+func (w *Wrapper) kill(ctx context.Context, inv oci.Invocation, args []string) int {
+	ctx, span := w.Tracer.Start(ctx, "fuseguard.runtime.kill", trace.WithAttributes(
+		attribute.String("container.id", inv.ContainerID)))
+	defer span.End()
+	log := w.Log.WithFields(logrus.Fields{"id": inv.ContainerID, "command": "kill"})
+	// The target is found before the kill: once init is dying, runc
+	// reports a zombie leader as stopped, without a pid.
+	t, rec, terr := w.target(ctx, inv)
+	code := w.child(args)
+	span.SetAttributes(attribute.Int("fuseguard.runtime.exit_code", code))
+	if code != 0 {
+		return code
+	}
+	if terr != nil {
+		log.WithError(terr).Warn("no init to verify after the kill")
+		return code
+	}
+	w.rescue(ctx, span, log, t, rec, true)
+	return code
+}
+
+// forceDelete kills and rescues the init of a container about to be
+// deleted with --force, which kills it anyway: runc's own kill there waits
+// 10 s for a wedged init and then fails the delete.
+func (w *Wrapper) forceDelete(ctx context.Context, inv oci.Invocation) {
+	ctx, span := w.Tracer.Start(ctx, "fuseguard.runtime.kill", trace.WithAttributes(
+		attribute.String("container.id", inv.ContainerID), attribute.Bool("fuseguard.force_delete", true)))
+	defer span.End()
+	log := w.Log.WithFields(logrus.Fields{"id": inv.ContainerID, "command": "delete --force"})
+	t, rec, err := w.target(ctx, inv)
+	if err != nil {
+		log.WithError(err).Debug("no init to kill before the delete")
+		return
+	}
+	w.rescue(ctx, span, log, t, rec, false)
+}
+
+// rescue runs the bounded killer.Kill on t and logs its report.
+func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldLogger, t killer.Target, rec *fuseguard.Record, verifyOnly bool) {
+	verify, recover := w.VerifyTimeout, w.RecoverTimeout
+	if verify <= 0 {
+		verify = killer.DefaultVerifyTimeout
+	}
+	if recover <= 0 {
+		recover = killer.DefaultRecoverTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, verify+recover+rescueSlack)
+	defer cancel()
+	rep, err := killer.Kill(ctx, t, killer.Options{
+		VerifyTimeout:  verify,
+		RecoverTimeout: recover,
+		VerifyOnly:     verifyOnly,
+		Record:         rec,
+		Log:            log,
+		Tracer:         w.Tracer,
+	})
+	span.SetAttributes(attribute.String("fuseguard.outcome", string(rep.Outcome)))
+	entry := log.WithFields(logrus.Fields{
+		"pid":      t.PID,
+		"outcome":  rep.Outcome,
+		"total_ms": float64(rep.Total) / float64(time.Millisecond),
+		"aborted":  rep.Aborted,
+		"record":   rec != nil,
+	})
+	if len(rep.Refused) > 0 {
+		entry = entry.WithField("refused", rep.Refused)
+	}
+	switch {
+	case err != nil:
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		entry.WithError(err).Error("rescue failed")
+	case rep.Outcome == killer.OutcomeRecovered:
+		entry.Warn("init was stuck; rescued by aborting its FUSE connections")
+	default:
+		entry.Info("init exited")
+	}
+}
+
+// child runs the real runtime with args and the wrapper's stdio, and
+// returns its exit code (128+signal when a signal ended it).
+func (w *Wrapper) child(args []string) int {
+	cmd := exec.Command(w.Runtime, args...)
+	cmd.Args[0] = w.Runtime
+	cmd.Env = w.Env
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = w.Stdin, w.Stdout, w.Stderr
+	err := cmd.Run()
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	fmt.Fprintf(w.Stderr, "fuseguard-runtime: run %s: %v\n", w.Runtime, err)
+	return 1
+}
