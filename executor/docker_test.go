@@ -28,6 +28,7 @@ func TestDocker(t *testing.T) {
 		t.Run("W2Kill", func(t *testing.T) { t.Parallel(); testW2Kill(t, e) })
 		t.Run("W2PlainKill", func(t *testing.T) { t.Parallel(); testW2PlainKill(t, e) })
 		t.Run("Cancel", func(t *testing.T) { t.Parallel(); testCancel(t, e) })
+		t.Run("ExampleProgram", func(t *testing.T) { t.Parallel(); testExampleProgram(t, e) })
 	})
 	t.Run("FrozenW2Kill", func(t *testing.T) { testFrozenW2Kill(t, e) })
 	t.Run("FrozenNoLeak", func(t *testing.T) { testFrozenNoLeak(t, e) })

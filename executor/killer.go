@@ -46,7 +46,7 @@ type Killer struct {
 // Bound is the longest Kill can take, apart from the time the diagnosis
 // spends reading /proc: an inspect, a kill and a confirming inspect, each
 // bounded by DockerTimeout, and the verify, abort and re-verify of the
-// rescue. Stop takes at most its grace and one more DockerTimeout longer.
+// rescue.
 func (k *Killer) Bound() time.Duration {
 	o := k.Options
 	verify, rescue := o.VerifyTimeout, o.RecoverTimeout
@@ -57,6 +57,11 @@ func (k *Killer) Bound() time.Duration {
 		rescue = killer.DefaultRecoverTimeout
 	}
 	return 3*k.dockerTimeout() + verify + 2*rescue
+}
+
+// StopBound is the longest Stop with this grace can take (see Bound).
+func (k *Killer) StopBound(grace time.Duration) time.Duration {
+	return k.Bound() + k.dockerTimeout() + grace
 }
 
 func (k *Killer) dockerTimeout() time.Duration {

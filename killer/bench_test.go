@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
@@ -69,4 +70,61 @@ func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// BenchmarkW2Rescue measures, per wedged W2 container, how long the rescue
+// takes from the abort to init's reaping, and the whole Kill against its
+// verify timeout (the floor a rescue cannot beat).
+func BenchmarkW2Rescue(b *testing.B) {
+	var abortToReaped, total []time.Duration
+	verify := time.Second
+	for b.Loop() {
+		b.StopTimer()
+		c := fixture.W2(b, "read")
+		b.StartTimer()
+		begin := time.Now()
+		rep, err := Kill(context.Background(), Target{PID: c.InitPID}, Options{VerifyTimeout: verify})
+		if err != nil || rep.Outcome != OutcomeRecovered {
+			b.Fatalf("Kill: %v, outcome %s", err, rep.Outcome)
+		}
+		<-c.Exited()
+		reaped := time.Since(begin)
+		for _, s := range rep.Stages {
+			if s.Name == "abort" {
+				abortToReaped = append(abortToReaped, reaped-s.Start)
+				break
+			}
+		}
+		total = append(total, rep.Total)
+	}
+	b.ReportMetric(float64(median(abortToReaped))/float64(time.Millisecond), "abort-to-reaped-ms")
+	b.ReportMetric(float64(median(total))/float64(time.Millisecond), "kill-total-ms")
+	b.ReportMetric(float64(median(total))/float64(verify), "total/verify")
+}
+
+// BenchmarkDiagnose measures Diagnose of a namespace of 200 tasks, and its
+// ratio to a namespace of one task in the same run.
+func BenchmarkDiagnose(b *testing.B) {
+	testenv.RequireRoot(b)
+	one, many := fixture.Idle(b, 1), fixture.Idle(b, 200)
+	ctx := context.Background()
+	measure := func(c *fixture.Container) time.Duration {
+		start := time.Now()
+		d, err := Diagnose(ctx, Target{PID: c.InitPID}, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(d.Stuck) != 0 {
+			b.Fatalf("idle namespace has stuck tasks: %+v", d.Stuck)
+		}
+		return time.Since(start)
+	}
+	var small, large []time.Duration
+	for b.Loop() {
+		small = append(small, measure(one))
+		large = append(large, measure(many))
+	}
+	b.ReportMetric(float64(median(large))/float64(time.Millisecond), "ms/diagnose-200")
+	b.ReportMetric(float64(median(small))/float64(time.Millisecond), "ms/diagnose-1")
+	b.ReportMetric(float64(median(large))/float64(median(small)), "ratio-200/1")
 }

@@ -119,7 +119,7 @@ func detectionLatency(b *testing.B, bin string, n, wedges int) []time.Duration {
 	return out
 }
 
-// startIdle starts n sleeps, each PID 1 of a new PID namespace, and
+// startIdle starts n sleeps, each PID 1 of new PID and mount namespaces, and
 // records them in dir.
 func startIdle(b *testing.B, dir string, n int) {
 	b.Helper()
@@ -135,7 +135,9 @@ func startIdle(b *testing.B, dir string, n int) {
 	})
 	for i := 0; i < n; i++ {
 		c := exec.Command(sleep, "infinity")
-		c.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID, Pdeathsig: syscall.SIGKILL}
+		// A mount namespace of its own, as a container has: one shared with
+		// the host would wake the watcher on every host mount change.
+		c.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID, Unshareflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
 		if err := c.Start(); err != nil {
 			b.Fatalf("start idle container %d: %v", i, err)
 		}
@@ -253,4 +255,3 @@ func envInt(k string, def int) int {
 	}
 	return def
 }
-

@@ -23,28 +23,34 @@ const zapFrame = "zap_pid_ns_processes"
 // periodic read: a pread on a held descriptor per init, no path lookup, no
 // allocation beyond the parse.
 func (w *Watcher) checkExits(ctx context.Context, now time.Time) {
+	var buf [statBuf]byte
 	for _, t := range w.tracks {
 		if t.rescuing {
 			continue
 		}
-		st, err := t.stat()
+		raw, err := t.readStat(&buf)
 		if err != nil {
 			if !errors.Is(err, unix.ESRCH) {
 				w.log.WithError(err).WithField("container", t.rec.ID).Debug("cannot read init's stat")
 			}
 			continue // reaped: the pidfd reports it
 		}
-		if !st.Exiting() {
+		state, exiting, err := exitState(raw)
+		if err != nil {
+			w.log.WithError(err).WithField("container", t.rec.ID).Warn("cannot parse init's stat")
+			continue
+		}
+		if !exiting {
 			t.exitingSince = time.Time{}
 			continue
 		}
 		if t.exitingSince.IsZero() {
 			t.exitingSince = now
-			w.log.WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID, "state": st.State}).Debug("init is exiting")
+			w.log.WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID, "state": string([]byte{state})}).Debug("init is exiting")
 			w.emit(Event{Kind: EventExiting, ID: t.rec.ID, PID: t.rec.InitPID})
 		}
 		if now.Sub(t.exitingSince) >= w.o.Grace && !now.Before(t.nextRescue) {
-			w.detect(ctx, t, st.State, now)
+			w.detect(ctx, t, string([]byte{state}), now)
 		}
 	}
 }

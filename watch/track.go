@@ -87,15 +87,24 @@ func openTracked(p proc.FS, rec *fuseguard.Record) (*tracked, error) {
 // statBuf is enough for any /proc/PID/stat (52 numbers and a 16-byte comm).
 const statBuf = 1024
 
-// stat rereads init's /proc/PID/stat through the held descriptor: no path
-// lookup, and ESRCH once init is reaped, even if its pid is reused.
-func (t *tracked) stat() (proc.Stat, error) {
-	var b [statBuf]byte
+// readStat rereads init's /proc/PID/stat through the held descriptor: no
+// path lookup, and ESRCH once init is reaped, even if its pid is reused.
+func (t *tracked) readStat(b *[statBuf]byte) ([]byte, error) {
 	n, err := unix.Pread(t.statFD, b[:], 0)
 	if err != nil {
-		return proc.Stat{}, fmt.Errorf("read stat of %d: %w", t.rec.InitPID, err)
+		return nil, fmt.Errorf("read stat of %d: %w", t.rec.InitPID, err)
 	}
-	return proc.ParseStat(b[:n])
+	return b[:n], nil
+}
+
+// stat is the full parse, for the start-time check.
+func (t *tracked) stat() (proc.Stat, error) {
+	var b [statBuf]byte
+	raw, err := t.readStat(&b)
+	if err != nil {
+		return proc.Stat{}, err
+	}
+	return proc.ParseStat(raw)
 }
 
 // readMounts reads the held mountinfo descriptor from the start.

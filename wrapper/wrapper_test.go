@@ -1,0 +1,135 @@
+package wrapper
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/oci"
+	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/test/testenv"
+)
+
+func spanNames(rec *tracetest.SpanRecorder) []string {
+	var names []string
+	for _, s := range rec.Ended() {
+		names = append(names, s.Name())
+	}
+	return names
+}
+
+// TestInject patches a bundle as create does, keeps what it does not know,
+// passes the hook env and the trace context, and records its span.
+func TestInject(t *testing.T) {
+	bundle := t.TempDir()
+	conf := `{"ociVersion":"1.0.2","process":{"args":["sh"],"future":1},"root":{"path":"rootfs"},"org.example.new":{"a":[1]}}`
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	w := &Wrapper{Self: "/usr/local/bin/fuseguard", HookEnv: []string{"FUSEGUARD_STATE_DIR=/s"}, Tracer: tp.Tracer("t")}
+	w.defaults()
+	inv, err := oci.ParseRuncArgs([]string{"--root", "/r", "create", "--bundle", bundle, "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.inject(context.Background(), inv)
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got["org.example.new"]; !ok {
+		t.Error("unknown top-level field lost")
+	}
+	hooks, _ := got["hooks"].(map[string]any)
+	for _, st := range oci.Stages() {
+		list, _ := hooks[string(st)].([]any)
+		if len(list) != 1 || !strings.Contains(string(mustJSON(t, list)), `"FUSEGUARD_STATE_DIR=/s"`) {
+			t.Errorf("%s hooks: %s", st, mustJSON(t, list))
+		}
+		// The hook's env carries the create span's trace context.
+		if !strings.Contains(string(mustJSON(t, list)), "TRACEPARENT=00-") {
+			t.Errorf("%s hook has no TRACEPARENT: %s", st, mustJSON(t, list))
+		}
+	}
+	if names := spanNames(rec); !slices.Contains(names, "fuseguard.runtime.create") {
+		t.Errorf("spans %v", names)
+	}
+	// A second create of the same bundle adds nothing.
+	w.inject(context.Background(), inv)
+	if b2, _ := os.ReadFile(filepath.Join(bundle, "config.json")); !bytes.Equal(b, b2) {
+		t.Error("second injection changed config.json")
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestKillRescueFailureKeepsExitCode: the real runtime's kill succeeds
+// (here `true`, which signals nothing) but init does not die; the rescue
+// fails after its bounded wait, is logged, and the exit code stays 0.
+func TestKillRescueFailureKeepsExitCode(t *testing.T) {
+	testenv.RequireRoot(t)
+	trueBin := testenv.RequireBinary(t, "true")
+	sleep := exec.Command(testenv.RequireBinary(t, "sleep"), "60")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleep.Process.Kill(); sleep.Wait() })
+	store := fuseguard.Store{Dir: t.TempDir()}
+	r, err := fuseguard.NewRecord(proc.NewFS(""), "alive", sleep.Process.Pid, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Save(r); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	l := logrus.New()
+	l.SetFormatter(&logrus.JSONFormatter{})
+	l.SetOutput(&logs)
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	w := &Wrapper{Runtime: trueBin, Store: store, VerifyTimeout: 100 * time.Millisecond, RecoverTimeout: 100 * time.Millisecond,
+		Log: l, Tracer: tp.Tracer("t")}
+	begin := time.Now()
+	if code := w.Run(context.Background(), []string{"kill", "alive", "KILL"}); code != 0 {
+		t.Fatalf("exit %d, want the runtime's 0", code)
+	}
+	if took := time.Since(begin); took > 5*time.Second {
+		t.Errorf("rescue took %v, not bounded by its timeouts", took)
+	}
+	if !strings.Contains(logs.String(), `"msg":"rescue failed"`) || !strings.Contains(logs.String(), `"outcome":"still-stuck"`) {
+		t.Errorf("log: %s", logs.String())
+	}
+	if err := sleep.Process.Signal(os.Signal(nil)); err == nil {
+		t.Log("sleep still alive, as it should be (nobody signalled it)")
+	}
+	names := spanNames(rec)
+	if !slices.Contains(names, "fuseguard.runtime.kill") || !slices.Contains(names, "fuseguard.kill") {
+		t.Errorf("spans %v", names)
+	}
+}
