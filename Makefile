@@ -14,13 +14,16 @@ TEST_TIMEOUT ?= 40m
 
 all: build
 
+include tools/jaeger.mk
+
 build: $(BIN)
 
 $(BIN): $(shell find . -name '*.go' -not -path './tools/*') go.mod go.sum
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $@ ./cmd/fuseguard
 
-# The whole suite against the real kernel, then every fuzz target briefly.
-test: build
+# The whole suite against the real kernel (with a real Jaeger), then every
+# fuzz target briefly.
+test: build $(JAEGER)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	FUZZTIME=$(FUZZTIME) scripts/fuzz-all.sh
@@ -32,7 +35,7 @@ unit:
 fuzz:
 	FUZZTIME=$${FUZZTIME:-30s} scripts/fuzz-all.sh
 
-bench: build
+bench: build $(JAEGER)
 	scripts/bench.sh
 
 # The main job: a real wedged container rescued (root, /dev/fuse; no Docker, no Jaeger).

@@ -22,6 +22,9 @@
 //	rep, err := k.Stop(ctx, containerID, 10*time.Second) // SIGTERM, grace, then Kill
 //	log.WithField("outcome", rep.Outcome).WithError(err).Info("task stopped")
 //
+// The executor runs as root in the host's PID namespace: Docker reports
+// host pids, and the rescue reads /proc and writes to fusectl.
+//
 // No call leaves a goroutine behind: Docker calls are made on the caller's
 // goroutine with a context that ends at their deadline, and the client
 // library closes the connection of a call whose context ended.

@@ -5,9 +5,15 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fuseguard/fuseguard/executor"
 	"github.com/fuseguard/fuseguard/fuseguard"
@@ -45,6 +51,10 @@ func TestNoDaemon(t *testing.T) {
 	defer cancel()
 
 	t.Run("W2Kill", func(t *testing.T) {
+		spans := tracetest.NewSpanRecorder()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+		t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+		k := &executor.Killer{Docker: cli, Store: store, Tracer: tp.Tracer("executor-test")}
 		c := fixture.W2(t, "read")
 		const id = "aaaa0000000000000000000000000000000000000000000000000000000000w2"
 		save(t, id, c.InitPID)
@@ -62,6 +72,7 @@ func TestNoDaemon(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("init %d not reaped 5s after a recovered Kill", c.InitPID)
 		}
+		checkSpans(t, spans.Ended(), rep)
 	})
 
 	t.Run("IdleStop", func(t *testing.T) {
@@ -114,6 +125,52 @@ func TestNoDaemon(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkSpans: one root span per call, one child per step in the report's
+// order, and killer.Kill's own tree under the step that ran it.
+func checkSpans(t *testing.T, ended []sdktrace.ReadOnlySpan, rep executor.Report) {
+	t.Helper()
+	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	var root sdktrace.ReadOnlySpan
+	for _, s := range ended {
+		byID[s.SpanContext().SpanID()] = s
+		if !s.Parent().IsValid() {
+			if root != nil {
+				t.Fatalf("two root spans: %s and %s", root.Name(), s.Name())
+			}
+			root = s
+		}
+	}
+	if root == nil || root.Name() != "executor.kill" || root.Status().Code != codes.Error {
+		t.Fatalf("root span %v, want executor.kill with an error status (Docker did not answer)", root)
+	}
+	var steps []string
+	var killSpan sdktrace.ReadOnlySpan
+	for _, s := range ended {
+		p, ok := byID[s.Parent().SpanID()]
+		if !ok {
+			continue
+		}
+		if p == root {
+			steps = append(steps, strings.TrimPrefix(s.Name(), "executor."))
+		}
+		if s.Name() == "fuseguard.kill" && p.Name() == "executor."+executor.StepPidfdKill {
+			killSpan = s
+		}
+	}
+	// Spans end in order; so do steps.
+	if !slices.Equal(steps, stepNames(rep)) {
+		t.Errorf("step spans %v, report steps %v", steps, stepNames(rep))
+	}
+	if killSpan == nil {
+		t.Errorf("no fuseguard.kill span under executor.%s", executor.StepPidfdKill)
+	}
+	for _, kv := range root.Attributes() {
+		if kv.Key == "fuseguard.outcome" && kv.Value.AsString() != string(rep.Outcome) {
+			t.Errorf("root span outcome %s, report %s", kv.Value.AsString(), rep.Outcome)
+		}
+	}
 }
 
 func errString(err error) string {

@@ -45,9 +45,9 @@ type options struct {
 	processors []sdktrace.SpanProcessor
 }
 
-// WithSpanProcessor adds sp to the provider, which is then a recording SDK
-// provider even when cfg turns exporting off. Tests use it with
-// tracetest.NewInMemoryExporter and sdktrace.NewSimpleSpanProcessor.
+// WithSpanProcessor adds sp to the provider, which then records spans even
+// when cfg configures no exporter (though not when cfg.Disabled). Tests use
+// it with tracetest.NewInMemoryExporter and sdktrace.NewSimpleSpanProcessor.
 func WithSpanProcessor(sp sdktrace.SpanProcessor) Option {
 	return func(o *options) { o.processors = append(o.processors, sp) }
 }

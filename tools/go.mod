@@ -1,3 +1,5 @@
+// Development tools pinned apart from fuseguard's own go.mod: Jaeger for
+// tracing (make bin/jaeger, make jaeger; see jaeger.mk).
 module github.com/fuseguard/fuseguard/tools
 
 go 1.26.0

@@ -277,3 +277,39 @@ func mustRead(p string) string {
 	}
 	return string(b)
 }
+
+// TestRuncWrapperForceDeleteW2: `delete --force` of a wedged W2, which
+// plain runc fails after waiting 10 s, succeeds through the wrapper: it
+// rescues first, then runc deletes, and poststop removes the record.
+func TestRuncWrapperForceDeleteW2(t *testing.T) {
+	b := newRuncBundle(t, "/fusefixture", "init", "--", "/fusefixture", "serve", "-mode", "lookup", "-mount", "/mnt/f", "-self-read")
+	out, err := os.Create(b.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr := runWithOutput(t, out, fuseguardBinary(t).bin, "runtime", "--fuseguard-runtime", b.runc, "--fuseguard-state-dir="+b.stateDir,
+		"--root", b.root, "create", "--bundle", b.dir, b.id)
+	out.Close()
+	if cr.code != 0 {
+		t.Fatalf("runtime create: exit %d\n%s", cr.code, mustRead(b.out))
+	}
+	if r := b.wrapper(t, 20*time.Second, "start", b.id); r.code != 0 {
+		t.Fatalf("runtime start: %d %s", r.code, r.stderr)
+	}
+	conn := parseConn(t, waitFile(t, b.out, "fusefixture: ready role=serve", 20*time.Second))
+
+	r := b.wrapper(t, 30*time.Second, "delete", "--force", b.id)
+	t.Logf("runtime delete --force of W2 took %v", r.took.Round(time.Millisecond))
+	if r.code != 0 {
+		t.Fatalf("runtime delete --force: exit %d: %s", r.code, r.stderr)
+	}
+	if _, ok := b.state(t); ok {
+		t.Error("runc still knows the container after delete --force")
+	}
+	if connExists(conn) {
+		t.Errorf("connection %d survived", conn)
+	}
+	if _, err := (fuseguard.Store{Dir: b.stateDir}).Load(b.id); !errors.Is(err, fuseguard.ErrNoRecord) {
+		t.Errorf("record after delete --force: %v", err)
+	}
+}
