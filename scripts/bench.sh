@@ -15,6 +15,8 @@ run() { # run PKG REGEX BENCHTIME
 run ./killer/ '^BenchmarkKillHealthy$' 300x
 run ./killer/ '^BenchmarkW2Rescue$' 3x
 run ./killer/ '^BenchmarkDiagnose$' 20x
+run ./executor/ '^BenchmarkKill/healthy$' 15x
+run ./executor/ '^BenchmarkKill/W2$' 1x
 for f in bench/*.sh; do
 	[ -e "$f" ] || continue
 	echo "== $f"

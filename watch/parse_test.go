@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -136,6 +137,46 @@ func FuzzParseInotify(f *testing.F) {
 			if e.id == "" || e.id[0] == '.' {
 				t.Fatalf("bad id %q", e.id)
 			}
+		}
+	})
+}
+
+func TestParseRunTime(t *testing.T) {
+	tests := []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"123456 789 10\n", 123456, true},
+		{"0 0 0\n", 0, true},
+		{"18446744073709551615 0 0", 0, false}, // too close to overflow: refused, never wrapped
+		{"", 0, false},
+		{"x 1 2", 0, false},
+		{"12x 1 2", 0, false},
+		{"42", 42, true},
+	}
+	for _, tt := range tests {
+		got, ok := parseRunTime([]byte(tt.in))
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("parseRunTime(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func FuzzParseRunTime(f *testing.F) {
+	f.Add([]byte("123456 789 10\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, ok := parseRunTime(b)
+		if !ok {
+			return
+		}
+		// It must be the leading decimal field.
+		fields := bytes.Fields(b)
+		if len(fields) == 0 {
+			t.Fatalf("parseRunTime(%q) = %d from no field", b, n)
+		}
+		if want, err := strconv.ParseUint(string(fields[0]), 10, 64); err != nil || want != n {
+			t.Fatalf("parseRunTime(%q) = %d", b, n)
 		}
 	})
 }

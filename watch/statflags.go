@@ -61,3 +61,20 @@ func exitState(b []byte) (state byte, exiting bool, err error) {
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'
 }
+
+// parseRunTime reads the first number of /proc/PID/schedstat: the time
+// the task has spent on a CPU, in ns.
+func parseRunTime(b []byte) (uint64, bool) {
+	var n uint64
+	i := 0
+	for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
+		if n > (1<<64-1)/10-9 {
+			return 0, false
+		}
+		n = n*10 + uint64(b[i]-'0')
+	}
+	if i == 0 || (i < len(b) && !isSpace(b[i])) {
+		return 0, false
+	}
+	return n, true
+}

@@ -20,10 +20,13 @@ var errStale = errors.New("init gone or pid reused")
 
 // tracked is one record being watched and the descriptors that watch it.
 type tracked struct {
-	rec    *fuseguard.Record
-	pidfd  int // readable once init has exited
-	statFD int // /proc/PID/stat, pread every CheckInterval
-	mntFD  int // /proc/PID/mountinfo, POLLPRI on mount-table changes; -1 when unreadable
+	rec     *fuseguard.Record
+	pidfd   int    // readable once init has exited
+	statFD  int    // /proc/PID/stat, pread when init may be exiting
+	schedFD int    // /proc/PID/schedstat, pread every CheckInterval; -1 without CONFIG_SCHED_INFO
+	lastRun uint64 // init's CPU time (ns) at the last look
+	haveRun bool
+	mntFD   int // /proc/PID/mountinfo, POLLPRI on mount-table changes; -1 when unreadable
 
 	exitingSince time.Time // zero while init is not exiting
 	rescuing     bool
@@ -31,19 +34,19 @@ type tracked struct {
 }
 
 func (t *tracked) close() {
-	for _, fd := range []int{t.pidfd, t.statFD, t.mntFD} {
+	for _, fd := range []int{t.pidfd, t.statFD, t.schedFD, t.mntFD} {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
 	}
-	t.pidfd, t.statFD, t.mntFD = -1, -1, -1
+	t.pidfd, t.statFD, t.schedFD, t.mntFD = -1, -1, -1, -1
 }
 
 // openTracked opens init through a pidfd first and checks its start time
 // second: from then on the descriptors name exactly that process, whatever
 // happens to its pid.
 func openTracked(p proc.FS, rec *fuseguard.Record) (*tracked, error) {
-	t := &tracked{rec: rec, pidfd: -1, statFD: -1, mntFD: -1}
+	t := &tracked{rec: rec, pidfd: -1, statFD: -1, schedFD: -1, mntFD: -1}
 	pid := rec.InitPID
 	if pid <= 0 {
 		return nil, fmt.Errorf("record %s: init pid %d: %w", rec.ID, pid, errStale)
@@ -76,6 +79,9 @@ func openTracked(p proc.FS, rec *fuseguard.Record) (*tracked, error) {
 		t.close()
 		return nil, fmt.Errorf("record %s: pid %d started at tick %d, recorded %d: %w", rec.ID, pid, st.StartTime, rec.InitStartTime, errStale)
 	}
+	if fd, err := unix.Open(filepath.Join(dir, "schedstat"), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		t.schedFD = fd
+	}
 	// Unreadable once init is in do_exit: a watcher started mid-incident
 	// still tracks the exit, with the connections recorded so far.
 	if fd, err := unix.Open(filepath.Join(dir, "mountinfo"), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
@@ -95,6 +101,29 @@ func (t *tracked) readStat(b *[statBuf]byte) ([]byte, error) {
 		return nil, fmt.Errorf("read stat of %d: %w", t.rec.InitPID, err)
 	}
 	return b[:n], nil
+}
+
+// ran reports whether init has run on a CPU since the last call (true when
+// that cannot be told). To start exiting init must run, so an init that has
+// not run cannot have started: its /proc/PID/stat, three times dearer than
+// schedstat to read, is skipped.
+func (t *tracked) ran(b *[statBuf]byte) bool {
+	if t.schedFD < 0 {
+		return true
+	}
+	n, err := unix.Pread(t.schedFD, b[:], 0)
+	if err != nil {
+		t.haveRun = false
+		return true
+	}
+	run, ok := parseRunTime(b[:n])
+	if !ok {
+		t.haveRun = false
+		return true
+	}
+	changed := !t.haveRun || run != t.lastRun
+	t.lastRun, t.haveRun = run, true
+	return changed
 }
 
 // stat is the full parse, for the start-time check.

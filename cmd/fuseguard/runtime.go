@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/telemetry"
 	"github.com/fuseguard/fuseguard/wrapper"
 )
 
@@ -61,5 +62,7 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 		RecoverTimeout: f.RecoverTimeout,
 		Log:            log,
 	}
-	return w.Run(ctx, rest)
+	// A caller's TRACEPARENT parents the wrapper's spans and reaches the
+	// hooks through their env.
+	return w.Run(telemetry.ExtractEnv(ctx, a.getenv), rest)
 }
