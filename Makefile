@@ -50,5 +50,10 @@ deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS)
 
+# Installs bin/fuseguard, the fuseguard-runtime symlink, the daemon.json
+# snippets and the hooks.d files under $(DESTDIR)$(PREFIX) and $(DESTDIR)/etc.
+install: build
+	DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) deploy/install.sh $(BIN)
+
 clean:
 	rm -rf bin

@@ -38,8 +38,8 @@ func (fs FS) Descendants(roots ...int) ([]int, error) {
 	for len(queue) > 0 {
 		pid := queue[0]
 		queue = queue[1:]
-		// pid 0 is the parent of init and kthreadd: never a root.
-		if pid <= 0 || seen[pid] || !live[pid] {
+		// live also keeps out pid 0, the parent of init and kthreadd.
+		if seen[pid] || !live[pid] {
 			continue
 		}
 		seen[pid] = true

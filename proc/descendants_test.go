@@ -131,6 +131,11 @@ func TestLiveDescendants(t *testing.T) {
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	t.Cleanup(func() {
+		select {
+		case <-waited:
+			return // reaped: the group may be gone and its id reused
+		default:
+		}
 		_ = unix.Kill(-outer, unix.SIGKILL)
 		select {
 		case <-waited:

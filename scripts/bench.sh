@@ -17,6 +17,7 @@ run ./killer/ '^BenchmarkW2Rescue$' 3x
 run ./killer/ '^BenchmarkDiagnose$' 20x
 run ./executor/ '^BenchmarkKill/healthy$' 15x
 run ./executor/ '^BenchmarkKill/W2$' 1x
+run ./test/e2e/ '^BenchmarkDocker' 6x
 for f in bench/*.sh; do
 	[ -e "$f" ] || continue
 	echo "== $f"
