@@ -70,10 +70,16 @@ func Run(ctx context.Context, stage oci.Stage, st *specs.State, opts Options) (*
 		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
 	ctx, span := o.Tracer.Start(ctx, "fuseguard.hook."+string(stage), trace.WithAttributes(
-		attribute.String("container.id", st.ID),
-		attribute.Int("process.pid", st.Pid),
+		telemetry.ContainerID(st.ID),
+		telemetry.ProcessPID(st.Pid),
+		telemetry.Stage(string(stage)),
 	))
 	defer span.End()
+	// The record keeps this span's own context, for the kill to link to;
+	// with tracing off it is the caller's (the noop span carries it).
+	if own := telemetry.TraceParent(ctx); own != "" {
+		tp = own
+	}
 
 	var (
 		rec *fuseguard.Record
@@ -156,9 +162,17 @@ func refresh(old, now *fuseguard.Record, t time.Time) *fuseguard.Record {
 }
 
 func save(ctx context.Context, o Options, rec *fuseguard.Record) error {
+	owned := 0
+	for _, c := range rec.Connections {
+		if c.Owned {
+			owned++
+		}
+	}
 	_, span := o.Tracer.Start(ctx, "fuseguard.record.save", trace.WithAttributes(
-		attribute.String("container.id", rec.ID),
+		telemetry.ContainerID(rec.ID),
+		telemetry.ProcessPID(rec.InitPID),
 		attribute.Int("fuseguard.connections", len(rec.Connections)),
+		attribute.Int("fuseguard.owned_connections", owned),
 	))
 	defer span.End()
 	if err := o.Store.Save(rec); err != nil {

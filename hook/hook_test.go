@@ -39,8 +39,13 @@ func TestRunLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.InitPID != c.InitPID || r.InitStartTime == 0 || r.Bundle != "/bundle" || r.TraceParent != traceParent {
+	if r.InitPID != c.InitPID || r.InitStartTime == 0 || r.Bundle != "/bundle" {
 		t.Fatalf("record %+v", r)
+	}
+	// The record holds the hook span's own context (for the kill's link),
+	// a child of the annotation's.
+	if want := endedTraceParent(t, rec, "fuseguard.hook.createRuntime"); r.TraceParent != want {
+		t.Errorf("record traceparent %q, want the createRuntime span's %q", r.TraceParent, want)
 	}
 	if _, ok := r.Lookup(c.Conn); !ok {
 		t.Fatalf("record lacks W4's connection %d: %+v", c.Conn, r.Connections)
@@ -59,6 +64,9 @@ func TestRunLifecycle(t *testing.T) {
 	}
 	if _, ok := r2.Lookup(99999); !ok {
 		t.Fatalf("poststart forgot a recorded connection: %+v", r2.Connections)
+	}
+	if want := endedTraceParent(t, rec, "fuseguard.hook.poststart"); r2.TraceParent != want {
+		t.Errorf("refreshed traceparent %q, want the poststart span's %q", r2.TraceParent, want)
 	}
 	if !r2.Created.Equal(r.Created) {
 		t.Errorf("refresh changed Created: %v -> %v", r.Created, r2.Created)
@@ -89,6 +97,43 @@ func TestRunLifecycle(t *testing.T) {
 		if !found {
 			t.Errorf("no span %s in %v", want, names)
 		}
+	}
+}
+
+// endedTraceParent is the traceparent of the one ended span named name.
+func endedTraceParent(t *testing.T, rec *tracetest.SpanRecorder, name string) string {
+	t.Helper()
+	var found []string
+	for _, s := range rec.Ended() {
+		if s.Name() == name {
+			found = append(found, telemetry.FormatTraceParent(s.SpanContext()))
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d ended spans named %s, want 1", len(found), name)
+	}
+	return found[0]
+}
+
+// TestTraceParentTracingOff: without a tracer the record keeps the
+// context the container was started under.
+func TestTraceParentTracingOff(t *testing.T) {
+	c := fixture.W4(t)
+	store := fuseguard.Store{Dir: t.TempDir()}
+	env := func(k string) string {
+		if k == telemetry.EnvTraceParent {
+			return traceParent
+		}
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := hook.Run(ctx, oci.CreateRuntime, &specs.State{ID: "off", Status: specs.StateCreating, Pid: c.InitPID}, hook.Options{Store: store, Getenv: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.TraceParent != traceParent {
+		t.Errorf("record traceparent %q, want TRACEPARENT's %q", r.TraceParent, traceParent)
 	}
 }
 

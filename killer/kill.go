@@ -12,6 +12,7 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/telemetry"
 )
 
 // Kill SIGKILLs the target and makes sure it dies: wait up to VerifyTimeout;
@@ -40,16 +41,29 @@ type run struct {
 }
 
 func newRun(ctx context.Context, o Options, t Target) *run {
-	ctx, span := o.Tracer.Start(ctx, "fuseguard.kill", trace.WithAttributes(
-		attribute.Int("process.pid", t.PID),
+	opts := []trace.SpanStartOption{trace.WithAttributes(
+		telemetry.ProcessPID(t.PID),
 		attribute.Bool("fuseguard.verify_only", o.VerifyOnly),
-	))
+	)}
+	if rec := o.Record; rec != nil {
+		opts = append(opts, trace.WithAttributes(telemetry.ContainerID(rec.ID)))
+		// The kill is its own trace (or the caller's); the link ties it to
+		// the container's start, whose span context the hook recorded.
+		if rec.TraceParent != "" {
+			if sc, err := telemetry.ParseTraceParent(rec.TraceParent); err == nil {
+				opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+			} else {
+				o.Log.WithError(err).WithField("id", rec.ID).Debug("record's trace context not linked")
+			}
+		}
+	}
+	ctx, span := o.Tracer.Start(ctx, "fuseguard.kill", opts...)
 	return &run{ctx: ctx, o: o, span: span, begin: time.Now(), rep: Report{Target: t}}
 }
 
 // stage times one step, as a child span and a Stage of the report.
 func (r *run) stage(name string, f func(ctx context.Context, span trace.Span) error) error {
-	ctx, span := r.o.Tracer.Start(r.ctx, "fuseguard.kill."+name)
+	ctx, span := r.o.Tracer.Start(r.ctx, "fuseguard.kill."+name, trace.WithAttributes(telemetry.Stage(name)))
 	defer span.End()
 	start := time.Now()
 	err := f(ctx, span)
@@ -101,15 +115,9 @@ func (r *run) kill() error {
 		st, rec := r.scope(pr, held)
 		d, err = diagnose(ctx, r.o, st, rec)
 		if d != nil {
-			span.SetAttributes(attribute.Bool("fuseguard.init_in_zap", d.InitInZap),
-				attribute.Int("fuseguard.stuck_tasks", len(d.Stuck)))
-			for _, t := range d.Stuck {
-				if len(t.Stack) > 0 {
-					span.SetAttributes(attribute.Int("fuseguard.stuck_tid", t.TID),
-						attribute.String("fuseguard.kernel_frame", t.Stack[0].Function))
-					break
-				}
-			}
+			span.SetAttributes(d.Attributes()...)
+			// The root span too, so that a search by tag finds the kill.
+			r.span.SetAttributes(d.stuckAttributes()...)
 		}
 		return err
 	})
@@ -161,11 +169,12 @@ func (r *run) scope(pr *process, held *heldSnapshot) (proc.Stat, *fuseguard.Reco
 func (r *run) abort(a Abort) {
 	_ = r.stage("abort", func(ctx context.Context, span trace.Span) error {
 		span.SetAttributes(
-			attribute.Int64("fuseguard.conn", int64(a.Conn)),
-			attribute.String("fuseguard.fs_type", a.FSType),
-			attribute.String("fuseguard.mount_point", a.MountPoint),
-			attribute.Bool("fuseguard.owned", a.Owned),
-			attribute.Int("fuseguard.waiting", a.Waiting),
+			telemetry.Conn(uint32(a.Conn)),
+			telemetry.FSType(a.FSType),
+			telemetry.MountPoint(a.MountPoint),
+			telemetry.Owned(a.Owned),
+			telemetry.Waiting(a.Waiting),
+			attribute.String("fuseguard.reason", a.Reason),
 			attribute.Bool("fuseguard.dry_run", r.o.Policy.DryRun),
 		)
 		if r.o.Policy.DryRun {
@@ -217,10 +226,49 @@ func (r *run) outcome(done bool, ok Outcome, err error) error {
 
 func (r *run) finish(err error) {
 	r.rep.Total = time.Since(r.begin)
-	r.span.SetAttributes(attribute.String("fuseguard.outcome", string(r.rep.Outcome)))
+	r.span.SetAttributes(telemetry.Outcome(string(r.rep.Outcome)),
+		attribute.Int("fuseguard.aborted", len(r.rep.Aborted)))
 	if err != nil {
 		r.span.RecordError(err)
 		r.span.SetStatus(codes.Error, err.Error())
 	}
 	r.span.End()
+}
+
+// Attributes describe the diagnosis on a span: whether init is in
+// zap_pid_ns_processes, how many tasks are stuck, and the stuck task that
+// best explains the hang with its top kernel frame.
+func (d *Diagnosis) Attributes() []attribute.KeyValue {
+	return append([]attribute.KeyValue{
+		attribute.Bool("fuseguard.init_in_zap", d.InitInZap),
+		attribute.Int("fuseguard.stuck_tasks", len(d.Stuck)),
+	}, d.stuckAttributes()...)
+}
+
+// stuckAttributes names one stuck task: one provably waiting on a FUSE
+// connection, else one in a FUSE wait, else the first with a stack.
+func (d *Diagnosis) stuckAttributes() []attribute.KeyValue {
+	best := -1
+	rank := func(t Task) int {
+		switch {
+		case len(t.Stack) == 0:
+			return 0
+		case t.HasConn:
+			return 3
+		case t.Blocker == BlockerFUSERequest || t.Blocker == BlockerFUSEFlush:
+			return 2
+		default:
+			return 1
+		}
+	}
+	for i, t := range d.Stuck {
+		if rank(t) > 0 && (best < 0 || rank(t) > rank(d.Stuck[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	t := d.Stuck[best]
+	return []attribute.KeyValue{telemetry.StuckTID(t.TID), telemetry.KernelFrame(t.Stack[0].Function)}
 }

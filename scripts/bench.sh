@@ -18,6 +18,7 @@ run ./killer/ '^BenchmarkDiagnose$' 20x
 run ./executor/ '^BenchmarkKill/healthy$' 15x
 run ./executor/ '^BenchmarkKill/W2$' 1x
 run ./test/e2e/ '^BenchmarkDocker' 6x
+run ./watch/ '^BenchmarkWatcher' 1x
 for f in bench/*.sh; do
 	[ -e "$f" ] || continue
 	echo "== $f"
@@ -25,6 +26,6 @@ for f in bench/*.sh; do
 done
 
 echo
-echo "summary (goals: kill ratio ≤ 1.05; the rest are reported figures):"
+echo "summary (goals: killer kill ratio ≤ 1.05, executor and docker ratios ≤ 1.10, watcher CPU ≤ 1 % and RSS ≤ 40 MiB for 1000 containers):"
 grep -E '^Benchmark' "$out" | sed -E 's/[[:space:]]+/ /g'
 if grep -q FAIL "$out"; then exit 1; fi

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -20,6 +21,8 @@ const (
 	EnvOTLPEndpoint        = "OTEL_EXPORTER_OTLP_ENDPOINT"
 	EnvOTLPTracesEndpoint  = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 	EnvServiceName         = "OTEL_SERVICE_NAME"
+	EnvOTLPTimeout         = "OTEL_EXPORTER_OTLP_TIMEOUT"        // milliseconds
+	EnvOTLPTracesTimeout   = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT" // milliseconds
 	DefaultServiceName     = "fuseguard"
 	DefaultExportTimeout   = time.Second
 	DefaultShutdownTimeout = 2 * time.Second
@@ -76,7 +79,32 @@ func ConfigFromEnv(getenv func(string) string) Config {
 	} else if ep := env(EnvOTLPEndpoint); ep != "" {
 		cfg.Endpoint = strings.TrimRight(ep, "/") + otlpTracesPath
 	}
+	// Likewise the signal-specific timeout wins; a malformed or
+	// non-positive value is ignored, as the SDK does.
+	for _, k := range []string{EnvOTLPTracesTimeout, EnvOTLPTimeout} {
+		if ms, err := strconv.Atoi(env(k)); err == nil && ms > 0 {
+			cfg.ExportTimeout = time.Duration(ms) * time.Millisecond
+			break
+		}
+	}
 	return cfg
+}
+
+// PassEnv returns the tracing configuration set in getenv as KEY=value
+// entries, for a child started with an exact environment (runc gives a
+// hook nothing but its config entry's env). TRACEPARENT is not included:
+// InjectEnv sets the child's parent.
+func PassEnv(getenv func(string) string) []string {
+	var out []string
+	for _, k := range []string{
+		EnvSDKDisabled, EnvTracesExporter, EnvOTLPEndpoint, EnvOTLPTracesEndpoint,
+		EnvServiceName, EnvOTLPTimeout, EnvOTLPTracesTimeout,
+	} {
+		if v := getenv(k); v != "" {
+			out = append(out, k+"="+v)
+		}
+	}
+	return out
 }
 
 // Enabled reports whether cfg asks for spans to be exported.

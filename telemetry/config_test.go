@@ -1,7 +1,10 @@
 package telemetry
 
 import (
+	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -80,6 +83,32 @@ func TestConfigFromEnv(t *testing.T) {
 			enabled: true,
 		},
 		{
+			name:    "export timeout in milliseconds",
+			env:     map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://h:1", "OTEL_EXPORTER_OTLP_TIMEOUT": "250"},
+			want:    Config{Exporter: ExporterOTLP, ServiceName: "fuseguard", Endpoint: "http://h:1/v1/traces", ExportTimeout: 250 * time.Millisecond},
+			enabled: true,
+		},
+		{
+			name: "traces timeout wins",
+			env: map[string]string{
+				"OTEL_EXPORTER_OTLP_ENDPOINT":       "http://h:1",
+				"OTEL_EXPORTER_OTLP_TIMEOUT":        "250",
+				"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": " 40 ",
+			},
+			want:    Config{Exporter: ExporterOTLP, ServiceName: "fuseguard", Endpoint: "http://h:1/v1/traces", ExportTimeout: 40 * time.Millisecond},
+			enabled: true,
+		},
+		{
+			name: "malformed and non-positive timeouts are ignored",
+			env: map[string]string{
+				"OTEL_EXPORTER_OTLP_ENDPOINT":       "http://h:1",
+				"OTEL_EXPORTER_OTLP_TIMEOUT":        "1s",
+				"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "0",
+			},
+			want:    Config{Exporter: ExporterOTLP, ServiceName: "fuseguard", Endpoint: "http://h:1/v1/traces"},
+			enabled: true,
+		},
+		{
 			name: "unknown exporter is kept for New to reject",
 			env:  map[string]string{"OTEL_TRACES_EXPORTER": "zipkin", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://h:1"},
 			want: Config{Exporter: "zipkin", ServiceName: "fuseguard", Endpoint: "http://h:1/v1/traces"},
@@ -95,5 +124,37 @@ func TestConfigFromEnv(t *testing.T) {
 				t.Errorf("Enabled() = %v, want %v", got.Enabled(), tt.enabled)
 			}
 		})
+	}
+}
+
+func TestPassEnv(t *testing.T) {
+	env := map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://h:4318",
+		"OTEL_SERVICE_NAME":           "svc",
+		"OTEL_EXPORTER_OTLP_TIMEOUT":  "50",
+		"TRACEPARENT":                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"OTEL_RESOURCE_ATTRIBUTES":    "a=b",
+		"PATH":                        "/bin",
+	}
+	got := PassEnv(func(k string) string { return env[k] })
+	want := []string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://h:4318",
+		"OTEL_SERVICE_NAME=svc",
+		"OTEL_EXPORTER_OTLP_TIMEOUT=50",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("PassEnv = %q, want %q", got, want)
+	}
+	// What is passed configures the child exactly as the parent.
+	child := map[string]string{}
+	for _, kv := range got {
+		k, v, _ := strings.Cut(kv, "=")
+		child[k] = v
+	}
+	if a, b := ConfigFromEnv(func(k string) string { return env[k] }), ConfigFromEnv(func(k string) string { return child[k] }); a != b {
+		t.Errorf("child config %+v, parent %+v", b, a)
+	}
+	if got := PassEnv(func(string) string { return "" }); got != nil {
+		t.Errorf("PassEnv of an empty env = %q", got)
 	}
 }

@@ -213,7 +213,7 @@ func waitLine(b *testing.B, lines <-chan lineAt, substr string, d time.Duration)
 	}
 }
 
-func buildFuseguard(b *testing.B) string {
+func buildFuseguard(b testing.TB) string {
 	b.Helper()
 	testenv.RequireBinary(b, "go")
 	bin := filepath.Join(b.TempDir(), "fuseguard")

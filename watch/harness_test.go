@@ -332,8 +332,9 @@ func (l *lineLog) wait(prefix string, d time.Duration) (string, time.Time, bool)
 		l.mu.Lock()
 		for i, s := range l.lines {
 			if strings.HasPrefix(s, prefix) {
+				at := l.at[i]
 				l.mu.Unlock()
-				return s, l.at[i], true
+				return s, at, true
 			}
 		}
 		ch := l.changed

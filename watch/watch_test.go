@@ -355,3 +355,33 @@ func execInPIDNS(t *testing.T, pid int, argv ...string) *exec.Cmd {
 	})
 	return r.c
 }
+
+// Spawn starts a detached watcher when none runs, and finds it after.
+func TestSpawn(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := buildFuseguard(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pid, started, err := Spawn(ctx, bin, dir)
+	if err != nil || !started || pid <= 0 {
+		t.Fatalf("Spawn = %d, %v, %v", pid, started, err)
+	}
+	t.Cleanup(func() {
+		_ = unix.Kill(pid, unix.SIGTERM)
+		for i := 0; i < 100; i++ {
+			if h, _ := Holder(dir); h == 0 {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = unix.Kill(pid, unix.SIGKILL)
+	})
+	if h, err := Holder(dir); err != nil || h != pid {
+		t.Errorf("Holder = %d, %v; want %d", h, err, pid)
+	}
+	again, started, err := Spawn(ctx, bin, dir)
+	if err != nil || started || again != pid {
+		t.Errorf("second Spawn = %d, %v, %v; want %d, false, nil", again, started, err, pid)
+	}
+}

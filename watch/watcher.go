@@ -32,7 +32,7 @@ type Watcher struct {
 	inoBuf  []byte
 	rescues sync.WaitGroup
 
-	mu      sync.Mutex
+	mu      sync.Mutex     // guards results and wake
 	results []rescueResult // posted by rescues, taken by the loop
 }
 
@@ -88,10 +88,12 @@ func (w *Watcher) Close() error {
 		w.dir.close()
 		w.dir = nil
 	}
+	w.mu.Lock()
 	if w.wake >= 0 {
 		unix.Close(w.wake)
 		w.wake = -1
 	}
+	w.mu.Unlock()
 	return w.lock.Release()
 }
 
@@ -197,7 +199,7 @@ func (w *Watcher) rebuild() {
 		w.pfds = append(w.pfds, unix.PollFd{Fd: int32(fd), Events: ev})
 		w.refs = append(w.refs, r)
 	}
-	add(w.wake, unix.POLLIN, pollRef{})
+	add(w.wakeFD(), unix.POLLIN, pollRef{})
 	add(w.dir.fd, unix.POLLIN, pollRef{})
 	for _, t := range w.tracks {
 		add(t.pidfd, unix.POLLIN, pollRef{t: t})
@@ -220,7 +222,7 @@ func (w *Watcher) dispatch(now time.Time) {
 		switch {
 		case i == 0:
 			var b [8]byte
-			_, _ = unix.Read(w.wake, b[:])
+			_, _ = unix.Read(w.wakeFD(), b[:])
 		case i == 1:
 			w.readDir(now)
 		case r.t.pidfd < 0:
@@ -253,8 +255,14 @@ func (w *Watcher) readDir(now time.Time) {
 	}
 }
 
-// signal wakes the loop.
+// signal wakes the loop. Under mu: a rescue that outlives Run must not
+// write to a closed (or reused) descriptor.
 func (w *Watcher) signal() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.wake < 0 {
+		return
+	}
 	b := [8]byte{1}
 	_, _ = unix.Write(w.wake, b[:])
 }
@@ -303,6 +311,13 @@ func (w *Watcher) post(r rescueResult) {
 	w.results = append(w.results, r)
 	w.mu.Unlock()
 	w.signal()
+}
+
+// wakeFD is the eventfd, read by the loop only while Run owns it.
+func (w *Watcher) wakeFD() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.wake
 }
 
 func (w *Watcher) takeResults(now time.Time) {

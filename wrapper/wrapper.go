@@ -47,6 +47,10 @@ type Wrapper struct {
 	// (nil: none).
 	Log    logrus.FieldLogger
 	Tracer trace.Tracer
+	// Flush, if set, is called just before the wrapper execs the real
+	// runtime: the exec discards the process and the spans it has not
+	// exported yet. It must be bounded.
+	Flush func()
 }
 
 // stateTimeout bounds `<runtime> state <id>`, the fallback when the
@@ -68,13 +72,13 @@ func (w *Wrapper) Run(ctx context.Context, args []string) int {
 	case err != nil || inv.Help:
 		// The real runtime says what is wrong in its own words.
 	case inv.Command == "create" || inv.Command == "run":
-		w.inject(ctx, inv)
+		ctx = w.inject(ctx, inv)
 	case inv.Command == "kill" && oci.IsSIGKILL(inv.Signal):
 		return w.kill(ctx, inv, args)
 	case inv.Command == "delete" && inv.Force:
-		w.forceDelete(ctx, inv)
+		ctx = w.forceDelete(ctx, inv)
 	}
-	return w.exec(args)
+	return w.exec(ctx, args)
 }
 
 func (w *Wrapper) defaults() {
@@ -100,19 +104,24 @@ func (w *Wrapper) defaults() {
 	}
 }
 
-// exec replaces the wrapper with the real runtime, argv unchanged.
-func (w *Wrapper) exec(args []string) int {
+// exec replaces the wrapper with the real runtime, argv unchanged; its
+// TRACEPARENT is the wrapper's span, for a runtime that traces too.
+func (w *Wrapper) exec(ctx context.Context, args []string) int {
 	argv := append([]string{w.Runtime}, args...)
-	err := syscall.Exec(w.Runtime, argv, w.Env)
+	if w.Flush != nil {
+		w.Flush()
+	}
+	err := syscall.Exec(w.Runtime, argv, telemetry.InjectEnv(ctx, w.Env))
 	fmt.Fprintf(w.Stderr, "fuseguard-runtime: exec %s: %v\n", w.Runtime, err)
 	return 1
 }
 
-// inject adds fuseguard's hooks to the bundle of create or run. Fail open:
-// an error is logged and the container starts without them.
-func (w *Wrapper) inject(ctx context.Context, inv oci.Invocation) {
+// inject adds fuseguard's hooks to the bundle of create or run, and
+// returns ctx with its span. Fail open: an error is logged and the
+// container starts without them.
+func (w *Wrapper) inject(ctx context.Context, inv oci.Invocation) context.Context {
 	ctx, span := w.Tracer.Start(ctx, "fuseguard.runtime.create", trace.WithAttributes(
-		attribute.String("container.id", inv.ContainerID)))
+		telemetry.ContainerID(inv.ContainerID)))
 	defer span.End()
 	log := w.Log.WithFields(logrus.Fields{"id": inv.ContainerID, "command": inv.Command})
 	err := func() error {
@@ -141,6 +150,7 @@ func (w *Wrapper) inject(ctx context.Context, inv oci.Invocation) {
 		span.SetStatus(codes.Error, err.Error())
 		log.WithError(err).Error("hook injection failed; starting the container without fuseguard's hooks")
 	}
+	return ctx
 }
 
 // kill runs the real kill as a child, then, if it succeeded, verifies
@@ -149,13 +159,16 @@ func (w *Wrapper) inject(ctx context.Context, inv oci.Invocation) {
 // kill (the signal was delivered).
 func (w *Wrapper) kill(ctx context.Context, inv oci.Invocation, args []string) int {
 	ctx, span := w.Tracer.Start(ctx, "fuseguard.runtime.kill", trace.WithAttributes(
-		attribute.String("container.id", inv.ContainerID)))
+		telemetry.ContainerID(inv.ContainerID)))
 	defer span.End()
 	log := w.Log.WithFields(logrus.Fields{"id": inv.ContainerID, "command": "kill"})
 	// The target is found before the kill: once init is dying, runc
 	// reports a zombie leader as stopped, without a pid.
 	t, rec, terr := w.target(ctx, inv)
-	code := w.child(args)
+	if terr == nil {
+		span.SetAttributes(telemetry.ProcessPID(t.PID))
+	}
+	code := w.child(ctx, args)
 	span.SetAttributes(attribute.Int("fuseguard.runtime.exit_code", code))
 	if code != 0 {
 		return code
@@ -170,18 +183,21 @@ func (w *Wrapper) kill(ctx context.Context, inv oci.Invocation, args []string) i
 
 // forceDelete kills and rescues the init of a container about to be
 // deleted with --force, which kills it anyway: runc's own kill there waits
-// 10 s for a wedged init and then fails the delete.
-func (w *Wrapper) forceDelete(ctx context.Context, inv oci.Invocation) {
+// 10 s for a wedged init and then fails the delete. It returns ctx with
+// its span.
+func (w *Wrapper) forceDelete(ctx context.Context, inv oci.Invocation) context.Context {
 	ctx, span := w.Tracer.Start(ctx, "fuseguard.runtime.kill", trace.WithAttributes(
-		attribute.String("container.id", inv.ContainerID), attribute.Bool("fuseguard.force_delete", true)))
+		telemetry.ContainerID(inv.ContainerID), attribute.Bool("fuseguard.force_delete", true)))
 	defer span.End()
 	log := w.Log.WithFields(logrus.Fields{"id": inv.ContainerID, "command": "delete --force"})
 	t, rec, err := w.target(ctx, inv)
 	if err != nil {
 		log.WithError(err).Debug("no init to kill before the delete")
-		return
+		return ctx
 	}
+	span.SetAttributes(telemetry.ProcessPID(t.PID))
 	w.rescue(ctx, span, log, t, rec, false)
+	return ctx
 }
 
 // rescue runs the bounded killer.Kill on t and logs its report.
@@ -203,7 +219,7 @@ func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldL
 		Log:            log,
 		Tracer:         w.Tracer,
 	})
-	span.SetAttributes(attribute.String("fuseguard.outcome", string(rep.Outcome)))
+	span.SetAttributes(telemetry.Outcome(string(rep.Outcome)))
 	entry := log.WithFields(logrus.Fields{
 		"pid":      t.PID,
 		"outcome":  rep.Outcome,
@@ -226,12 +242,13 @@ func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldL
 	}
 }
 
-// child runs the real runtime with args and the wrapper's stdio, and
-// returns its exit code (128+signal when a signal ended it).
-func (w *Wrapper) child(args []string) int {
+// child runs the real runtime with args, the wrapper's stdio and ctx's
+// trace context, and returns its exit code (128+signal when a signal ended
+// it).
+func (w *Wrapper) child(ctx context.Context, args []string) int {
 	cmd := exec.Command(w.Runtime, args...)
 	cmd.Args[0] = w.Runtime
-	cmd.Env = w.Env
+	cmd.Env = telemetry.InjectEnv(ctx, w.Env)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = w.Stdin, w.Stdout, w.Stderr
 	err := cmd.Run()
 	if err == nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/oci"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/telemetry"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
@@ -133,5 +134,43 @@ func TestKillRescueFailureKeepsExitCode(t *testing.T) {
 	names := spanNames(rec)
 	if !slices.Contains(names, "fuseguard.runtime.kill") || !slices.Contains(names, "fuseguard.kill") {
 		t.Errorf("spans %v", names)
+	}
+}
+
+// TestKillPassesTraceContext: the real runtime's kill runs as a child of
+// the wrapper's kill span (TRACEPARENT in its env, an inherited one
+// replaced).
+func TestKillPassesTraceContext(t *testing.T) {
+	sh := testenv.RequireBinary(t, "sh")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "env")
+	rt := filepath.Join(dir, "runtime")
+	if err := os.WriteFile(rt, []byte("#!"+sh+"\nenv > "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	w := &Wrapper{Runtime: rt, Store: fuseguard.Store{Dir: dir},
+		Env:    []string{"PATH=/usr/bin:/bin", "TRACEPARENT=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+		Tracer: tp.Tracer("t")}
+	// No record and a runtime without `state`: nothing to rescue, only the kill.
+	if code := w.Run(context.Background(), []string{"kill", "gone", "KILL"}); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	env, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kill []string
+	for _, s := range rec.Ended() {
+		if s.Name() == "fuseguard.runtime.kill" {
+			kill = append(kill, telemetry.FormatTraceParent(s.SpanContext()))
+		}
+	}
+	if len(kill) != 1 {
+		t.Fatalf("%d runtime.kill spans", len(kill))
+	}
+	if n := strings.Count(string(env), "TRACEPARENT="); n != 1 || !strings.Contains(string(env), "TRACEPARENT="+kill[0]+"\n") {
+		t.Errorf("runtime env has TRACEPARENT %d times, want once the kill span's %s:\n%s", n, kill[0], env)
 	}
 }

@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/telemetry"
 )
 
 func cmdDiagnose(ctx context.Context, a *app, args []string) int {
@@ -18,7 +22,9 @@ func cmdDiagnose(ctx context.Context, a *app, args []string) int {
 	if err != nil {
 		return a.fail(code, "diagnose: %v", err)
 	}
-	d, err := killer.Diagnose(ctx, t, opts)
+	ctx, tp, shutdown := a.tracing(ctx, a.log)
+	defer shutdown()
+	d, err := diagnose(ctx, tp.Tracer(), t, opts)
 	if err != nil {
 		return a.fail(targetExit(err), "diagnose: %v", err)
 	}
@@ -32,4 +38,20 @@ func cmdDiagnose(ctx context.Context, a *app, args []string) int {
 	}
 	d.Explain(a.stdout)
 	return exitOK
+}
+
+// diagnose runs killer.Diagnose in a fuseguard.diagnose span.
+func diagnose(ctx context.Context, tr trace.Tracer, t killer.Target, opts killer.Options) (d *killer.Diagnosis, err error) {
+	attrs := []attribute.KeyValue{telemetry.ProcessPID(t.PID)}
+	if opts.Record != nil {
+		attrs = append(attrs, telemetry.ContainerID(opts.Record.ID))
+	}
+	ctx, span := tr.Start(ctx, "fuseguard.diagnose", trace.WithAttributes(attrs...))
+	defer func() {
+		if d != nil {
+			span.SetAttributes(d.Attributes()...)
+		}
+		telemetry.End(span, err)
+	}()
+	return killer.Diagnose(ctx, t, opts)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/hook"
@@ -59,10 +60,13 @@ func cmdHook(ctx context.Context, a *app, args []string) int {
 	log.SetLevel(a.log.GetLevel())
 	entry := log.WithFields(logrus.Fields{"stage": stage, "pid": os.Getpid()})
 
+	// hook.Run parents its span itself (annotation, else TRACEPARENT).
+	_, tp, shutdown := a.tracing(ctx, entry)
+	defer shutdown()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	begin := time.Now()
-	rec, err := runHook(ctx, a, stage, store, entry)
+	rec, err := runHook(ctx, a, stage, store, entry, tp.Tracer())
 	if err != nil {
 		if *failClosed {
 			entry.WithError(err).Error("hook failed (fail-closed)")
@@ -80,7 +84,7 @@ func cmdHook(ctx context.Context, a *app, args []string) int {
 
 // runHook reads the State and runs the stage, bounded by ctx even if
 // stdin never ends.
-func runHook(ctx context.Context, a *app, stage oci.Stage, store fuseguard.Store, log logrus.FieldLogger) (*fuseguard.Record, error) {
+func runHook(ctx context.Context, a *app, stage oci.Stage, store fuseguard.Store, log logrus.FieldLogger, tr trace.Tracer) (*fuseguard.Record, error) {
 	type result struct {
 		rec *fuseguard.Record
 		err error
@@ -92,7 +96,7 @@ func runHook(ctx context.Context, a *app, stage oci.Stage, store fuseguard.Store
 			done <- result{err: err}
 			return
 		}
-		rec, err := hook.Run(ctx, stage, st, hook.Options{Store: store, Log: log, Getenv: a.getenv})
+		rec, err := hook.Run(ctx, stage, st, hook.Options{Store: store, Log: log, Tracer: tr, Getenv: a.getenv})
 		done <- result{rec, err}
 	}()
 	select {

@@ -20,6 +20,9 @@ func cmdKill(ctx context.Context, a *app, args []string) int {
 		return a.fail(code, "kill: %v", err)
 	}
 	opts.VerifyOnly = *verifyOnly
+	ctx, tp, shutdown := a.tracing(ctx, a.log)
+	defer shutdown()
+	opts.Tracer = tp.Tracer()
 	rep, err := killer.Kill(ctx, t, opts)
 	if tf.json {
 		enc := json.NewEncoder(a.stdout)

@@ -49,10 +49,17 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 		}
 		hookEnv = append(hookEnv, fuseguard.EnvStateDir+"="+dir)
 	}
+	// runc gives hooks only this env: the tracing configuration goes
+	// along; the wrapper adds the TRACEPARENT of its create span.
+	hookEnv = append(hookEnv, telemetry.PassEnv(a.getenv)...)
 	// The runtime's stderr is not a log anyone reads on success; the
 	// wrapper logs to the state directory only.
 	log, closeLog := stateLog(a, store.Dir, "runtime.log", nil)
 	defer closeLog()
+	// A caller's TRACEPARENT parents the wrapper's spans and reaches the
+	// hooks through their env.
+	ctx, tp, shutdown := a.tracing(ctx, log)
+	defer shutdown()
 	w := &wrapper.Wrapper{
 		Runtime:        rt,
 		Self:           self,
@@ -61,8 +68,8 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 		VerifyTimeout:  f.VerifyTimeout,
 		RecoverTimeout: f.RecoverTimeout,
 		Log:            log,
+		Tracer:         tp.Tracer(),
+		Flush:          shutdown,
 	}
-	// A caller's TRACEPARENT parents the wrapper's spans and reaches the
-	// hooks through their env.
-	return w.Run(telemetry.ExtractEnv(ctx, a.getenv), rest)
+	return w.Run(ctx, rest)
 }

@@ -2,9 +2,7 @@ package dockerd_test
 
 import (
 	"context"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +11,6 @@ import (
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
-
-// mountedConn finds the connection id in fusefixture's
-// "fusefixture: mounted conn=N …" event.
-var mountedConn = regexp.MustCompile(`fusefixture: mounted conn=(\d+)`)
 
 // TestBaselineW2 shows, with plain runc and no fuseguard, the bug the
 // project fixes: a container whose FUSE daemon wedges itself on its own
@@ -71,15 +65,11 @@ func baselineW2(t *testing.T, d *dockerd.Daemon, image string, cmd []string, wan
 	if err != nil {
 		t.Fatalf("%v\n--- container log ---\n%s", err, logs)
 	}
-	m := mountedConn.FindStringSubmatch(logs)
-	if m == nil {
+	connID, ok := fixture.MountedConn(logs)
+	if !ok {
 		t.Fatalf("no mounted event in the container log:\n%s", logs)
 	}
-	n, err := strconv.ParseUint(m[1], 10, 32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := uint32(n)
+	conn := uint32(connID)
 	// Whatever happens below, the wedge must not outlive the test.
 	d.OnCleanup(func() {
 		if err := dockerd.AbortFUSE(conn); err != nil {

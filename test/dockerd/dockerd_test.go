@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"golang.org/x/sys/unix"
 
+	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
@@ -46,8 +47,8 @@ func TestHealthyKill(t *testing.T) {
 	if err := unix.Kill(st.Pid, 0); err != nil {
 		t.Fatalf("init pid %d from inspect is not a live process: %v", st.Pid, err)
 	}
-	if comm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(st.Pid), "comm")); err != nil || strings.TrimSpace(string(comm)) != "sleep" {
-		t.Fatalf("init pid %d runs %q (%v), want sleep", st.Pid, comm, err)
+	if ps, err := proc.NewFS("").Stat(st.Pid); err != nil || ps.Comm != "sleep" {
+		t.Fatalf("init pid %d runs %q (%v), want sleep", st.Pid, ps.Comm, err)
 	}
 	procs, err := d.ContainerProcesses()
 	if err != nil {
@@ -142,17 +143,11 @@ func TestTeardownLeavesNothing(t *testing.T) {
 // parentOf reads pid's parent from /proc/PID/stat.
 func parentOf(t *testing.T, pid int) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	st, err := proc.NewFS("").Stat(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The command name may hold spaces; the fields after its ")" do not.
-	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	ppid, err := strconv.Atoi(fields[1])
-	if err != nil {
-		t.Fatalf("stat of %d: %v", pid, err)
-	}
-	return ppid
+	return st.PPID
 }
 
 // processesMentioning lists the dockerd, containerd and shim processes
@@ -160,20 +155,20 @@ func parentOf(t *testing.T, pid int) int {
 // read: that could block on a task wedged by another test.
 func processesMentioning(t *testing.T, dir string) []string {
 	t.Helper()
-	comms, err := filepath.Glob("/proc/[0-9]*/comm")
+	p := proc.NewFS("")
+	pids, err := p.PIDs()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, c := range comms {
-		comm, err := os.ReadFile(c)
-		if err != nil || !strings.HasPrefix(string(comm), "dockerd") && !strings.HasPrefix(string(comm), "containerd") {
+	for _, pid := range pids {
+		st, err := p.Stat(pid)
+		if err != nil || !strings.HasPrefix(st.Comm, "dockerd") && !strings.HasPrefix(st.Comm, "containerd") {
 			continue
 		}
-		p := filepath.Join(filepath.Dir(c), "cmdline")
-		b, err := os.ReadFile(p)
+		b, err := os.ReadFile(filepath.Join(p.Root(), strconv.Itoa(pid), "cmdline"))
 		if err == nil && strings.Contains(string(b), dir+"/") {
-			out = append(out, filepath.Base(filepath.Dir(p))+": "+strings.ReplaceAll(string(b), "\x00", " "))
+			out = append(out, strconv.Itoa(pid)+": "+strings.ReplaceAll(string(b), "\x00", " "))
 		}
 	}
 	return out

@@ -1,73 +1,49 @@
 package dockerd
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
-	"github.com/prometheus/procfs"
+	"github.com/fuseguard/fuseguard/proc"
 )
 
-// procTable is a snapshot of the host's processes: parent and command
-// name of each pid, read from /proc/PID/stat only (which never waits on a
-// stuck task's locks, unlike cmdline or environ).
-type procTable struct {
-	ppid map[int]int
-	comm map[int]string
-}
+// procTable is a snapshot of the host's processes: the command name of
+// each pid, read from /proc/PID/stat only (which never waits on a stuck
+// task's locks, unlike cmdline or environ).
+type procTable map[int]string
 
-func readProcTable() (procTable, error) {
-	pt := procTable{ppid: map[int]int{}, comm: map[int]string{}}
-	procs, err := procfs.AllProcs()
+func readProcTable(p proc.FS) (procTable, error) {
+	pids, err := p.PIDs()
 	if err != nil {
-		return pt, err
+		return nil, err
 	}
-	for _, p := range procs {
-		st, err := p.Stat()
+	pt := make(procTable, len(pids))
+	for _, pid := range pids {
+		st, err := p.Stat(pid)
 		if err != nil {
 			continue // exited meanwhile
 		}
-		pt.ppid[p.PID] = st.PPID
-		pt.comm[p.PID] = st.Comm
+		pt[pid] = st.Comm
 	}
 	return pt, nil
-}
-
-// descendants returns roots and every process below them.
-func (pt procTable) descendants(roots ...int) []int {
-	children := map[int][]int{}
-	for pid, ppid := range pt.ppid {
-		children[ppid] = append(children[ppid], pid)
-	}
-	var out []int
-	seen := map[int]bool{}
-	queue := slices.Clone(roots)
-	for len(queue) > 0 {
-		pid := queue[0]
-		queue = queue[1:]
-		if seen[pid] {
-			continue
-		}
-		seen[pid] = true
-		if _, ok := pt.ppid[pid]; ok {
-			out = append(out, pid)
-		}
-		queue = append(queue, children[pid]...)
-	}
-	return out
 }
 
 // shims returns the containerd shims that serve our containerd: their
 // command line names its socket. Only processes called containerd-shim*
 // have their cmdline read, so a task stuck with its mm locked is never
 // touched.
-func (d *Daemon) shims(pt procTable) []int {
+func (d *Daemon) shims(p proc.FS, pt procTable) []int {
 	sock := d.containerdSocket()
 	var out []int
-	for pid, comm := range pt.comm {
+	for pid, comm := range pt {
 		if !strings.HasPrefix(comm, "containerd-shim") {
 			continue
 		}
-		if cmdlineHas(pid, sock) {
+		if cmdlineHas(p, pid, sock) {
 			out = append(out, pid)
 		}
 	}
@@ -77,10 +53,10 @@ func (d *Daemon) shims(pt procTable) []int {
 
 // containerds returns our managed containerd: a process called containerd
 // whose command line names our exec-root.
-func (d *Daemon) containerds(pt procTable) []int {
+func (d *Daemon) containerds(p proc.FS, pt procTable) []int {
 	var out []int
-	for pid, comm := range pt.comm {
-		if comm == "containerd" && cmdlineHas(pid, d.ExecRoot+"/") {
+	for pid, comm := range pt {
+		if comm == "containerd" && cmdlineHas(p, pid, d.ExecRoot+"/") {
 			out = append(out, pid)
 		}
 	}
@@ -91,32 +67,26 @@ func (d *Daemon) containerdSocket() string {
 	return d.ExecRoot + "/containerd/containerd.sock"
 }
 
-func cmdlineHas(pid int, s string) bool {
-	p, err := procfs.NewProc(pid)
-	if err != nil {
-		return false
-	}
-	args, err := p.CmdLine()
-	if err != nil {
-		return false
-	}
-	return slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, s) })
+// cmdlineHas reports whether an argument of pid's command line contains
+// s. The arguments are NUL-separated, so s (which has no NUL) matches the
+// raw bytes only within one argument.
+func cmdlineHas(p proc.FS, pid int, s string) bool {
+	b, err := os.ReadFile(filepath.Join(p.Root(), strconv.Itoa(pid), "cmdline"))
+	return err == nil && bytes.Contains(b, []byte(s))
 }
 
 // ContainerProcesses returns the pids of every process that runs in one
 // of this daemon's containers: the descendants of its containerd shims.
 func (d *Daemon) ContainerProcesses() ([]int, error) {
-	pt, err := readProcTable()
+	p := proc.NewFS("")
+	pt, err := readProcTable(p)
 	if err != nil {
 		return nil, err
 	}
-	var out []int
-	for _, shim := range d.shims(pt) {
-		for _, pid := range pt.descendants(shim) {
-			if pid != shim {
-				out = append(out, pid)
-			}
-		}
+	shims := d.shims(p, pt)
+	pids, err := p.Descendants(shims...)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return slices.DeleteFunc(pids, func(pid int) bool { return slices.Contains(shims, pid) }), nil
 }

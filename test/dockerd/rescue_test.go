@@ -6,12 +6,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
@@ -61,15 +61,11 @@ func TestTeardownRescuesWedged(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v\n%s", err, logs)
 		}
-		m := mountedConn.FindStringSubmatch(logs)
-		if m == nil {
+		connID, ok := fixture.MountedConn(logs)
+		if !ok {
 			t.Fatalf("no mounted event in:\n%s", logs)
 		}
-		n, err := strconv.ParseUint(m[1], 10, 32)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn = uint32(n)
+		conn = uint32(connID)
 		st, err := d.Inspect(ctx, id)
 		if err != nil || !st.Running {
 			t.Fatalf("armed container: %+v, %v", st, err)
@@ -94,8 +90,8 @@ func TestTeardownRescuesWedged(t *testing.T) {
 	// Should the teardown fail, do not leave the wedge to the next test.
 	t.Cleanup(func() { _ = dockerd.AbortFUSE(conn) })
 
-	if _, err := os.Stat(filepath.Join(dockerd.FusectlDir, strconv.FormatUint(uint64(conn), 10))); !os.IsNotExist(err) {
-		t.Errorf("the container's connection %d still exists after teardown (%v)", conn, err)
+	if fuseguard.NewControl(dockerd.FusectlDir).Exists(fuseguard.ConnID(conn)) {
+		t.Errorf("the container's connection %d still exists after teardown", conn)
 	}
 	if err := unix.Kill(initPid, 0); err == nil {
 		t.Errorf("container init %d still alive after teardown", initPid)

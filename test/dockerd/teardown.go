@@ -14,6 +14,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/fuseguard/fuseguard/proc"
 )
 
 // Deadlines of the teardown steps. A wedged container makes Docker spend
@@ -180,12 +182,13 @@ func (d *Daemon) killLeftovers(t testing.TB) {
 
 // leftovers lists our containerd, our shims and their descendants.
 func (d *Daemon) leftovers() []int {
-	pt, err := readProcTable()
+	p := proc.NewFS("")
+	pt, err := readProcTable(p)
 	if err != nil {
 		return nil
 	}
-	roots := append(d.containerds(pt), d.shims(pt)...)
-	return pt.descendants(roots...)
+	left, _ := p.Descendants(append(d.containerds(p, pt), d.shims(p, pt)...)...)
+	return left
 }
 
 // unmountAll lazily unmounts everything mounted below our directory,

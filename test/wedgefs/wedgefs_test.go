@@ -5,13 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moby/sys/mountinfo"
 
+	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/testenv"
 	"github.com/fuseguard/fuseguard/test/wedgefs"
 )
@@ -177,21 +177,16 @@ func TestDevFuseCloseOnExec(t *testing.T) {
 			continue
 		}
 		found++
-		info, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		fd, err := strconv.Atoi(e.Name())
 		if err != nil {
 			t.Fatal(err)
 		}
-		var flags uint64
-		for _, line := range strings.Split(string(info), "\n") {
-			if v, ok := strings.CutPrefix(line, "flags:"); ok {
-				flags, err = strconv.ParseUint(strings.TrimSpace(v), 8, 64)
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
+		info, err := proc.NewFS("").FDInfo(os.Getpid(), fd)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if flags&syscall.O_CLOEXEC == 0 {
-			t.Errorf("/dev/fuse fd %s has flags %o: no O_CLOEXEC", e.Name(), flags)
+		if info.Flags&syscall.O_CLOEXEC == 0 {
+			t.Errorf("/dev/fuse fd %d has flags %o: no O_CLOEXEC", fd, info.Flags)
 		}
 	}
 	if found == 0 {
