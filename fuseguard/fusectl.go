@@ -58,6 +58,11 @@ func (c Control) Ensure() error {
 		return fmt.Errorf("%w: %w", ErrFusectlUnavailable, err)
 	}
 	if err := unix.Mount("fusectl", c.Dir, "fusectl", 0, ""); err != nil {
+		// EBUSY: another process mounted it between our check and our
+		// mount (fusectl is a single superblock). Mounted is what counts.
+		if ok, _ := c.Mounted(); errors.Is(err, unix.EBUSY) && ok {
+			return nil
+		}
 		return fmt.Errorf("%w: mount fusectl on %s: %w", ErrFusectlUnavailable, c.Dir, err)
 	}
 	return nil

@@ -149,54 +149,43 @@ func readTask(p proc.FS, tid int, st proc.Stat) Task {
 	return t
 }
 
-// members finds the thread groups of the container: those in the recorded
-// PID namespace, else in the recorded (non-root) cgroup, else descendants of
-// init. Init's own ns links are gone once it is in zap_pid_ns_processes, so
-// the namespace comes from the record, never from init.
+// members finds the thread groups of the container: init's descendants
+// (while init waits in zap_pid_ns_processes every task of the namespace is
+// its child), plus those in the recorded PID namespace or (non-root) cgroup,
+// which also catches tasks entered from outside, like `docker exec`. Init's
+// own ns links are gone once it is in zap_pid_ns_processes, so the namespace
+// comes from the record, never from init.
 func members(ctx context.Context, p proc.FS, initPID int, rec *fuseguard.Record) ([]int, error) {
-	pids, err := p.PIDs()
+	out, err := p.Descendants(initPID)
 	if err != nil {
-		return nil, fmt.Errorf("list processes: %w", err)
+		return nil, fmt.Errorf("descendants of %d: %w", initPID, err)
 	}
 	self := os.Getpid()
 	ownCgroup, _ := p.Cgroup(self)
 	useCgroup := rec.Cgroup != "" && rec.Cgroup != "/" && rec.Cgroup != ownCgroup
-	parents := map[int]int{}
-	var out []int
+	if rec.PidNS == 0 && !useCgroup {
+		return out, nil
+	}
+	pids, err := p.PIDs()
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
 	for _, pid := range pids {
 		if err := ctx.Err(); err != nil {
 			return out, err
-		}
-		if pid == initPID {
-			out = append(out, pid)
-			continue
 		}
 		if pid == self {
 			continue
 		}
 		if rec.PidNS != 0 {
-			if ns, err := p.NamespaceInode(pid, "pid"); err == nil {
-				if ns == rec.PidNS {
-					out = append(out, pid)
-				}
+			if ns, err := p.NamespaceInode(pid, "pid"); err == nil && ns == rec.PidNS {
+				out = append(out, pid)
 				continue
 			}
 		}
 		if useCgroup {
 			if cg, err := p.Cgroup(pid); err == nil && cg == rec.Cgroup {
 				out = append(out, pid)
-				continue
-			}
-		}
-		if st, err := p.Stat(pid); err == nil {
-			parents[pid] = st.PPID
-		}
-	}
-	for pid := range parents {
-		for up, hops := parents[pid], 0; up > 1 && hops < 64; up, hops = parents[up], hops+1 {
-			if up == initPID {
-				out = append(out, pid)
-				break
 			}
 		}
 	}
