@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
@@ -48,6 +49,7 @@ type Options struct {
 	ArmTimeout    time.Duration // how long the wedge may take to arm (default 15 s)
 	VerifyTimeout time.Duration // killer's verify timeout (default 2 s)
 	Log           logrus.FieldLogger
+	Tracer        trace.Tracer // nil: no spans
 }
 
 // Run builds the wedged container, kills it with fuseguard, prints the
@@ -94,7 +96,7 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 	fmt.Fprintln(w, "\nkill:      SIGKILL through a pidfd, then verify, diagnose, abort, re-verify")
 	killStart := time.Now()
 	rep, kerr := killer.Kill(ctx, killer.Target{PID: c.init, StartTime: rec.InitStartTime},
-		killer.Options{Record: rec, VerifyTimeout: o.VerifyTimeout, Proc: p, Log: o.Log})
+		killer.Options{Record: rec, VerifyTimeout: o.VerifyTimeout, Proc: p, Log: o.Log, Tracer: o.Tracer})
 	reapedAt, reaped := c.waitReaped(5 * time.Second)
 
 	if rep.Diagnosis != nil {

@@ -22,12 +22,18 @@ func (w *Watcher) refresh(t *tracked, host []fuseguard.Mount, now time.Time, why
 		return host
 	}
 	mounts, buf, err := t.readMounts(w.mntBuf)
+	if errors.Is(err, errRootMoved) {
+		if err = t.reopenMounts(w.o.Proc); err == nil {
+			w.dirty = true // poll the new descriptor
+			mounts, buf, err = t.readMounts(buf)
+		}
+	}
 	w.mntBuf = buf
 	log := w.log.WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID})
 	if err != nil {
 		// EINVAL: init left its mount namespace (it is exiting); the record
 		// keeps what was seen.
-		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ESRCH) {
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT) {
 			unix.Close(t.mntFD)
 			t.mntFD = -1
 			w.dirty = true

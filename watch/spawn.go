@@ -20,8 +20,8 @@ const LogName = "watch.log"
 const defaultSpawnWait = 2 * time.Second
 
 // Spawn starts `binary watch --state-dir stateDir [args…]` as a detached
-// process (own session, stdin /dev/null, output appended to
-// stateDir/watch.log) unless a watcher already holds the lock, and waits,
+// process (own session, working directory /, stdin /dev/null, output
+// appended to stateDir/watch.log) unless a watcher already holds the lock, and waits,
 // within ctx (2 s when ctx has no deadline), until the new watcher holds it.
 //
 // It returns the pid of the running watcher and whether this call started
@@ -31,6 +31,11 @@ const defaultSpawnWait = 2 * time.Second
 func Spawn(ctx context.Context, binary, stateDir string, args ...string) (pid int, started bool, err error) {
 	if stateDir == "" {
 		return 0, false, errors.New("spawn watcher: empty state directory")
+	}
+	// The watcher runs in /: a relative directory would name another one.
+	stateDir, err = filepath.Abs(stateDir)
+	if err != nil {
+		return 0, false, fmt.Errorf("spawn watcher: %w", err)
 	}
 	if pid, err := Holder(stateDir); err != nil || pid != 0 {
 		return pid, false, err
@@ -45,6 +50,9 @@ func Spawn(ctx context.Context, binary, stateDir string, args ...string) (pid in
 	defer logf.Close()
 	cmd := exec.Command(binary, append([]string{"watch", "--state-dir", stateDir}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// Not the caller's directory: a hook runs in the container's bundle,
+	// which the watcher must not pin.
+	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return 0, false, fmt.Errorf("spawn watcher: %w", err)

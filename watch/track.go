@@ -18,6 +18,12 @@ import (
 // process now.
 var errStale = errors.New("init gone or pid reused")
 
+// errRootMoved: the held mountinfo descriptor shows no mount at all. The
+// kernel shows only the mounts under the root the task had when the file
+// was opened, and the createRuntime hook records init before its
+// pivot_root: the descriptor must be opened again.
+var errRootMoved = errors.New("no mount visible through the held mountinfo")
+
 // tracked is one record being watched and the descriptors that watch it.
 type tracked struct {
 	rec     *fuseguard.Record
@@ -158,11 +164,32 @@ func (t *tracked) readMounts(buf []byte) ([]fuseguard.Mount, []byte, error) {
 		}
 		buf = buf[:len(buf)+n]
 	}
+	if len(buf) == 0 {
+		return nil, buf, fmt.Errorf("mountinfo of %d: %w", t.rec.InitPID, errRootMoved)
+	}
 	infos, err := proc.ParseMountInfo(buf)
 	if err != nil {
 		return nil, buf, fmt.Errorf("mountinfo of %d: %w", t.rec.InitPID, err)
 	}
 	return fuseguard.FUSEMounts(infos), buf, nil
+}
+
+// reopenMounts opens init's mountinfo again, under its current root. The
+// held stat descriptor, read after the open, proves that the path still
+// named the same process.
+func (t *tracked) reopenMounts(p proc.FS) error {
+	fd, err := unix.Open(filepath.Join(p.Root(), strconv.Itoa(t.rec.InitPID), "mountinfo"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("reopen mountinfo of %d: %w", t.rec.InitPID, err)
+	}
+	var b [statBuf]byte
+	if _, err := t.readStat(&b); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	unix.Close(t.mntFD)
+	t.mntFD = fd
+	return nil
 }
 
 // sameInit reports whether two records name the same init process.

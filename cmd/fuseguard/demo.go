@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 
 	"github.com/fuseguard/fuseguard/demo"
 )
@@ -20,11 +19,10 @@ func cmdDemo(ctx context.Context, a *app, args []string) int {
 	if fs.NArg() != 0 {
 		return a.fail(exitUsage, "demo: takes no arguments")
 	}
-	err := demo.Run(ctx, a.stdout, demo.Options{VerifyTimeout: *verify, Log: a.log})
-	switch {
-	case errors.Is(err, demo.ErrNotRoot), errors.Is(err, demo.ErrNoFUSE):
-		return a.fail(exitFailure, "demo: %v", err)
-	case err != nil:
+	ctx, tp, shutdown := a.tracing(ctx, a.log)
+	defer shutdown()
+	err := demo.Run(ctx, a.stdout, demo.Options{VerifyTimeout: *verify, Log: a.log, Tracer: tp.Tracer()})
+	if err != nil {
 		return a.fail(exitFailure, "demo: %v", err)
 	}
 	return exitOK

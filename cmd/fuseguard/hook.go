@@ -34,6 +34,7 @@ func cmdHook(ctx context.Context, a *app, args []string) int {
 	stateDir := fs.String("state-dir", "", "state directory of the records (default $"+fuseguard.EnvStateDir+" or "+fuseguard.DefaultStateDir+")")
 	failClosed := fs.Bool("fail-closed", false, "exit 1 on an internal error (default: log it and exit 0; also $"+envFailClosed+"=1)")
 	timeout := fs.Duration("timeout", defaultHookTimeout, "bound on the whole hook run")
+	noWatcher := fs.Bool("no-watcher", false, "at createRuntime/poststart, do not start the node watcher when none runs (also $"+envWatcher+"=0)")
 	fs.Usage = func() {
 		fmt.Fprintf(a.stderr, "usage: fuseguard hook [flags] %s < state.json\n", oci.Stages())
 		fs.PrintDefaults()
@@ -67,6 +68,10 @@ func cmdHook(ctx context.Context, a *app, args []string) int {
 	defer cancel()
 	begin := time.Now()
 	rec, err := runHook(ctx, a, stage, store, entry, tp.Tracer())
+	// After the record, so that a new watcher's first scan finds it.
+	if (stage == oci.CreateRuntime || stage == oci.Poststart) && watcherWanted(a, *noWatcher, entry) {
+		ensureWatcher(ctx, store.Dir, entry)
+	}
 	if err != nil {
 		if *failClosed {
 			entry.WithError(err).Error("hook failed (fail-closed)")

@@ -49,6 +49,9 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 		}
 		hookEnv = append(hookEnv, fuseguard.EnvStateDir+"="+dir)
 	}
+	if v := a.getenv(envWatcher); v != "" {
+		hookEnv = append(hookEnv, envWatcher+"="+v)
+	}
 	// runc gives hooks only this env: the tracing configuration goes
 	// along; the wrapper adds the TRACEPARENT of its create span.
 	hookEnv = append(hookEnv, telemetry.PassEnv(a.getenv)...)

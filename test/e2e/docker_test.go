@@ -40,23 +40,39 @@ type dockerEnv struct {
 }
 
 // startDocker starts a dockerd whose daemon.json registers the wrapper as
-// runtime "fuseguard". The path is a script that passes
-// --fuseguard-state-dir before the runtime's arguments, exactly what
-// Docker 20.10 itself generates for a runtime with "runtimeArgs".
+// runtime "fuseguard" (hooks without the node watcher: TestMain's
+// FUSEGUARD_WATCHER=0 reaches them through dockerd's environment).
 func startDocker(t testing.TB) *dockerEnv {
 	t.Helper()
-	testenv.RequireFUSE(t)
-	bin := fuseguardBinary(t)
-	fix := fixture.Binary(t)
 	e := &dockerEnv{stateDir: t.TempDir()}
+	e.d, e.image = startDaemon(t, map[string]string{"fuseguard": runtimeScript(t, e.stateDir)})
+	return e
+}
+
+// startDaemon starts a dockerd with runtimes registered in its daemon.json
+// and imports the test image (busybox-static and /fusefixture).
+func startDaemon(t testing.TB, runtimes map[string]string) (*dockerd.Daemon, string) {
+	t.Helper()
+	testenv.RequireFUSE(t)
+	fuseguardBinary(t)
+	fix := fixture.Binary(t)
+	d := dockerd.Start(t, dockerd.Options{Runtimes: runtimes})
+	return d, d.ImportImage(t, "fgtest/e2e:latest", map[string]string{"/fusefixture": fix})
+}
+
+// runtimeScript writes the path of a runtime entry: a script that runs the
+// wrapper under `env envArgs…` with --fuseguard-state-dir before the
+// runtime's arguments, exactly what Docker 20.10 itself generates for a
+// runtime with "runtimeArgs".
+func runtimeScript(t testing.TB, stateDir string, envArgs ...string) string {
+	t.Helper()
+	bin := fuseguardBinary(t)
 	script := filepath.Join(t.TempDir(), "fuseguard")
-	body := fmt.Sprintf("#!/bin/sh\nexec %s --fuseguard-state-dir %s \"$@\"\n", bin.runtime, e.stateDir)
+	body := fmt.Sprintf("#!/bin/sh\nexec env %s %s --fuseguard-state-dir %s \"$@\"\n", strings.Join(envArgs, " "), bin.runtime, stateDir)
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e.d = dockerd.Start(t, dockerd.Options{Runtimes: map[string]string{"fuseguard": script}})
-	e.image = e.d.ImportImage(t, "fgtest/e2e:latest", map[string]string{"/fusefixture": fix})
-	return e
+	return script
 }
 
 // armed is a running container whose FUSE daemon is ready.

@@ -44,6 +44,11 @@ var buildOnce = sync.OnceValues(func() (built, error) {
 })
 
 func TestMain(m *testing.M) {
+	// The hook starts a node watcher by default, which would outlive the
+	// tests and race the wrapper's rescue that most of them assert. Every
+	// command and dockerd here inherits this; the watcher tests
+	// (watch_docker_test.go) unset it for their runtimes.
+	os.Setenv("FUSEGUARD_WATCHER", "0")
 	code := m.Run()
 	if b, _ := buildOnce(); b.dir != "" {
 		os.RemoveAll(b.dir)
@@ -134,6 +139,12 @@ func waitFile(t testing.TB, path, substr string, timeout time.Duration) string {
 
 // logLines returns the JSON lines of a state-dir log that mention id.
 func logLines(path, id string) []string {
+	return logLinesBy(path, "id", id)
+}
+
+// logLinesBy returns the JSON lines of a state-dir log whose field key is
+// value (the watcher names a container "container", not "id").
+func logLinesBy(path, key, value string) []string {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
@@ -143,7 +154,7 @@ func logLines(path, id string) []string {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if strings.Contains(sc.Text(), `"id":"`+id+`"`) {
+		if strings.Contains(sc.Text(), `"`+key+`":"`+value+`"`) {
 			out = append(out, sc.Text())
 		}
 	}

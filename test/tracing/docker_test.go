@@ -151,7 +151,7 @@ func TestDockerTraces(t *testing.T) {
 			defer cancel()
 			id, _ := e.runW2(t, ctx, rt)
 			took := e.killRescued(t, ctx, id)
-			t.Logf("docker kill of W2, collector %s: exited after %v", strings.TrimPrefix(rt, "fuseguard-"), took.Round(time.Millisecond))
+			t.Logf("docker kill of W2, runtime %s: exited after %v", rt, took.Round(time.Millisecond))
 		})
 	}
 }

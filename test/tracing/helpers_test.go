@@ -42,6 +42,10 @@ var buildOnce = sync.OnceValues(func() (built, error) {
 })
 
 func TestMain(m *testing.M) {
+	// The hooks would otherwise start a node watcher, which would rescue
+	// the containers itself and outlive the test; everything started here
+	// (dockerd and so the hooks, fuseguard commands) inherits this.
+	os.Setenv("FUSEGUARD_WATCHER", "0")
 	code := m.Run()
 	if b, _ := buildOnce(); b.dir != "" {
 		os.RemoveAll(b.dir)
