@@ -35,7 +35,7 @@ func (r *run) stop(id string, grace time.Duration) error {
 	if err != nil || r.rep.Outcome == killer.OutcomeAlreadyGone {
 		return err
 	}
-	pr, err := openPidfd(r.k.proc(), r.rep.Target)
+	pr, err := killer.Open(r.k.proc(), r.rep.Target)
 	if errors.Is(err, killer.ErrNoTarget) || errors.Is(err, killer.ErrStaleTarget) {
 		// Gone since the inspect (or since the record was written).
 		r.rep.Outcome = killer.OutcomeAlreadyGone
@@ -51,7 +51,7 @@ func (r *run) stop(id string, grace time.Duration) error {
 		r.note("cannot hold init %d (%v): skipping the grace", r.rep.Target.PID, err)
 		return r.killTarget(tg)
 	}
-	defer pr.close()
+	defer pr.Close()
 
 	if r.dockerDown == nil {
 		err := r.step(StepDockerTerm, func(ctx context.Context, _ trace.Span) error {
@@ -70,7 +70,7 @@ func (r *run) stop(id string, grace time.Duration) error {
 		}
 	}
 	if r.dockerDown != nil {
-		err := r.step(StepPidfdTerm, func(context.Context, trace.Span) error { return pr.signal(unix.SIGTERM) })
+		err := r.step(StepPidfdTerm, func(context.Context, trace.Span) error { return pr.Signal(unix.SIGTERM) })
 		if err != nil {
 			r.note("no SIGTERM sent: %v", err)
 		}
@@ -79,7 +79,7 @@ func (r *run) stop(id string, grace time.Duration) error {
 	var exited bool
 	err = r.step(StepGrace, func(ctx context.Context, span trace.Span) error {
 		var err error
-		exited, err = pr.wait(ctx, grace)
+		exited, err = pr.Wait(ctx, grace)
 		span.SetAttributes(attribute.Bool("executor.exited", exited))
 		return err
 	})

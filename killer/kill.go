@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sys/unix"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/proc"
@@ -78,9 +79,9 @@ func (r *run) stage(name string, f func(ctx context.Context, span trace.Span) er
 }
 
 func (r *run) kill() error {
-	var pr *process
+	var pr *Process
 	err := r.stage("open", func(context.Context, trace.Span) (err error) {
-		pr, err = openTarget(r.o.Proc, r.rep.Target)
+		pr, err = Open(r.o.Proc, r.rep.Target)
 		return err
 	})
 	if errors.Is(err, ErrNoTarget) {
@@ -90,7 +91,7 @@ func (r *run) kill() error {
 	if err != nil {
 		return err
 	}
-	defer pr.close()
+	defer pr.Close()
 
 	var held *heldSnapshot
 	if r.o.Record == nil && !r.o.VerifyOnly {
@@ -102,7 +103,7 @@ func (r *run) kill() error {
 	}
 
 	if !r.o.VerifyOnly {
-		if err := r.stage("signal", func(context.Context, trace.Span) error { return pr.kill() }); err != nil {
+		if err := r.stage("signal", func(context.Context, trace.Span) error { return pr.Signal(unix.SIGKILL) }); err != nil {
 			return err
 		}
 	}
@@ -140,7 +141,7 @@ func (r *run) kill() error {
 
 // scope is what the diagnosis knows of init and its container: the caller's
 // record, else the snapshot held since before the signal, else init alone.
-func (r *run) scope(pr *process, held *heldSnapshot) (proc.Stat, *fuseguard.Record) {
+func (r *run) scope(pr *Process, held *heldSnapshot) (proc.Stat, *fuseguard.Record) {
 	st := pr.stat
 	if st.PID == 0 {
 		// Not read at open (no start time to check): read it now, from a
@@ -200,9 +201,9 @@ func (r *run) abort(a Abort) {
 }
 
 // wait is one bounded wait for the exit, as a stage.
-func (r *run) wait(pr *process, name string, d time.Duration) (done bool, err error) {
+func (r *run) wait(pr *Process, name string, d time.Duration) (done bool, err error) {
 	_ = r.stage(name, func(ctx context.Context, span trace.Span) error {
-		done, err = pr.wait(ctx, d)
+		done, err = pr.Wait(ctx, d)
 		span.SetAttributes(attribute.Bool("fuseguard.exited", done))
 		return err
 	})

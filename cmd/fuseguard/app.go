@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -118,6 +119,13 @@ func (a *app) parse(fs *flag.FlagSet, format, level *string, args []string) (int
 	}
 	a.log.SetLevel(lvl)
 	return 0, true
+}
+
+// printJSON writes v to stdout as indented JSON.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // fail prints a one-line error and returns code.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -29,9 +28,7 @@ func cmdDiagnose(ctx context.Context, a *app, args []string) int {
 		return a.fail(targetExit(err), "diagnose: %v", err)
 	}
 	if tf.json {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(d); err != nil {
+		if err := a.printJSON(d); err != nil {
 			return a.fail(exitFailure, "diagnose: %v", err)
 		}
 		return exitOK

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/fuseguard/fuseguard/killer"
 )
@@ -25,9 +24,7 @@ func cmdKill(ctx context.Context, a *app, args []string) int {
 	opts.Tracer = tp.Tracer()
 	rep, err := killer.Kill(ctx, t, opts)
 	if tf.json {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(rep); jerr != nil {
+		if jerr := a.printJSON(rep); jerr != nil {
 			return a.fail(exitFailure, "kill: %v", jerr)
 		}
 	} else {

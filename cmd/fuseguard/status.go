@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -26,9 +25,7 @@ func cmdStatus(ctx context.Context, a *app, args []string) int {
 	}
 	st := watch.ReadStatus(proc.NewFS(""), fuseguard.NewStore(*stateDir), fuseguard.NewControl(""))
 	if *asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(st); err != nil {
+		if err := a.printJSON(st); err != nil {
 			return a.fail(exitFailure, "status: %v", err)
 		}
 	} else {
