@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/fuseguard/fuseguard/telemetry"
 )
 
 // LogName is the log file of a watcher started by Spawn, in the state
@@ -53,6 +55,10 @@ func Spawn(ctx context.Context, binary, stateDir string, args ...string) (pid in
 	// Not the caller's directory: a hook runs in the container's bundle,
 	// which the watcher must not pin.
 	cmd.Dir = "/"
+	// A long-lived watcher must not put every span of its life under the
+	// container start that happened to spawn it: drop the caller's
+	// TRACEPARENT (InjectEnv with no span in the context removes it).
+	cmd.Env = telemetry.InjectEnv(context.Background(), os.Environ())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return 0, false, fmt.Errorf("spawn watcher: %w", err)
