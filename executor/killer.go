@@ -1,15 +1,14 @@
 package executor
 
 import (
-	"io"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/obs"
 	"github.com/fuseguard/fuseguard/proc"
 )
 
@@ -85,18 +84,6 @@ func (k *Killer) proc() proc.FS {
 	return k.Options.Proc
 }
 
-func (k *Killer) log() logrus.FieldLogger {
-	if k.Log != nil {
-		return k.Log
-	}
-	l := logrus.New()
-	l.SetOutput(io.Discard)
-	return l
-}
+func (k *Killer) log() logrus.FieldLogger { return obs.Logger(k.Log) }
 
-func (k *Killer) tracer() trace.Tracer {
-	if k.Tracer != nil {
-		return k.Tracer
-	}
-	return noop.NewTracerProvider().Tracer("")
-}
+func (k *Killer) tracer() trace.Tracer { return obs.Tracer(k.Tracer) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -13,9 +12,9 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/obs"
 	"github.com/fuseguard/fuseguard/oci"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/telemetry"
@@ -35,14 +34,8 @@ func (o Options) withDefaults() Options {
 	if o.Proc.Root() == "" {
 		o.Proc = proc.NewFS("")
 	}
-	if o.Log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		o.Log = l
-	}
-	if o.Tracer == nil {
-		o.Tracer = noop.NewTracerProvider().Tracer("")
-	}
+	o.Log = obs.Logger(o.Log)
+	o.Tracer = obs.Tracer(o.Tracer)
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}

@@ -2,15 +2,14 @@ package watch
 
 import (
 	"errors"
-	"io"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/obs"
 	"github.com/fuseguard/fuseguard/proc"
 )
 
@@ -89,14 +88,8 @@ func (o Options) withDefaults() Options {
 	if o.Control.Dir == "" {
 		o.Control = fuseguard.NewControl("")
 	}
-	if o.Log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		o.Log = l
-	}
-	if o.Tracer == nil {
-		o.Tracer = noop.NewTracerProvider().Tracer("")
-	}
+	o.Log = obs.Logger(o.Log)
+	o.Tracer = obs.Tracer(o.Tracer)
 	return o
 }
 

@@ -15,10 +15,10 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/obs"
 	"github.com/fuseguard/fuseguard/oci"
 	"github.com/fuseguard/fuseguard/telemetry"
 )
@@ -82,14 +82,8 @@ func (w *Wrapper) Run(ctx context.Context, args []string) int {
 }
 
 func (w *Wrapper) defaults() {
-	if w.Log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		w.Log = l
-	}
-	if w.Tracer == nil {
-		w.Tracer = noop.NewTracerProvider().Tracer("")
-	}
+	w.Log = obs.Logger(w.Log)
+	w.Tracer = obs.Tracer(w.Tracer)
 	if w.Env == nil {
 		w.Env = os.Environ()
 	}
