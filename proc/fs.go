@@ -43,11 +43,39 @@ func (fs FS) read(pid int, elem ...string) ([]byte, string, error) {
 // readMaybeEmpty is read for files where empty is a valid answer.
 func (fs FS) readMaybeEmpty(pid int, elem ...string) ([]byte, string, error) {
 	p := fs.path(pid, elem...)
-	b, err := os.ReadFile(p)
+	b, err := readAll(p)
 	if err != nil {
 		return nil, p, fs.classify(pid, p, "read", err)
 	}
 	return b, p, nil
+}
+
+// readAll reads a whole file with raw syscalls. os.ReadFile would also
+// fstat it and offer it to the runtime's poller, which costs several times
+// the read itself for the small files /proc serves, and diagnosis reads
+// many of them.
+func readAll(p string) ([]byte, error) {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 0, 4096)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return nil, &os.PathError{Op: "read", Path: p, Err: err}
+		case n == 0:
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
 }
 
 // classify wraps err, from an operation on p below pid's directory, in the
