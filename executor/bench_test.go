@@ -2,11 +2,11 @@ package executor_test
 
 import (
 	"context"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/test/benchutil"
 )
 
 // BenchmarkKill compares, on one dockerd, the executor's Kill with a plain
@@ -57,8 +57,8 @@ func BenchmarkKill(b *testing.B) {
 				runExec()
 			}
 		}
-		me, mp := median(exec), median(plain)
-		b.ReportMetric(float64(me)/float64(mp), "median-ratio")
+		me, mp := benchutil.Median(exec), benchutil.Median(plain)
+		b.ReportMetric(benchutil.Ratio(me, mp), "median-ratio")
 		b.ReportMetric(float64(me)/1e6, "kill-ms")
 		b.ReportMetric(float64(mp)/1e6, "plain-ms")
 	})
@@ -88,18 +88,9 @@ func BenchmarkKill(b *testing.B) {
 			}
 			b.StartTimer()
 		}
-		me, mp := median(exec), median(plain)
+		me, mp := benchutil.Median(exec), benchutil.Median(plain)
 		b.ReportMetric(me.Seconds(), "kill-s")
 		b.ReportMetric(mp.Seconds(), "plain-fail-s")
-		b.ReportMetric(float64(me)/float64(mp), "median-ratio")
+		b.ReportMetric(benchutil.Ratio(me, mp), "median-ratio")
 	})
-}
-
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
 }

@@ -3,26 +3,20 @@ package executor_test
 import (
 	"context"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/test/testenv"
+	"github.com/fuseguard/fuseguard/test/gobuild"
 )
 
 // testExampleProgram builds examples/titus-shutdown and shuts a wedged W2
 // task down with it: SIGTERM leaves init stuck in zap_pid_ns_processes,
 // the grace runs out, and the kill rescues it.
 func testExampleProgram(t *testing.T, e *env) {
-	goBin := testenv.RequireBinary(t, "go")
+	bin := gobuild.Binary(t, "github.com/fuseguard/fuseguard/examples/titus-shutdown")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "titus-shutdown")
-	build := exec.CommandContext(ctx, goBin, "build", "-o", bin, "../examples/titus-shutdown")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	c := e.w2(t)
 	const grace = time.Second
 	cmd := exec.CommandContext(ctx, bin, "-host", e.d.Host(), "-id", c.id[:12], "-grace", grace.String(), "-state-dir", e.store.Dir)

@@ -3,8 +3,6 @@ package executor_test
 import (
 	"context"
 	"errors"
-	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -43,8 +41,6 @@ func newEnv(t testing.TB) *env {
 	return &env{d: d, image: image, store: fuseguard.NewStore(t.TempDir())}
 }
 
-var mountedConn = regexp.MustCompile(`fusefixture: mounted conn=(\d+)`)
-
 // container is one started container, armed.
 type container struct {
 	id   string // full id
@@ -72,10 +68,9 @@ func (e *env) run(t testing.TB, cmd ...string) container {
 		t.Fatal(err)
 	}
 	logs, err := e.d.WaitLog(ctx, id, "fusefixture: ready role=serve")
-	m := mountedConn.FindStringSubmatch(logs)
-	if m != nil {
-		n, _ := strconv.ParseUint(m[1], 10, 32)
-		conn := uint32(n)
+	connID, mounted := fixture.MountedConn(logs)
+	conn := uint32(connID)
+	if mounted {
 		// Registered before anything else can fail: a wedge never
 		// outlives its test, and the daemon's teardown aborts it again.
 		t.Cleanup(func() { abort(t, conn) })
@@ -84,15 +79,14 @@ func (e *env) run(t testing.TB, cmd ...string) container {
 	if err != nil {
 		t.Fatalf("%v\n--- container log ---\n%s", err, logs)
 	}
-	if m == nil {
+	if !mounted {
 		t.Fatalf("no mounted event in the log of %.12s:\n%s", id, logs)
 	}
 	st, err := e.d.Inspect(ctx, id)
 	if err != nil || !st.Running {
 		t.Fatalf("armed container %.12s: %+v, %v", id, st, err)
 	}
-	n, _ := strconv.ParseUint(m[1], 10, 32)
-	return container{id: id, init: st.Pid, conn: uint32(n)}
+	return container{id: id, init: st.Pid, conn: conn}
 }
 
 func abort(t testing.TB, conn uint32) {
@@ -148,30 +142,18 @@ type tree struct {
 
 func holdTree(t testing.TB, init int) *tree {
 	t.Helper()
-	fs := proc.NewFS("")
-	pids, err := fs.PIDs()
+	pids, err := proc.NewFS("").Descendants(init)
 	if err != nil {
 		t.Fatal(err)
 	}
-	parent := map[int]int{}
-	for _, pid := range pids {
-		if st, err := fs.Stat(pid); err == nil {
-			parent[pid] = st.PPID
-		}
-	}
 	tr := &tree{}
 	for _, pid := range pids {
-		for up := pid; up > 1; up = parent[up] {
-			if up == init {
-				fd, err := unix.PidfdOpen(pid, 0)
-				if err != nil {
-					t.Fatalf("pidfd_open %d: %v", pid, err)
-				}
-				tr.pids = append(tr.pids, pid)
-				tr.fds = append(tr.fds, fd)
-				break
-			}
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			t.Fatalf("pidfd_open %d: %v", pid, err)
 		}
+		tr.pids = append(tr.pids, pid)
+		tr.fds = append(tr.fds, fd)
 	}
 	t.Cleanup(func() {
 		for _, fd := range tr.fds {

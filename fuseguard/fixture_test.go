@@ -3,11 +3,11 @@ package fuseguard
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,9 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanwen/go-fuse/v2/fs"
-	"github.com/hanwen/go-fuse/v2/fuse"
-	"golang.org/x/sys/unix"
+	"github.com/fuseguard/fuseguard/test/wedgefs"
 )
 
 // The test binary doubles as the fixture processes (see TestMain).
@@ -64,127 +62,71 @@ func helperRead(path string) int {
 // helperMountNS serves a fixture mount in its own mount namespace (the
 // parent unshared it), reports "ready <conn>" and serves until stdin closes.
 func helperMountNS(dir string) int {
-	fx, err := mountFixtureAt(dir)
+	fx, err := mountFixtureAt(dir, wedgefs.ModeHealthy)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mount: %v\n", err)
 		return 3
 	}
 	fmt.Printf("ready %d\n", fx.conn)
 	io.Copy(io.Discard, os.Stdin)
-	fx.close()
+	fx.srv.Unmount()
 	return 0
 }
 
-// fixtureRoot is a go-fuse file system with a healthy file "hello" and a
-// file "block" whose READ is answered only when release is closed.
-type fixtureRoot struct {
-	fs.Inode
-	release chan struct{}
-}
-
-func (r *fixtureRoot) OnAdd(ctx context.Context) {
-	hello := &fs.MemRegularFile{Data: []byte("hello\n"), Attr: fuse.Attr{Mode: 0o444}}
-	r.AddChild("hello", r.NewPersistentInode(ctx, hello, fs.StableAttr{Mode: syscall.S_IFREG}), false)
-	block := &blockFile{release: r.release}
-	r.AddChild("block", r.NewPersistentInode(ctx, block, fs.StableAttr{Mode: syscall.S_IFREG}), false)
-}
-
-type blockFile struct {
-	fs.Inode
-	release <-chan struct{}
-}
-
-var (
-	_ fs.NodeGetattrer = (*blockFile)(nil)
-	_ fs.NodeOpener    = (*blockFile)(nil)
-	_ fs.NodeReader    = (*blockFile)(nil)
-)
-
-func (f *blockFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFREG | 0o444
-	out.Size = 4096
-	return 0
-}
-
-func (f *blockFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	// Direct I/O: the READ goes to the daemon, not through the page cache.
-	return nil, fuse.FOPEN_DIRECT_IO, 0
-}
-
-// Read ignores ctx on purpose: an INTERRUPT must not answer it, as a hung
-// daemon would not.
-func (f *blockFile) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	<-f.release
-	return fuse.ReadResultData(nil), 0
-}
-
+// fixture is a wedgefs mount served by the test process.
 type fixture struct {
-	dir     string
-	conn    ConnID // minor(st_dev) of the mount root, computed without fuseguard
-	server  *fuse.Server
-	release chan struct{}
-	once    sync.Once
-	closed  sync.Once
+	dir  string
+	conn ConnID // from the mount table, computed without fuseguard
+	srv  *wedgefs.Server
 }
 
-func mountFixtureAt(dir string) (*fixture, error) {
-	release := make(chan struct{})
-	server, err := fs.Mount(dir, &fixtureRoot{release: release}, &fs.Options{
-		MountOptions: fuse.MountOptions{Name: fixtureName, DirectMount: true},
-	})
+func mountFixtureAt(dir string, mode wedgefs.Mode) (*fixture, error) {
+	srv, err := wedgefs.Mount(dir, wedgefs.Options{Mode: mode, Name: fixtureName})
 	if err != nil {
 		return nil, err
 	}
-	fx := &fixture{dir: dir, server: server, release: release}
-	// The mount is healthy and served by this process: stat is safe.
-	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
-		fx.close()
+	conn, err := srv.Conn()
+	if err != nil {
+		_ = srv.Unmount()
 		return nil, err
 	}
-	fx.conn = ConnID(unix.Minor(st.Dev))
+	fx := &fixture{dir: srv.Dir(), conn: ConnID(conn), srv: srv}
+	fx.settle()
 	return fx, nil
 }
 
-// mountFixture mounts a fixture on a temp dir, unmounted in Cleanup.
-func mountFixture(t *testing.T) *fixture {
+// settle waits, at most a second, until the connection has no request in
+// flight: go-fuse's mount ends with a close whose RELEASE the kernel sends
+// in the background. It reads fusectl by hand, not through Control; without
+// fusectl there is nothing to wait on.
+func (fx *fixture) settle() {
+	waiting := filepath.Join(DefaultFusectlDir, strconv.FormatUint(uint64(fx.conn), 10), "waiting")
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(waiting)
+		if err != nil || strings.TrimSpace(string(b)) == "0" {
+			return
+		}
+	}
+}
+
+// mountFixture mounts a fixture in mode on a temp dir, unmounted in
+// Cleanup.
+func mountFixture(t *testing.T, mode wedgefs.Mode) *fixture {
 	t.Helper()
-	fx, err := mountFixtureAt(t.TempDir())
+	fx, err := mountFixtureAt(t.TempDir(), mode)
 	if err != nil {
-		t.Fatalf("mount go-fuse fixture: %v", err)
+		t.Fatalf("mount wedgefs fixture: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := fx.close(); err != nil {
+		if err := fx.srv.Unmount(); err != nil {
 			t.Errorf("unmount fixture: %v", err)
 		}
 	})
 	return fx
 }
 
-// unblock answers every blocked READ.
-func (fx *fixture) unblock() { fx.once.Do(func() { close(fx.release) }) }
-
-// close unblocks the handlers and unmounts, lazily when the server does not
-// finish in time.
-func (fx *fixture) close() (err error) {
-	fx.closed.Do(func() {
-		fx.unblock()
-		done := make(chan error, 1)
-		go func() { done <- fx.server.Unmount() }()
-		select {
-		case err = <-done:
-			if err == nil {
-				return
-			}
-		case <-time.After(10 * time.Second):
-			err = fmt.Errorf("server.Unmount of %s timed out", fx.dir)
-		}
-		if derr := unix.Unmount(fx.dir, unix.MNT_DETACH); derr != nil && derr != unix.EINVAL {
-			err = fmt.Errorf("%w; lazy unmount: %w", err, derr)
-		}
-	})
-	return err
-}
+// unblock answers every parked request.
+func (fx *fixture) unblock() { fx.srv.Release() }
 
 // child is a fixture process started from the test binary.
 type child struct {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fuseguard/fuseguard/test/testenv"
+	"github.com/fuseguard/fuseguard/test/wedgefs"
 )
 
 // abortedErr reports whether a helper's stderr shows an aborted connection:
@@ -111,7 +112,7 @@ func TestControlEnsure(t *testing.T) {
 func TestControlAbort(t *testing.T) {
 	testenv.RequireFUSE(t)
 	ctl := ensureFusectl(t)
-	fx := mountFixture(t)
+	fx := mountFixture(t, wedgefs.ModeRead)
 
 	ids, err := ctl.List()
 	if err != nil {
@@ -124,7 +125,7 @@ func TestControlAbort(t *testing.T) {
 		t.Fatalf("Waiting on a healthy mount = %d, %v; want 0", n, err)
 	}
 
-	reader := startChild(t, "read", filepath.Join(fx.dir, "block"), nil, fx.unblock)
+	reader := startChild(t, "read", filepath.Join(fx.dir, wedgefs.DataFile), nil, fx.unblock)
 	// Only after the open is the waiting request the READ.
 	if line, err := reader.readLine(10 * time.Second); line != "opened" {
 		t.Fatalf("reader said %q, %v; stderr: %s", line, err, reader.stderr)
@@ -185,7 +186,7 @@ func TestControlAbort(t *testing.T) {
 func TestControlAbortHealthy(t *testing.T) {
 	testenv.RequireFUSE(t)
 	ctl := ensureFusectl(t)
-	fx := mountFixture(t)
+	fx := mountFixture(t, wedgefs.ModeHealthy)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -193,7 +194,7 @@ func TestControlAbortHealthy(t *testing.T) {
 		t.Fatalf("Abort: %v", err)
 	}
 	// Read in a child: never touch a FUSE mount from the test process.
-	reader := startChild(t, "read", filepath.Join(fx.dir, "hello"), nil, fx.unblock)
+	reader := startChild(t, "read", filepath.Join(fx.dir, wedgefs.DataFile), nil, fx.unblock)
 	exited, _ := reader.wait(5 * time.Second)
 	if !exited {
 		t.Fatal("reader of an aborted mount did not exit within 5s")

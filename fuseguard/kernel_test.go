@@ -12,6 +12,7 @@ import (
 
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/testenv"
+	"github.com/fuseguard/fuseguard/test/wedgefs"
 )
 
 func findConn(conns []Connection, id ConnID) (Connection, bool) {
@@ -27,7 +28,7 @@ func findConn(conns []Connection, id ConnID) (Connection, bool) {
 // namespace, which is pid 1's here: the connection is the host's.
 func TestObserveShared(t *testing.T) {
 	testenv.RequireFUSE(t)
-	fx := mountFixture(t)
+	fx := mountFixture(t, wedgefs.ModeHealthy)
 
 	conns, err := Observe(proc.NewFS(""), os.Getpid())
 	if err != nil {
@@ -125,7 +126,7 @@ func TestObserveNoProcess(t *testing.T) {
 // against /proc read by hand.
 func TestNewRecord(t *testing.T) {
 	testenv.RequireFUSE(t)
-	fx := mountFixture(t)
+	fx := mountFixture(t, wedgefs.ModeHealthy)
 	now := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
 
 	r, err := NewRecord(proc.NewFS(""), "self-1", os.Getpid(), now)

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fuseguard/fuseguard/test/benchutil"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
@@ -57,19 +57,10 @@ func BenchmarkKillHealthy(b *testing.B) {
 			b.Fatalf("Kill: %v, outcome %s", err, rep.Outcome)
 		}
 	}
-	mp, mg := median(plain), median(guarded)
+	mp, mg := benchutil.Median(plain), benchutil.Median(guarded)
 	b.ReportMetric(float64(mp.Microseconds()), "plain-µs")
 	b.ReportMetric(float64(mg.Microseconds()), "fuseguard-µs")
-	b.ReportMetric(float64(mg)/float64(mp), "ratio")
-}
-
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
+	b.ReportMetric(benchutil.Ratio(mg, mp), "ratio")
 }
 
 // BenchmarkW2Rescue measures, per wedged W2 container, how long the rescue
@@ -97,9 +88,9 @@ func BenchmarkW2Rescue(b *testing.B) {
 		}
 		total = append(total, rep.Total)
 	}
-	b.ReportMetric(float64(median(abortToReaped))/float64(time.Millisecond), "abort-to-reaped-ms")
-	b.ReportMetric(float64(median(total))/float64(time.Millisecond), "kill-total-ms")
-	b.ReportMetric(float64(median(total))/float64(verify), "total/verify")
+	b.ReportMetric(float64(benchutil.Median(abortToReaped))/float64(time.Millisecond), "abort-to-reaped-ms")
+	b.ReportMetric(float64(benchutil.Median(total))/float64(time.Millisecond), "kill-total-ms")
+	b.ReportMetric(benchutil.Ratio(benchutil.Median(total), verify), "total/verify")
 }
 
 // BenchmarkDiagnose measures Diagnose of a namespace of 200 tasks, and its
@@ -124,7 +115,7 @@ func BenchmarkDiagnose(b *testing.B) {
 		small = append(small, measure(one))
 		large = append(large, measure(many))
 	}
-	b.ReportMetric(float64(median(large))/float64(time.Millisecond), "ms/diagnose-200")
-	b.ReportMetric(float64(median(small))/float64(time.Millisecond), "ms/diagnose-1")
-	b.ReportMetric(float64(median(large))/float64(median(small)), "ratio-200/1")
+	b.ReportMetric(float64(benchutil.Median(large))/float64(time.Millisecond), "ms/diagnose-200")
+	b.ReportMetric(float64(benchutil.Median(small))/float64(time.Millisecond), "ms/diagnose-1")
+	b.ReportMetric(benchutil.Ratio(benchutil.Median(large), benchutil.Median(small)), "ratio-200/1")
 }

@@ -85,11 +85,18 @@ func TestKillW1Private(t *testing.T) {
 func TestKillW1SharedRefusedThenAllowed(t *testing.T) {
 	t.Parallel()
 	c := fixture.W1(t, true)
+	refusedThenAllowed(t, c, func(a Abort) bool { return !a.Owned })
+}
+
+// refusedThenAllowed kills c, whose only connection the default policy
+// must refuse (and accept), then allows that fs type as the operator
+// would: a verify-only pass must rescue it.
+func refusedThenAllowed(t *testing.T, c *fixture.Container, accept func(Abort) bool) {
+	t.Helper()
 	rep := killAndCheck(t, c, testOptions(), OutcomeStillStuck)
-	if len(rep.Refused) != 1 || rep.Refused[0].Conn != c.Conn || rep.Refused[0].Owned {
+	if len(rep.Refused) != 1 || rep.Refused[0].Conn != c.Conn || !accept(rep.Refused[0]) {
 		t.Fatalf("refused = %+v, want the shared connection %d", rep.Refused, c.Conn)
 	}
-	// The operator allows that fs type: a verify-only pass rescues it.
 	opts := testOptions()
 	opts.VerifyOnly = true
 	opts.Policy.AllowSharedFSTypes = []string{rep.Refused[0].FSType}
@@ -144,15 +151,7 @@ func TestKillW3(t *testing.T) {
 	t.Run("daemon-outside", func(t *testing.T) {
 		t.Parallel()
 		c := fixture.W3(t, false)
-		rep := killAndCheck(t, c, testOptions(), OutcomeStillStuck)
-		if len(rep.Refused) != 1 || rep.Refused[0].Conn != c.Conn {
-			t.Fatalf("refused = %+v, want the host connection %d", rep.Refused, c.Conn)
-		}
-		opts := testOptions()
-		opts.VerifyOnly = true
-		opts.Policy.AllowSharedFSTypes = []string{rep.Refused[0].FSType}
-		killAndCheck(t, c, opts, OutcomeRecovered, c.Conn)
-		reaped(t, c)
+		refusedThenAllowed(t, c, func(Abort) bool { return true })
 	})
 }
 

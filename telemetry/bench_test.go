@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fuseguard/fuseguard/test/jaeger"
+	"github.com/fuseguard/fuseguard/test/loopback"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
@@ -21,7 +22,7 @@ func BenchmarkOverhead(b *testing.B) {
 		}
 	})
 	b.Run("collector-down", func(b *testing.B) {
-		benchVsOff(b, Config{Endpoint: "http://" + closedPort(b) + "/v1/traces"})
+		benchVsOff(b, Config{Endpoint: "http://" + loopback.Closed(b) + "/v1/traces"})
 	})
 	b.Run("collector-up", func(b *testing.B) {
 		testenv.RequireLong(b)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/fuseguard/fuseguard/test/loopback"
 )
 
 func shutdown(t *testing.T, p *Provider) {
@@ -187,50 +188,6 @@ func TestOTLPEndpoint(t *testing.T) {
 	}
 }
 
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// hungCollector accepts connections and never answers, like a collector
-// stuck behind a full queue or a firewall that drops after the handshake.
-func hungCollector(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
 // emitAndShutdown is one short-lived fuseguard process's worth of tracing.
 func emitAndShutdown(ctx context.Context, cfg Config) (time.Duration, error) {
 	t0 := time.Now()
@@ -250,7 +207,7 @@ func TestCollectorDown(t *testing.T) {
 	// A bound, not a performance figure: connection refused is immediate,
 	// so anything near this means a retry or a hang.
 	const bound = 500 * time.Millisecond
-	took, err := emitAndShutdown(context.Background(), Config{Endpoint: "http://" + closedPort(t) + "/v1/traces"})
+	took, err := emitAndShutdown(context.Background(), Config{Endpoint: "http://" + loopback.Closed(t) + "/v1/traces"})
 	if !errors.Is(err, ErrExport) {
 		t.Errorf("Shutdown error = %v, want ErrExport", err)
 	}
@@ -260,7 +217,7 @@ func TestCollectorDown(t *testing.T) {
 }
 
 func TestCollectorHung(t *testing.T) {
-	addr := hungCollector(t)
+	addr := loopback.Hung(t)
 	const exportTimeout = 200 * time.Millisecond
 
 	// The export timeout bounds a hung export...

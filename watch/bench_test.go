@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fuseguard/fuseguard/test/benchutil"
+	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
@@ -35,7 +36,7 @@ func BenchmarkWatcher(b *testing.B) {
 	n := envInt("FUSEGUARD_BENCH_CONTAINERS", 1000)
 	secs := envInt("FUSEGUARD_BENCH_SECONDS", 10)
 	wedges := envInt("FUSEGUARD_BENCH_WEDGES", 8)
-	bin := buildFuseguard(b)
+	bin := fgcmd.Binary(b)
 	for i := 0; i < b.N; i++ {
 		base := measureIdle(b, bin, 0, secs)
 		load := measureIdle(b, bin, n, secs)
@@ -51,11 +52,11 @@ func BenchmarkWatcher(b *testing.B) {
 		}
 		lat := detectionLatency(b, bin, n, wedges)
 		slices.Sort(lat)
-		p50, p99 := pct(lat, 0.50), pct(lat, 0.99)
+		p50, p99 := benchutil.Percentile(lat, 0.50), benchutil.Percentile(lat, 0.99)
 		b.Logf("detection after the %s grace over %d wedges: p50 +%s p99 +%s (all %v)", DefaultGrace, len(lat), p50.Round(time.Millisecond), p99.Round(time.Millisecond), lat)
 		b.ReportMetric(float64(p50.Milliseconds()), "detect-p50-ms-over-grace")
 		b.ReportMetric(float64(p99.Milliseconds()), "detect-p99-ms-over-grace")
-		b.ReportMetric(float64(DefaultGrace+p99)/float64(DefaultGrace), "detect-p99-x-grace")
+		b.ReportMetric(benchutil.Ratio(DefaultGrace+p99, DefaultGrace), "detect-p99-x-grace")
 	}
 }
 
@@ -213,17 +214,6 @@ func waitLine(b *testing.B, lines <-chan lineAt, substr string, d time.Duration)
 	}
 }
 
-func buildFuseguard(b testing.TB) string {
-	b.Helper()
-	testenv.RequireBinary(b, "go")
-	bin := filepath.Join(b.TempDir(), "fuseguard")
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/fuseguard").CombinedOutput()
-	if err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func cpuTicks(b *testing.B, pid int) uint64 {
 	b.Helper()
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -244,14 +234,6 @@ func statusKB(status, key string) int {
 		}
 	}
 	return 0
-}
-
-func pct(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(p*float64(len(sorted)-1) + 0.5)
-	return sorted[i]
 }
 
 func envInt(k string, def int) int {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -229,17 +228,7 @@ func (c *shellContainer) conn(d time.Duration) (fuseguard.ConnID, time.Time) {
 	if !ok {
 		c.t.Fatalf("no mount within %s; output:\n%s", d, c.out)
 	}
-	for _, f := range strings.Fields(line) {
-		if v, ok := strings.CutPrefix(f, "conn="); ok {
-			n, err := strconv.ParseUint(v, 10, 32)
-			if err != nil {
-				c.t.Fatal(err)
-			}
-			return fuseguard.ConnID(n), at
-		}
-	}
-	c.t.Fatalf("no conn in %q", line)
-	return 0, at
+	return fixture.ConnFromOutput(c.t, line), at
 }
 
 // ours lists the FUSE connections mounted below dir in the namespace's
@@ -247,8 +236,10 @@ func (c *shellContainer) conn(d time.Duration) (fuseguard.ConnID, time.Time) {
 func (c *shellContainer) ours() []fuseguard.ConnID {
 	var ids []fuseguard.ConnID
 	seen := map[fuseguard.ConnID]bool{}
-	for _, pid := range descendants(c.pid()) {
-		infos, err := proc.NewFS("").MountInfo(pid)
+	p := proc.NewFS("")
+	pids, _ := p.Descendants(c.pid()) // none once it is reaped
+	for _, pid := range pids {
+		infos, err := p.MountInfo(pid)
 		if err != nil {
 			continue
 		}
@@ -271,7 +262,8 @@ func (c *shellContainer) cleanup() {
 			_ = ctl.Abort(ctx, id)
 			cancel()
 		}
-		for _, pid := range descendants(c.pid()) {
+		pids, _ := proc.NewFS("").Descendants(c.pid())
+		for _, pid := range pids {
 			_ = unix.Kill(pid, unix.SIGKILL)
 		}
 		select {
@@ -285,26 +277,6 @@ func (c *shellContainer) cleanup() {
 			return
 		}
 	}
-}
-
-// descendants is pid and every process below it.
-func descendants(root int) []int {
-	pids, _ := proc.NewFS("").PIDs()
-	parent := map[int]int{}
-	for _, p := range pids {
-		if st, err := proc.NewFS("").Stat(p); err == nil {
-			parent[p] = st.PPID
-		}
-	}
-	out := []int{root}
-	for i := 0; i < len(out); i++ {
-		for p, pp := range parent {
-			if pp == out[i] {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
 }
 
 // lineLog is a process's output, line by line, with when each arrived.

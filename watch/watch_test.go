@@ -17,6 +17,7 @@ import (
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
@@ -359,7 +360,7 @@ func execInPIDNS(t *testing.T, pid int, argv ...string) *exec.Cmd {
 // Spawn starts a detached watcher when none runs, and finds it after.
 func TestSpawn(t *testing.T) {
 	testenv.RequireRoot(t)
-	bin := buildFuseguard(t)
+	bin := fgcmd.Binary(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
@@ -49,10 +50,7 @@ func TestDemoRescuesW2AndLeavesNothing(t *testing.T) {
 
 func TestDemoRefusesNonRoot(t *testing.T) {
 	testenv.RequireRoot(t)
-	bin, err := binary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := fgcmd.Binary(t)
 	// The nobody user must be able to run the binary.
 	if err := os.Chmod(filepath.Dir(bin), 0o755); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/testenv"
 	"github.com/fuseguard/fuseguard/watch"
 )
@@ -22,10 +23,7 @@ import (
 // reads `fuseguard status` in text and JSON.
 func TestWatchAndStatus(t *testing.T) {
 	testenv.RequireRoot(t)
-	bin, err := binary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := fgcmd.Binary(t)
 	dir := t.TempDir()
 	rec, err := fuseguard.NewRecord(proc.NewFS(""), "self", os.Getpid(), time.Now())
 	if err != nil {

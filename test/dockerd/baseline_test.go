@@ -65,11 +65,7 @@ func baselineW2(t *testing.T, d *dockerd.Daemon, image string, cmd []string, wan
 	if err != nil {
 		t.Fatalf("%v\n--- container log ---\n%s", err, logs)
 	}
-	connID, ok := fixture.MountedConn(logs)
-	if !ok {
-		t.Fatalf("no mounted event in the container log:\n%s", logs)
-	}
-	conn := uint32(connID)
+	conn := uint32(fixture.ConnFromOutput(t, logs))
 	// Whatever happens below, the wedge must not outlive the test.
 	d.OnCleanup(func() {
 		if err := dockerd.AbortFUSE(conn); err != nil {

@@ -3,8 +3,6 @@ package dockerd_test
 import (
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -15,7 +13,6 @@ import (
 	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
-	"github.com/fuseguard/fuseguard/test/wedgefs"
 )
 
 // TestTeardownRescuesWedged leaves a wedged W2 container behind, with a
@@ -26,22 +23,8 @@ func TestTeardownRescuesWedged(t *testing.T) {
 	testenv.RequireFUSE(t)
 	bin := fixture.Binary(t)
 
-	hostDir := t.TempDir()
-	host, err := wedgefs.Mount(hostDir, wedgefs.Options{Mode: wedgefs.ModeHealthy, Name: "fgdhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hostConn, err := host.Conn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := host.Unmount(); err != nil {
-			t.Logf("unmount host wedgefs: %v; aborting it", err)
-			_ = dockerd.AbortFUSE(hostConn)
-			_ = unix.Unmount(hostDir, unix.MNT_DETACH)
-		}
-	})
+	host := fixture.HostMount(t, "fgdhost")
+	hostConn := uint32(host.Conn)
 
 	var d *dockerd.Daemon
 	var conn uint32
@@ -51,7 +34,7 @@ func TestTeardownRescuesWedged(t *testing.T) {
 		image := d.ImportImage(t, "fgtest/fusefixture:rescue", map[string]string{"/fusefixture": bin})
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		args := append(dockerd.FUSERunArgs(), "-v", hostDir+":/host:ro")
+		args := append(dockerd.FUSERunArgs(), "-v", host.Dir+":/host:ro")
 		id, err := d.RunDetached(ctx, image, "runc", args,
 			"sh", "-c", "/fusefixture serve -mode read -mount /mnt -self-read; true")
 		if err != nil {
@@ -61,11 +44,7 @@ func TestTeardownRescuesWedged(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v\n%s", err, logs)
 		}
-		connID, ok := fixture.MountedConn(logs)
-		if !ok {
-			t.Fatalf("no mounted event in:\n%s", logs)
-		}
-		conn = uint32(connID)
+		conn = uint32(fixture.ConnFromOutput(t, logs))
 		st, err := d.Inspect(ctx, id)
 		if err != nil || !st.Running {
 			t.Fatalf("armed container: %+v, %v", st, err)
@@ -103,11 +82,7 @@ func TestTeardownRescuesWedged(t *testing.T) {
 	// with a deadline, never from the test process.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "cat", filepath.Join(hostDir, wedgefs.DataFile)).Output()
-	if err != nil {
+	if err := host.Answers(ctx); err != nil {
 		t.Fatalf("host FUSE mount does not answer after teardown: %v", err)
-	}
-	if string(out) != wedgefs.Content {
-		t.Errorf("host FUSE mount read %q, want %q", out, wedgefs.Content)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
@@ -42,7 +43,7 @@ func oneLine(t *testing.T, s, want string) {
 // on stderr and in hook.log, exit 0 (fail open) or 1 when fail-closed, and
 // no record is written.
 func TestHookBadInput(t *testing.T) {
-	bin := fuseguardBinary(t)
+	bin := fgcmd.Binary(t)
 	valid := func(pid int) []byte {
 		b, _ := json.Marshal(map[string]any{"ociVersion": "1.0.2", "id": "bad-input", "status": "creating", "pid": pid, "bundle": "/tmp/b"})
 		return b
@@ -64,7 +65,7 @@ func TestHookBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			env := []string{fuseguard.EnvStateDir + "=" + dir}
-			r := run(t, 10*time.Second, env, stdinFile(t, tc.stdin), bin.bin, "hook", tc.stage)
+			r := run(t, 10*time.Second, env, stdinFile(t, tc.stdin), bin, "hook", tc.stage)
 			if r.code != 0 {
 				t.Errorf("fail open: exit %d, want 0 (stderr %q)", r.code, r.stderr)
 			}
@@ -76,9 +77,9 @@ func TestHookBadInput(t *testing.T) {
 				t.Errorf("records after bad input: %v %v", recs, err)
 			}
 			for _, closed := range [][]string{{fuseguard.EnvStateDir + "=" + dir, "FUSEGUARD_FAIL_CLOSED=1"}, env} {
-				args := []string{bin.bin, "hook", tc.stage}
+				args := []string{bin, "hook", tc.stage}
 				if len(closed) == 1 {
-					args = []string{bin.bin, "hook", "--fail-closed", tc.stage}
+					args = []string{bin, "hook", "--fail-closed", tc.stage}
 				}
 				r := run(t, 10*time.Second, closed, stdinFile(t, tc.stdin), args...)
 				if r.code != 1 {
@@ -90,7 +91,7 @@ func TestHookBadInput(t *testing.T) {
 	}
 
 	t.Run("unknown-stage", func(t *testing.T) {
-		r := run(t, 10*time.Second, []string{fuseguard.EnvStateDir + "=" + t.TempDir()}, stdinFile(t, valid(1)), bin.bin, "hook", "prestart")
+		r := run(t, 10*time.Second, []string{fuseguard.EnvStateDir + "=" + t.TempDir()}, stdinFile(t, valid(1)), bin, "hook", "prestart")
 		if r.code != 2 {
 			t.Errorf("exit %d, want 2 (usage)", r.code)
 		}
@@ -102,7 +103,7 @@ func TestHookBadInput(t *testing.T) {
 // the binary, refreshes it, and removes it at poststop.
 func TestHookLifecycle(t *testing.T) {
 	testenv.RequireRoot(t)
-	bin := fuseguardBinary(t)
+	bin := fgcmd.Binary(t)
 	dir := t.TempDir()
 	env := []string{fuseguard.EnvStateDir + "=" + dir, "TRACEPARENT=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
 	state := func(status string, pid int) []byte {
@@ -111,7 +112,7 @@ func TestHookLifecycle(t *testing.T) {
 	}
 	pid := os.Getpid()
 	for _, step := range []struct{ stage, status string }{{"createRuntime", "creating"}, {"poststart", "running"}} {
-		if r := run(t, 10*time.Second, env, stdinFile(t, state(step.status, pid)), bin.bin, "hook", step.stage); r.code != 0 || strings.Contains(r.stderr, `"error"`) {
+		if r := run(t, 10*time.Second, env, stdinFile(t, state(step.status, pid)), bin, "hook", step.stage); r.code != 0 || strings.Contains(r.stderr, `"error"`) {
 			t.Fatalf("%s: exit %d %s", step.stage, r.code, r.stderr)
 		}
 		rec, err := fuseguard.Store{Dir: dir}.Load("life")
@@ -122,13 +123,13 @@ func TestHookLifecycle(t *testing.T) {
 			t.Fatalf("%s: record %+v", step.stage, rec)
 		}
 	}
-	if r := run(t, 10*time.Second, env, stdinFile(t, state("stopped", 0)), bin.bin, "hook", "poststop"); r.code != 0 {
+	if r := run(t, 10*time.Second, env, stdinFile(t, state("stopped", 0)), bin, "hook", "poststop"); r.code != 0 {
 		t.Fatalf("poststop: exit %d %s", r.code, r.stderr)
 	}
 	if _, err := (fuseguard.Store{Dir: dir}).Load("life"); !errors.Is(err, fuseguard.ErrNoRecord) {
 		t.Fatalf("record after poststop: %v", err)
 	}
-	if lines := logLines(filepath.Join(dir, "hook.log"), "life"); len(lines) != 2 {
+	if lines := fgcmd.LogLines(filepath.Join(dir, "hook.log"), "life"); len(lines) != 2 {
 		t.Errorf("hook.log lines for life: %d, want 2 (createRuntime, poststart):\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 }
@@ -142,7 +143,7 @@ var timeField = regexp.MustCompile(`time="[^"]*" `)
 // right exit code; a bundle it cannot patch still reaches the real
 // runtime (fail open), whose exit code is passed on.
 func TestRuntimeBadInput(t *testing.T) {
-	bin := fuseguardBinary(t)
+	bin, wrapper := fgcmd.Binary(t), fgcmd.Runtime(t)
 	runc := testenv.RequireBinary(t, "runc")
 	dir := t.TempDir()
 	env := []string{fuseguard.EnvStateDir + "=" + dir}
@@ -154,12 +155,12 @@ func TestRuntimeBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{"runtime-missing", []string{bin.bin, "runtime", "--fuseguard-runtime", "/nonexistent/runc", "list"}, nil, 1, `real runtime "/nonexistent/runc"`},
-		{"runtime-missing-env", []string{bin.bin, "runtime", "list"}, []string{"FUSEGUARD_RUNTIME=no-such-runtime-xyz"}, 1, `real runtime "no-such-runtime-xyz"`},
-		{"runtime-is-self", []string{bin.runtime, "--fuseguard-runtime=" + bin.bin, "list"}, nil, 2, "real runtime is fuseguard itself"},
-		{"unknown-flag", []string{bin.runtime, "--fuseguard-bogus=1", "list"}, nil, 2, "unknown flag --fuseguard-bogus"},
-		{"flag-without-value", []string{bin.bin, "runtime", "--fuseguard-state-dir"}, nil, 2, "needs a value"},
-		{"bad-timeout", []string{bin.bin, "runtime", "--fuseguard-verify-timeout=-1s", "list"}, nil, 2, "positive duration"},
+		{"runtime-missing", []string{bin, "runtime", "--fuseguard-runtime", "/nonexistent/runc", "list"}, nil, 1, `real runtime "/nonexistent/runc"`},
+		{"runtime-missing-env", []string{bin, "runtime", "list"}, []string{"FUSEGUARD_RUNTIME=no-such-runtime-xyz"}, 1, `real runtime "no-such-runtime-xyz"`},
+		{"runtime-is-self", []string{wrapper, "--fuseguard-runtime=" + bin, "list"}, nil, 2, "real runtime is fuseguard itself"},
+		{"unknown-flag", []string{wrapper, "--fuseguard-bogus=1", "list"}, nil, 2, "unknown flag --fuseguard-bogus"},
+		{"flag-without-value", []string{bin, "runtime", "--fuseguard-state-dir"}, nil, 2, "needs a value"},
+		{"bad-timeout", []string{bin, "runtime", "--fuseguard-verify-timeout=-1s", "list"}, nil, 2, "positive duration"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, 10*time.Second, append(env, tc.env...), nil, tc.argv...)
@@ -173,7 +174,7 @@ func TestRuntimeBadInput(t *testing.T) {
 	t.Run("flags-stripped", func(t *testing.T) {
 		// runc rejects any flag it does not know: it must never see ours.
 		root := t.TempDir()
-		r := run(t, 10*time.Second, nil, nil, bin.runtime, "--fuseguard-state-dir", dir, "--root", root,
+		r := run(t, 10*time.Second, nil, nil, wrapper, "--fuseguard-state-dir", dir, "--root", root,
 			"--fuseguard-verify-timeout=1s", "list", "-q")
 		if r.code != 0 || r.stderr != "" {
 			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
@@ -184,14 +185,14 @@ func TestRuntimeBadInput(t *testing.T) {
 		bundle, root := t.TempDir(), t.TempDir()
 		args := []string{"--root", root, "create", "--bundle", bundle, "noconfig"}
 		plain := run(t, 10*time.Second, nil, nil, append([]string{runc}, args...)...)
-		wrapped := run(t, 10*time.Second, env, nil, append([]string{bin.bin, "runtime", "--fuseguard-runtime=" + runc}, args...)...)
+		wrapped := run(t, 10*time.Second, env, nil, append([]string{bin, "runtime", "--fuseguard-runtime=" + runc}, args...)...)
 		if plain.code == 0 || wrapped.code != plain.code {
 			t.Fatalf("wrapped exit %d, plain runc %d: the wrapper must pass runc's failure on", wrapped.code, plain.code)
 		}
 		if !strings.Contains(wrapped.stderr, "config.json") {
 			t.Errorf("stderr %q: want runc's own error", wrapped.stderr)
 		}
-		if lines := logLines(filepath.Join(dir, "runtime.log"), "noconfig"); len(lines) != 1 || !strings.Contains(lines[0], "bundle has no config.json") {
+		if lines := fgcmd.LogLines(filepath.Join(dir, "runtime.log"), "noconfig"); len(lines) != 1 || !strings.Contains(lines[0], "bundle has no config.json") {
 			t.Errorf("runtime.log: %q, want one line with the patch error", lines)
 		}
 	})
@@ -199,13 +200,13 @@ func TestRuntimeBadInput(t *testing.T) {
 	t.Run("passthrough-exit-code", func(t *testing.T) {
 		root := t.TempDir()
 		plain := run(t, 10*time.Second, nil, nil, runc, "--root", root, "state", "nosuch")
-		wrapped := run(t, 10*time.Second, env, nil, bin.runtime, "--fuseguard-runtime", runc, "--root", root, "state", "nosuch")
+		wrapped := run(t, 10*time.Second, env, nil, wrapper, "--fuseguard-runtime", runc, "--root", root, "state", "nosuch")
 		if plain.code == 0 || wrapped.code != plain.code || noTime(wrapped.stderr) != noTime(plain.stderr) {
 			t.Fatalf("wrapped %d %q, plain %d %q", wrapped.code, wrapped.stderr, plain.code, plain.stderr)
 		}
 		// kill KILL runs runc as a child: its code must come through too.
 		plain = run(t, 10*time.Second, nil, nil, runc, "--root", root, "kill", "nosuch", "KILL")
-		wrapped = run(t, 10*time.Second, env, nil, bin.runtime, "--fuseguard-runtime", runc, "--root", root, "kill", "nosuch", "KILL")
+		wrapped = run(t, 10*time.Second, env, nil, wrapper, "--fuseguard-runtime", runc, "--root", root, "kill", "nosuch", "KILL")
 		if plain.code == 0 || wrapped.code != plain.code {
 			t.Fatalf("kill: wrapped %d, plain %d", wrapped.code, plain.code)
 		}

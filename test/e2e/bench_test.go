@@ -2,11 +2,12 @@ package e2e_test
 
 import (
 	"context"
-	"slices"
 	"testing"
 	"time"
 
+	"github.com/fuseguard/fuseguard/test/benchutil"
 	"github.com/fuseguard/fuseguard/test/dockerd"
+	"github.com/fuseguard/fuseguard/test/fixture"
 )
 
 // BenchmarkDocker measures the wrapper against plain runc on one private
@@ -64,7 +65,7 @@ func BenchmarkDocker(b *testing.B) {
 			fg = append(fg, e.killW2(b, "fuseguard"))
 		}
 		base := e.killW2(b, "runc")
-		b.ReportMetric(median(fg).Seconds(), "fuseguard-s")
+		b.ReportMetric(benchutil.Median(fg).Seconds(), "fuseguard-s")
 		b.ReportMetric(base.Seconds(), "runc-fail-s")
 	})
 }
@@ -80,19 +81,10 @@ func pairs(b *testing.B, n int, f func(runtime string) time.Duration) (fg, rc []
 }
 
 func report(b *testing.B, fg, rc []time.Duration) {
-	mf, mr := median(fg), median(rc)
+	mf, mr := benchutil.Median(fg), benchutil.Median(rc)
 	b.ReportMetric(float64(mf)/float64(time.Millisecond), "fuseguard-ms")
 	b.ReportMetric(float64(mr)/float64(time.Millisecond), "runc-ms")
-	b.ReportMetric(float64(mf)/float64(mr), "ratio")
-}
-
-func median(d []time.Duration) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
+	b.ReportMetric(benchutil.Ratio(mf, mr), "ratio")
 }
 
 // killW2 arms a W2 (read) container under runtime and times `docker
@@ -110,7 +102,7 @@ func (e *dockerEnv) killW2(b *testing.B, runtime string) time.Duration {
 	if err != nil {
 		b.Fatalf("%v\n%s", err, logs)
 	}
-	conn := parseConn(b, logs)
+	conn := uint32(fixture.ConnFromOutput(b, logs))
 	e.d.OnCleanup(func() { _ = dockerd.AbortFUSE(conn) })
 	begin := time.Now()
 	err = e.d.Kill(ctx, id)

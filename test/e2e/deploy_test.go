@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fuseguard/fuseguard/oci"
+	"github.com/fuseguard/fuseguard/test/fgcmd"
 )
 
 var update = flag.Bool("update", false, "rewrite deploy/hooks.d from oci.HooksD")
@@ -83,11 +84,11 @@ func TestDeployDaemonJSON(t *testing.T) {
 // TestInstallLayout runs deploy/install.sh (what `make install` runs) into
 // a temporary DESTDIR with another PREFIX and checks what it laid out.
 func TestInstallLayout(t *testing.T) {
-	bin := fuseguardBinary(t)
+	bin := fgcmd.Binary(t)
 	dest := t.TempDir()
 	const prefix = "/opt/fg"
 	r := run(t, 30*time.Second, []string{"DESTDIR=" + dest, "PREFIX=" + prefix}, nil,
-		filepath.Join(deployDir(t), "install.sh"), bin.bin)
+		filepath.Join(deployDir(t), "install.sh"), bin)
 	if r.code != 0 {
 		t.Fatalf("install.sh: exit %d: %s", r.code, r.stderr)
 	}

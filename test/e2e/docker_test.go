@@ -3,19 +3,15 @@ package e2e_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/test/dockerd"
+	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 	"github.com/fuseguard/fuseguard/test/wedgefs"
@@ -45,7 +41,7 @@ type dockerEnv struct {
 func startDocker(t testing.TB) *dockerEnv {
 	t.Helper()
 	e := &dockerEnv{stateDir: t.TempDir()}
-	e.d, e.image = startDaemon(t, map[string]string{"fuseguard": runtimeScript(t, e.stateDir)})
+	e.d, e.image = startDaemon(t, map[string]string{"fuseguard": fgcmd.RuntimeScript(t, e.stateDir)})
 	return e
 }
 
@@ -54,25 +50,9 @@ func startDocker(t testing.TB) *dockerEnv {
 func startDaemon(t testing.TB, runtimes map[string]string) (*dockerd.Daemon, string) {
 	t.Helper()
 	testenv.RequireFUSE(t)
-	fuseguardBinary(t)
 	fix := fixture.Binary(t)
 	d := dockerd.Start(t, dockerd.Options{Runtimes: runtimes})
 	return d, d.ImportImage(t, "fgtest/e2e:latest", map[string]string{"/fusefixture": fix})
-}
-
-// runtimeScript writes the path of a runtime entry: a script that runs the
-// wrapper under `env envArgs…` with --fuseguard-state-dir before the
-// runtime's arguments, exactly what Docker 20.10 itself generates for a
-// runtime with "runtimeArgs".
-func runtimeScript(t testing.TB, stateDir string, envArgs ...string) string {
-	t.Helper()
-	bin := fuseguardBinary(t)
-	script := filepath.Join(t.TempDir(), "fuseguard")
-	body := fmt.Sprintf("#!/bin/sh\nexec env %s %s --fuseguard-state-dir %s \"$@\"\n", strings.Join(envArgs, " "), bin.runtime, stateDir)
-	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return script
 }
 
 // armed is a running container whose FUSE daemon is ready.
@@ -95,7 +75,7 @@ func (e *dockerEnv) start(t *testing.T, ctx context.Context, runtime, role strin
 	if err != nil {
 		t.Fatalf("%v\n--- container log ---\n%s", err, logs)
 	}
-	a := armed{id: id, conn: parseConn(t, logs)}
+	a := armed{id: id, conn: uint32(fixture.ConnFromOutput(t, logs))}
 	e.d.OnCleanup(func() { _ = dockerd.AbortFUSE(a.conn) })
 	st, err := e.d.Inspect(ctx, id)
 	if err != nil || !st.Running {
@@ -117,7 +97,7 @@ func (e *dockerEnv) waitNoRecord(t *testing.T, id string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("record of %.12s still there (%v)\nhook.log:\n%s", id, err, strings.Join(logLines(filepath.Join(e.stateDir, "hook.log"), id), "\n"))
+			t.Fatalf("record of %.12s still there (%v)\nhook.log:\n%s", id, err, strings.Join(fgcmd.LogLines(filepath.Join(e.stateDir, "hook.log"), id), "\n"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -158,7 +138,7 @@ func TestDocker(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.waitNoRecord(t, a.id)
-		lines := logLines(filepath.Join(e.stateDir, "runtime.log"), a.id)
+		lines := fgcmd.LogLines(filepath.Join(e.stateDir, "runtime.log"), a.id)
 		// Init is often gone before runc kill returns: already-gone.
 		if !slices.ContainsFunc(lines, func(l string) bool {
 			return strings.Contains(l, `"command":"kill"`) &&
@@ -206,39 +186,32 @@ func TestDocker(t *testing.T) {
 	})
 
 	t.Run("W5", func(t *testing.T) {
-		hostDir := t.TempDir()
-		host, err := wedgefs.Mount(hostDir, wedgefs.Options{Mode: wedgefs.ModeHealthy, Name: "lxcfs"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hostConn, err := host.Conn()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := host.Unmount(); err != nil {
-				_ = dockerd.AbortFUSE(hostConn)
-				_ = unix.Unmount(hostDir, unix.MNT_DETACH)
-			}
-		})
+		host := fixture.HostMount(t, "lxcfs")
+		hostConn := uint32(host.Conn)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		a := e.start(t, ctx, "fuseguard", "serve", []string{"-v", hostDir + ":/shared"}, w2Cmd("read")...)
+		a := e.start(t, ctx, "fuseguard", "serve", []string{"-v", host.Dir + ":/shared"}, w2Cmd("read")...)
 		if conns, err := dockerd.FUSEConns(a.pid); err != nil || !slices.Contains(conns, hostConn) {
 			t.Fatalf("FUSEConns(init %d) = %v (%v), want the host's %d bind-mounted in", a.pid, conns, err, hostConn)
 		}
 		e.killRescued(t, ctx, a)
-		if !connExists(hostConn) {
-			t.Fatalf("the host's shared connection %d was aborted", hostConn)
-		}
-		// Read the host mount from a child, with a deadline, never from here.
-		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer rcancel()
-		out, err := exec.CommandContext(rctx, "cat", filepath.Join(hostDir, wedgefs.DataFile)).Output()
-		if err != nil || string(out) != wedgefs.Content {
-			t.Fatalf("host FUSE mount after the rescue: %q, %v; want %q", out, err, wedgefs.Content)
-		}
+		assertHostServes(t, host)
 	})
+}
+
+// assertHostServes asserts that a rescue left the host's shared mount
+// alone: its connection still exists and the mount still answers (read from
+// a child, with a deadline, never from here).
+func assertHostServes(t *testing.T, host *fixture.Host) {
+	t.Helper()
+	if !connExists(uint32(host.Conn)) {
+		t.Fatalf("the host's shared connection %d was aborted", host.Conn)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := host.Answers(ctx); err != nil {
+		t.Fatalf("host FUSE mount after the rescue: %v", err)
+	}
 }
 
 // killRescued asserts that `docker kill` of a wedged container succeeds
@@ -251,7 +224,7 @@ func (e *dockerEnv) killRescued(t *testing.T, ctx context.Context, a armed) time
 	took := time.Since(begin)
 	if err != nil {
 		t.Fatalf("docker kill through fuseguard failed after %v: %v\nruntime.log:\n%s", took, err,
-			strings.Join(logLines(filepath.Join(e.stateDir, "runtime.log"), a.id), "\n"))
+			strings.Join(fgcmd.LogLines(filepath.Join(e.stateDir, "runtime.log"), a.id), "\n"))
 	}
 	st, err := e.d.WaitExited(ctx, a.id)
 	exited := time.Since(begin)
@@ -261,7 +234,7 @@ func (e *dockerEnv) killRescued(t *testing.T, ctx context.Context, a armed) time
 	if exited >= dockerKillWindow {
 		t.Fatalf("exited %v after the kill, not inside Docker's %v window", exited, dockerKillWindow)
 	}
-	lines := logLines(filepath.Join(e.stateDir, "runtime.log"), a.id)
+	lines := fgcmd.LogLines(filepath.Join(e.stateDir, "runtime.log"), a.id)
 	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, `"outcome":"recovered"`) }) {
 		t.Errorf("runtime.log: no recovered outcome for %.12s:\n%s", a.id, strings.Join(lines, "\n"))
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/watch"
 )
 
@@ -42,7 +43,7 @@ func sleeper(t *testing.T) int {
 // it, and a descriptor the runtime leaked into the hook (fd 3, a pipe) is
 // not kept open by it.
 func TestHookStartsWatcher(t *testing.T) {
-	bin := fuseguardBinary(t)
+	bin := fgcmd.Binary(t)
 	dir := t.TempDir()
 	t.Cleanup(func() { stopWatcher(t, dir) })
 	pid := sleeper(t)
@@ -56,7 +57,7 @@ func TestHookStartsWatcher(t *testing.T) {
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cmd := execCmd(ctx, bin.bin, "hook", "createRuntime")
+	cmd := execCmd(ctx, bin, "hook", "createRuntime")
 	// "FUSEGUARD_WATCHER=" overrides TestMain's 0: the default is under test.
 	cmd.Env = append(os.Environ(), fuseguard.EnvStateDir+"="+dir, "FUSEGUARD_WATCHER=")
 	cmd.Stdin = strings.NewReader(string(hookState("hw", "creating", pid)))
@@ -78,7 +79,7 @@ func TestHookStartsWatcher(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("the runtime's pipe is still open after the hook exited: watcher %d holds it", wpid)
 	}
-	if lines := logLines(filepath.Join(dir, "hook.log"), "hw"); len(lines) != 1 {
+	if lines := fgcmd.LogLines(filepath.Join(dir, "hook.log"), "hw"); len(lines) != 1 {
 		t.Errorf("hook.log: %q", lines)
 	}
 	if !strings.Contains(mustRead(filepath.Join(dir, "hook.log")), `"msg":"started the node watcher"`) {
@@ -86,7 +87,7 @@ func TestHookStartsWatcher(t *testing.T) {
 	}
 
 	r2 := run(t, 10*time.Second, []string{fuseguard.EnvStateDir + "=" + dir, "FUSEGUARD_WATCHER="},
-		stdinFile(t, hookState("hw", "running", pid)), bin.bin, "hook", "poststart")
+		stdinFile(t, hookState("hw", "running", pid)), bin, "hook", "poststart")
 	if r2.code != 0 {
 		t.Fatalf("poststart: exit %d %s", r2.code, r2.stderr)
 	}
@@ -100,7 +101,7 @@ func TestHookStartsWatcher(t *testing.T) {
 // TestHookWatcherOff: --no-watcher, FUSEGUARD_WATCHER=0 or false, and the
 // poststop stage start no watcher; the record is written all the same.
 func TestHookWatcherOff(t *testing.T) {
-	bin := fuseguardBinary(t)
+	bin := fgcmd.Binary(t)
 	pid := sleeper(t)
 	for _, tc := range []struct {
 		name, stage string
@@ -115,7 +116,7 @@ func TestHookWatcherOff(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			t.Cleanup(func() { stopWatcher(t, dir) })
-			argv := append(append([]string{bin.bin, "hook"}, tc.flags...), tc.stage)
+			argv := append(append([]string{bin, "hook"}, tc.flags...), tc.stage)
 			r := run(t, 10*time.Second, append(tc.env, fuseguard.EnvStateDir+"="+dir), stdinFile(t, hookState("off", "running", pid)), argv...)
 			if r.code != 0 || strings.Contains(r.stderr, `"error"`) {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
@@ -135,7 +136,7 @@ func TestHookWatcherOff(t *testing.T) {
 // the hooks it injects (runc gives a hook only its own env), and nothing
 // when it is unset.
 func TestRuntimeForwardsWatcherEnv(t *testing.T) {
-	bin := fuseguardBinary(t)
+	bin := fgcmd.Binary(t)
 	truePath, err := exec.LookPath("true")
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +147,7 @@ func TestRuntimeForwardsWatcherEnv(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := run(t, 10*time.Second, []string{"FUSEGUARD_WATCHER=" + val}, nil,
-			bin.bin, "runtime", "--fuseguard-runtime", truePath, "--fuseguard-state-dir", t.TempDir(), "create", "--bundle", bundle, "fw")
+			bin, "runtime", "--fuseguard-runtime", truePath, "--fuseguard-state-dir", t.TempDir(), "create", "--bundle", bundle, "fw")
 		if r.code != 0 {
 			t.Fatalf("runtime create: exit %d %s", r.code, r.stderr)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/test/dockerd"
+	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
@@ -135,8 +136,8 @@ func readConfig(t *testing.T, bundle string) map[string]any {
 // wrapper runs `fuseguard runtime --fuseguard-… --root R args…`.
 func (b *runcBundle) wrapper(t *testing.T, timeout time.Duration, args ...string) result {
 	t.Helper()
-	bin := fuseguardBinary(t)
-	argv := append([]string{bin.bin, "runtime", "--fuseguard-runtime=" + b.runc, "--fuseguard-state-dir", b.stateDir, "--root", b.root}, args...)
+	bin := fgcmd.Binary(t)
+	argv := append([]string{bin, "runtime", "--fuseguard-runtime=" + b.runc, "--fuseguard-state-dir", b.stateDir, "--root", b.root}, args...)
 	return run(t, timeout, nil, nil, argv...)
 }
 
@@ -160,10 +161,8 @@ func (b *runcBundle) state(t *testing.T) (st struct {
 // before killing and deleting it, so nothing can hang.
 func (b *runcBundle) destroy(t *testing.T) {
 	if logs, err := os.ReadFile(b.out); err == nil {
-		if m := mountedConn.FindStringSubmatch(string(logs)); m != nil {
-			var conn uint32
-			fmt.Sscan(m[1], &conn)
-			if err := dockerd.AbortFUSE(conn); err != nil {
+		if conn, ok := fixture.MountedConn(string(logs)); ok {
+			if err := dockerd.AbortFUSE(uint32(conn)); err != nil {
 				t.Logf("cleanup: abort %d: %v", conn, err)
 			}
 		}
@@ -182,14 +181,14 @@ func (b *runcBundle) destroy(t *testing.T) {
 // and poststop removes the record at delete.
 func TestRuncWrapperRescuesW2(t *testing.T) {
 	b := newRuncBundle(t, "/fusefixture", "init", "--", "/fusefixture", "serve", "-mode", "read", "-mount", "/mnt/f", "-self-read")
-	bin := fuseguardBinary(t)
+	bin := fgcmd.Binary(t)
 
 	out, err := os.Create(b.out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The container's stdio is the runtime's: runc create hands it over.
-	cr := runWithOutput(t, out, bin.bin, "runtime", "--fuseguard-runtime", b.runc, "--fuseguard-state-dir="+b.stateDir,
+	cr := runWithOutput(t, out, bin, "runtime", "--fuseguard-runtime", b.runc, "--fuseguard-state-dir="+b.stateDir,
 		"--root", b.root, "create", "--bundle", b.dir, b.id)
 	out.Close()
 	if cr.code != 0 {
@@ -210,7 +209,7 @@ func TestRuncWrapperRescuesW2(t *testing.T) {
 		if !slices.ContainsFunc(list, func(h any) bool {
 			m, _ := h.(map[string]any)
 			env, _ := json.Marshal(m["env"])
-			return m["path"] == bin.bin && strings.Contains(string(env), fuseguard.EnvStateDir+"="+b.stateDir)
+			return m["path"] == bin && strings.Contains(string(env), fuseguard.EnvStateDir+"="+b.stateDir)
 		}) {
 			t.Errorf("no fuseguard %s hook with the state dir in config.json: %v", stage, hooks[stage])
 		}
@@ -233,7 +232,7 @@ func TestRuncWrapperRescuesW2(t *testing.T) {
 		t.Fatalf("runtime start: %d %s", r.code, r.stderr)
 	}
 	logs := waitFile(t, b.out, "fusefixture: ready role=serve", 20*time.Second)
-	conn := parseConn(t, logs)
+	conn := uint32(fixture.ConnFromOutput(t, logs))
 	if !connExists(conn) {
 		t.Fatalf("connection %d of the container not in fusectl", conn)
 	}
@@ -249,7 +248,7 @@ func TestRuncWrapperRescuesW2(t *testing.T) {
 	if connExists(conn) {
 		t.Errorf("connection %d survived the rescue", conn)
 	}
-	lines := logLines(filepath.Join(b.stateDir, "runtime.log"), b.id)
+	lines := fgcmd.LogLines(filepath.Join(b.stateDir, "runtime.log"), b.id)
 	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, `"outcome":"recovered"`) }) {
 		t.Errorf("runtime.log has no recovered outcome for %s:\n%s", b.id, strings.Join(lines, "\n"))
 	}
@@ -287,7 +286,7 @@ func TestRuncWrapperForceDeleteW2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cr := runWithOutput(t, out, fuseguardBinary(t).bin, "runtime", "--fuseguard-runtime", b.runc, "--fuseguard-state-dir="+b.stateDir,
+	cr := runWithOutput(t, out, fgcmd.Binary(t), "runtime", "--fuseguard-runtime", b.runc, "--fuseguard-state-dir="+b.stateDir,
 		"--root", b.root, "create", "--bundle", b.dir, b.id)
 	out.Close()
 	if cr.code != 0 {
@@ -296,7 +295,7 @@ func TestRuncWrapperForceDeleteW2(t *testing.T) {
 	if r := b.wrapper(t, 20*time.Second, "start", b.id); r.code != 0 {
 		t.Fatalf("runtime start: %d %s", r.code, r.stderr)
 	}
-	conn := parseConn(t, waitFile(t, b.out, "fusefixture: ready role=serve", 20*time.Second))
+	conn := uint32(fixture.ConnFromOutput(t, waitFile(t, b.out, "fusefixture: ready role=serve", 20*time.Second)))
 
 	r := b.wrapper(t, 30*time.Second, "delete", "--force", b.id)
 	t.Logf("runtime delete --force of W2 took %v", r.took.Round(time.Millisecond))

@@ -18,6 +18,8 @@ import (
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/dockerd"
+	"github.com/fuseguard/fuseguard/test/fgcmd"
+	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 	"github.com/fuseguard/fuseguard/test/wedgefs"
 	"github.com/fuseguard/fuseguard/watch"
@@ -46,7 +48,7 @@ func TestDockerWatcher(t *testing.T) {
 	for _, n := range names {
 		dirs[n] = t.TempDir()
 		// Unset TestMain's FUSEGUARD_WATCHER=0: the default is under test.
-		runtimes["fg-"+n] = runtimeScript(t, dirs[n], "-u", "FUSEGUARD_WATCHER")
+		runtimes["fg-"+n] = fgcmd.RuntimeScript(t, dirs[n], "-u", "FUSEGUARD_WATCHER")
 	}
 	d, image := startDaemon(t, runtimes)
 	// sub is a subtest's view of the daemon; the watcher its hooks start
@@ -93,7 +95,7 @@ func TestDockerWatcher(t *testing.T) {
 		restart := time.Now()
 		startWatcher(t, e.stateDir, "restarted.log")
 		e.assertRescued(t, ctx, a, restart, "restarted.log")
-		if lines := logLinesBy(filepath.Join(e.stateDir, watch.LogName), "container", a.id); slices.ContainsFunc(lines, isAbort) {
+		if lines := fgcmd.LogLinesBy(filepath.Join(e.stateDir, watch.LogName), "container", a.id); slices.ContainsFunc(lines, isAbort) {
 			t.Errorf("the killed watcher aborted something:\n%s", strings.Join(lines, "\n"))
 		}
 	})
@@ -107,7 +109,7 @@ func TestDockerWatcher(t *testing.T) {
 		seen := time.Now()
 		hookWatcher(t, e.stateDir)
 		// Neither hook saw the mount: it came 3 s after start.
-		for _, l := range logLines(filepath.Join(e.stateDir, "hook.log"), a.id) {
+		for _, l := range fgcmd.LogLines(filepath.Join(e.stateDir, "hook.log"), a.id) {
 			if strings.Contains(l, `"msg":"hook done"`) && !strings.Contains(l, `"connections":0`) {
 				t.Fatalf("a hook recorded a connection before the mount existed: %s", l)
 			}
@@ -168,24 +170,11 @@ func TestDockerWatcher(t *testing.T) {
 
 	t.Run("W5-shared-never-aborted", func(t *testing.T) {
 		e, rt := sub(t, "shared")
-		hostDir := t.TempDir()
-		host, err := wedgefs.Mount(hostDir, wedgefs.Options{Mode: wedgefs.ModeHealthy, Name: "lxcfs"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hostConn, err := host.Conn()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := host.Unmount(); err != nil {
-				_ = dockerd.AbortFUSE(hostConn)
-				_ = unix.Unmount(hostDir, unix.MNT_DETACH)
-			}
-		})
+		host := fixture.HostMount(t, "lxcfs")
+		hostConn := uint32(host.Conn)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		a := e.start(t, ctx, rt, "serve", []string{"-v", hostDir + ":/shared"}, selfExitW2("2")...)
+		a := e.start(t, ctx, rt, "serve", []string{"-v", host.Dir + ":/shared"}, selfExitW2("2")...)
 		hookWatcher(t, e.stateDir)
 		rec := waitRecorded(t, e.stateDir, a.id, hostConn, time.Now().Add(2*time.Second))
 		if i := slices.IndexFunc(rec.Connections, func(c fuseguard.RecordedConnection) bool { return uint32(c.Conn) == hostConn }); rec.Connections[i].Owned {
@@ -193,15 +182,7 @@ func TestDockerWatcher(t *testing.T) {
 		}
 		exit := waitExiting(t, a.pid, 10*time.Second)
 		e.assertRescued(t, ctx, a, exit, watch.LogName)
-		if !connExists(hostConn) {
-			t.Fatalf("the host's shared connection %d was aborted", hostConn)
-		}
-		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer rcancel()
-		out, err := exec.CommandContext(rctx, "cat", filepath.Join(hostDir, wedgefs.DataFile)).Output()
-		if err != nil || string(out) != wedgefs.Content {
-			t.Fatalf("host FUSE mount after the rescue: %q, %v; want %q", out, err, wedgefs.Content)
-		}
+		assertHostServes(t, host)
 	})
 }
 
@@ -261,7 +242,7 @@ func waitForgotten(t *testing.T, dir, id string, logName ...string) []string {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		lines := logLinesBy(path, "container", id)
+		lines := fgcmd.LogLinesBy(path, "container", id)
 		if slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, `"msg":"forgot container"`) }) {
 			return lines
 		}
@@ -424,7 +405,7 @@ func startWatcher(t *testing.T, dir, logName string) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(fuseguardBinary(t).bin, "watch", "--state-dir", dir, "--log-format", "json")
+	cmd := exec.Command(fgcmd.Binary(t), "watch", "--state-dir", dir, "--log-format", "json")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +14,11 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/test/benchutil"
+	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/jaeger"
+	"github.com/fuseguard/fuseguard/test/loopback"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
@@ -24,8 +26,8 @@ import (
 // off: each returns the OTEL_* environment of fuseguard.
 func collectors(b *testing.B) map[string]func() []string {
 	return map[string]func() []string{
-		"collector-down": func() []string { return []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + closedPort(b)} },
-		"collector-hung": func() []string { return []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + blackhole(b)} },
+		"collector-down": func() []string { return []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + loopback.Closed(b)} },
+		"collector-hung": func() []string { return []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + loopback.Hung(b)} },
 		"collector-up": func() []string {
 			testenv.RequireLong(b)
 			return jaeger.Start(b).Env("fuseguard-bench")
@@ -43,20 +45,11 @@ func benchVsOff(b *testing.B, env []string, op func(env []string) time.Duration)
 		base = append(base, op(off))
 		traced = append(traced, op(env))
 	}
-	mb, mt := median(base), median(traced)
+	mb, mt := benchutil.Median(base), benchutil.Median(traced)
 	b.ReportMetric(float64(mb)/float64(time.Millisecond), "off-ms")
 	b.ReportMetric(float64(mt)/float64(time.Millisecond), "traced-ms")
 	b.ReportMetric(float64(mt-mb)/float64(time.Millisecond), "ms-over-off")
-	b.ReportMetric(float64(mt)/float64(max(mb, 1)), "x-off")
-}
-
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
+	b.ReportMetric(benchutil.Ratio(mt, mb), "x-off")
 }
 
 // command runs the fuseguard binary with env on top of the test's
@@ -65,7 +58,7 @@ func command(b *testing.B, env []string, stdin []byte, args ...string) time.Dura
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, fuseguardBinary(b).bin, args...)
+	cmd := exec.CommandContext(ctx, fgcmd.Binary(b), args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "OTEL_") && !strings.HasPrefix(kv, "TRACEPARENT=") {
 			cmd.Env = append(cmd.Env, kv)

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/fuseguard/fuseguard/test/dockerd"
+	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/jaeger"
+	"github.com/fuseguard/fuseguard/test/loopback"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
@@ -44,16 +46,15 @@ func startTracedDocker(t *testing.T) *tracedDocker {
 	t.Helper()
 	testenv.RequireLong(t)
 	testenv.RequireFUSE(t)
-	b := fuseguardBinary(t)
 	e := &tracedDocker{j: jaeger.Start(t), stateDir: t.TempDir()}
 	// The others get fuseguard's default export timeout back.
 	dflt := []string{"-u", "OTEL_EXPORTER_OTLP_TIMEOUT"}
 	e.d = dockerd.Start(t, dockerd.Options{
 		Runtimes: map[string]string{
-			"fuseguard":      runtimeScript(t, b, e.stateDir),
-			"fuseguard-off":  runtimeScript(t, b, e.stateDir, append(dflt, "OTEL_SDK_DISABLED=true")...),
-			"fuseguard-down": runtimeScript(t, b, e.stateDir, append(dflt, "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+closedPort(t))...),
-			"fuseguard-hung": runtimeScript(t, b, e.stateDir, append(dflt, "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+blackhole(t))...),
+			"fuseguard":      fgcmd.RuntimeScript(t, e.stateDir),
+			"fuseguard-off":  fgcmd.RuntimeScript(t, e.stateDir, append(dflt, "OTEL_SDK_DISABLED=true")...),
+			"fuseguard-down": fgcmd.RuntimeScript(t, e.stateDir, append(dflt, "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+loopback.Closed(t))...),
+			"fuseguard-hung": fgcmd.RuntimeScript(t, e.stateDir, append(dflt, "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+loopback.Hung(t))...),
 		},
 		// dockerd's environment reaches containerd, the shims and so the
 		// runtime. The export timeout is raised from fuseguard's 20 ms
@@ -77,7 +78,7 @@ func (e *tracedDocker) runW2(t *testing.T, ctx context.Context, runtime string) 
 	if err != nil {
 		t.Fatalf("%v\n--- container log ---\n%s", err, logs)
 	}
-	conn := parseConn(t, logs)
+	conn := uint32(fixture.ConnFromOutput(t, logs))
 	e.d.OnCleanup(func() { _ = dockerd.AbortFUSE(conn) })
 	return id, conn
 }
@@ -90,7 +91,7 @@ func (e *tracedDocker) killRescued(t *testing.T, ctx context.Context, id string)
 	begin := time.Now()
 	err := e.d.Kill(ctx, id)
 	runtimeLog := func() string {
-		return strings.Join(logLines(filepath.Join(e.stateDir, "runtime.log"), id), "\n")
+		return strings.Join(fgcmd.LogLines(filepath.Join(e.stateDir, "runtime.log"), id), "\n")
 	}
 	if err != nil {
 		t.Fatalf("docker kill through fuseguard failed after %v: %v\nruntime.log:\n%s", time.Since(begin), err, runtimeLog())
@@ -110,7 +111,7 @@ func (e *tracedDocker) killRescued(t *testing.T, ctx context.Context, id string)
 	if strings.Contains(lines, `"level":"error"`) {
 		t.Errorf("runtime.log: errors for %.12s:\n%s", id, lines)
 	}
-	if hooks := logLines(filepath.Join(e.stateDir, "hook.log"), id); slices.ContainsFunc(hooks, func(l string) bool {
+	if hooks := fgcmd.LogLines(filepath.Join(e.stateDir, "hook.log"), id); slices.ContainsFunc(hooks, func(l string) bool {
 		return strings.Contains(l, `"level":"error"`)
 	}) {
 		t.Errorf("hook.log: errors for %.12s:\n%s", id, strings.Join(hooks, "\n"))
