@@ -82,7 +82,7 @@ func BenchmarkKill(b *testing.B) {
 			}
 			plain = append(plain, time.Since(begin))
 			b.StopTimer()
-			abort(b, p.conn)
+			e.abort(b, p.conn)
 			if _, err := e.d.WaitExited(ctx, p.id); err != nil {
 				b.Fatal(err)
 			}

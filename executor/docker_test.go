@@ -180,7 +180,7 @@ func testW2PlainKill(t *testing.T, e *env) {
 	if err != nil || !st.Running {
 		t.Fatalf("after the failed plain kill: %+v, %v; want still running", st, err)
 	}
-	abort(t, c.conn)
+	e.abort(t, c.conn)
 	if st, err := e.d.WaitExited(ctx, c.id); err != nil || st.Status != "exited" {
 		t.Fatalf("after aborting connection %d: %+v, %v", c.conn, st, err)
 	}

@@ -73,8 +73,8 @@ func (e *env) run(t testing.TB, cmd ...string) container {
 	if mounted {
 		// Registered before anything else can fail: a wedge never
 		// outlives its test, and the daemon's teardown aborts it again.
-		t.Cleanup(func() { abort(t, conn) })
-		e.d.OnCleanup(func() { _ = dockerd.AbortFUSE(conn) })
+		t.Cleanup(func() { e.abort(t, conn) })
+		e.d.OnCleanup(func() { _ = e.d.AbortFUSE(conn) })
 	}
 	if err != nil {
 		t.Fatalf("%v\n--- container log ---\n%s", err, logs)
@@ -89,8 +89,9 @@ func (e *env) run(t testing.TB, cmd ...string) container {
 	return container{id: id, init: st.Pid, conn: conn}
 }
 
-func abort(t testing.TB, conn uint32) {
-	if err := dockerd.AbortFUSE(conn); err != nil {
+// abort aborts conn if it is still one of this daemon's containers'.
+func (e *env) abort(t testing.TB, conn uint32) {
+	if err := e.d.AbortFUSE(conn); err != nil {
 		t.Errorf("abort FUSE connection %d: %v", conn, err)
 	}
 }

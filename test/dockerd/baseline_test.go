@@ -68,7 +68,7 @@ func baselineW2(t *testing.T, d *dockerd.Daemon, image string, cmd []string, wan
 	conn := uint32(fixture.ConnFromOutput(t, logs))
 	// Whatever happens below, the wedge must not outlive the test.
 	d.OnCleanup(func() {
-		if err := dockerd.AbortFUSE(conn); err != nil {
+		if err := d.AbortFUSE(conn); err != nil {
 			t.Errorf("abort connection %d: %v", conn, err)
 		}
 	})
@@ -108,7 +108,7 @@ func baselineW2(t *testing.T, d *dockerd.Daemon, image string, cmd []string, wan
 	}
 
 	abortStart := time.Now()
-	if err := dockerd.AbortFUSE(conn); err != nil {
+	if err := d.AbortFUSE(conn); err != nil {
 		t.Fatal(err)
 	}
 	st, err = d.WaitExited(ctx, id)

@@ -64,6 +64,27 @@ func hostFUSEConns() map[uint32]bool {
 	return host
 }
 
+// AbortFUSEOf aborts those of ids still mounted in the mount table of pids
+// or of one of their descendants' tasks. Connection ids are reused at once:
+// by the time a cleanup runs, an id may name another test's connection, so a
+// test never aborts an id on trust.
+func AbortFUSEOf(pids []int, ids ...uint32) error {
+	live, err := FUSEConns(pids...)
+	if err != nil {
+		return err
+	}
+	return AbortFUSE(slices.DeleteFunc(slices.Clone(ids), func(id uint32) bool { return !slices.Contains(live, id) })...)
+}
+
+// AbortFUSE aborts those of ids mounted in one of this daemon's containers.
+func (d *Daemon) AbortFUSE(ids ...uint32) error {
+	pids, err := d.ContainerProcesses()
+	if err != nil {
+		return err
+	}
+	return AbortFUSEOf(pids, ids...)
+}
+
 // AbortFUSE aborts the FUSE connections ids through fusectl, mounting
 // fusectl when it is missing, and waits up to abortVerifyTimeout for each
 // one's requests to end. A connection that is already gone is not an

@@ -67,7 +67,7 @@ func TestTeardownRescuesWedged(t *testing.T) {
 		t.Fatal("the daemon subtest did not arm the wedge")
 	}
 	// Should the teardown fail, do not leave the wedge to the next test.
-	t.Cleanup(func() { _ = dockerd.AbortFUSE(conn) })
+	t.Cleanup(func() { _ = dockerd.AbortFUSEOf([]int{initPid}, conn) })
 
 	if fuseguard.NewControl(dockerd.FusectlDir).Exists(fuseguard.ConnID(conn)) {
 		t.Errorf("the container's connection %d still exists after teardown", conn)

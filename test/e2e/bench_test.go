@@ -103,14 +103,14 @@ func (e *dockerEnv) killW2(b *testing.B, runtime string) time.Duration {
 		b.Fatalf("%v\n%s", err, logs)
 	}
 	conn := uint32(fixture.ConnFromOutput(b, logs))
-	e.d.OnCleanup(func() { _ = dockerd.AbortFUSE(conn) })
+	e.d.OnCleanup(func() { _ = e.d.AbortFUSE(conn) })
 	begin := time.Now()
 	err = e.d.Kill(ctx, id)
 	took := time.Since(begin)
 	if (err == nil) != (runtime == "fuseguard") {
 		b.Fatalf("docker kill of W2 under %s: %v", runtime, err)
 	}
-	_ = dockerd.AbortFUSE(conn)
+	_ = e.d.AbortFUSE(conn)
 	if _, err := e.d.WaitExited(ctx, id); err != nil {
 		b.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func (e *dockerEnv) start(t *testing.T, ctx context.Context, runtime, role strin
 		t.Fatalf("%v\n--- container log ---\n%s", err, logs)
 	}
 	a := armed{id: id, conn: uint32(fixture.ConnFromOutput(t, logs))}
-	e.d.OnCleanup(func() { _ = dockerd.AbortFUSE(a.conn) })
+	e.d.OnCleanup(func() { _ = e.d.AbortFUSE(a.conn) })
 	st, err := e.d.Inspect(ctx, id)
 	if err != nil || !st.Running {
 		t.Fatalf("armed container: %+v, %v", st, err)
@@ -174,7 +174,7 @@ func TestDocker(t *testing.T) {
 		if st, err := e.d.Inspect(ctx, a.id); err != nil || !st.Running {
 			t.Fatalf("after the failed kill: %+v %v, want still running", st, err)
 		}
-		if err := dockerd.AbortFUSE(a.conn); err != nil {
+		if err := e.d.AbortFUSE(a.conn); err != nil {
 			t.Fatal(err)
 		}
 		if st, err := e.d.WaitExited(ctx, a.id); err != nil || st.ExitCode != 137 {

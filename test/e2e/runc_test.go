@@ -161,8 +161,17 @@ func (b *runcBundle) state(t *testing.T) (st struct {
 // before killing and deleting it, so nothing can hang.
 func (b *runcBundle) destroy(t *testing.T) {
 	if logs, err := os.ReadFile(b.out); err == nil {
-		if conn, ok := fixture.MountedConn(string(logs)); ok {
-			if err := dockerd.AbortFUSE(uint32(conn)); err != nil {
+		// Only if still the container's: runc reports a wedged init as
+		// stopped without a pid, so the record names it too.
+		var inits []int
+		if st, ok := b.state(t); ok && st.Pid > 0 {
+			inits = append(inits, st.Pid)
+		}
+		if rec, err := (fuseguard.Store{Dir: b.stateDir}).Load(b.id); err == nil {
+			inits = append(inits, rec.InitPID)
+		}
+		if conn, ok := fixture.MountedConn(string(logs)); ok && len(inits) > 0 {
+			if err := dockerd.AbortFUSEOf(inits, uint32(conn)); err != nil {
 				t.Logf("cleanup: abort %d: %v", conn, err)
 			}
 		}

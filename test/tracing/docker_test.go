@@ -79,7 +79,7 @@ func (e *tracedDocker) runW2(t *testing.T, ctx context.Context, runtime string) 
 		t.Fatalf("%v\n--- container log ---\n%s", err, logs)
 	}
 	conn := uint32(fixture.ConnFromOutput(t, logs))
-	e.d.OnCleanup(func() { _ = dockerd.AbortFUSE(conn) })
+	e.d.OnCleanup(func() { _ = e.d.AbortFUSE(conn) })
 	return id, conn
 }
 
