@@ -14,13 +14,19 @@ func (p Policy) allows(c fuseguard.Connection) bool {
 }
 
 // plan chooses the connections to abort: first those a stuck task provably
-// waits on, then the container's connections with requests waiting. Shared
-// connections the policy does not allow are returned as refused, with why.
+// waits on, then the container's own connections with requests waiting.
+// A shared connection with requests waiting is a candidate only while some
+// stuck task waits in FUSE on a connection no fd names (a flush at exit, a
+// lookup): its waiting count may otherwise be the host's business. Shared
+// candidates the policy does not allow are returned as refused, with why.
 func (p Policy) plan(stuck []Task, conns []ConnState) (planned, refused []Abort) {
 	waiters := map[fuseguard.ConnID][]string{}
+	unexplained := false
 	for _, t := range stuck {
 		if t.HasConn {
 			waiters[t.Conn] = append(waiters[t.Conn], fmt.Sprintf("task %d (%s) waits on it via %s", t.TID, t.Comm, t.Via))
+		} else if t.Blocker == BlockerFUSERequest || t.Blocker == BlockerFUSEFlush {
+			unexplained = true
 		}
 	}
 	consider := func(c ConnState, reason string) {
@@ -41,7 +47,7 @@ func (p Policy) plan(stuck []Task, conns []ConnState) (planned, refused []Abort)
 		}
 	}
 	for _, c := range conns {
-		if _, ok := waiters[c.Conn]; !ok && c.Live && c.Waiting > 0 {
+		if _, ok := waiters[c.Conn]; !ok && c.Live && c.Waiting > 0 && (c.Owned || unexplained) {
 			consider(c, fmt.Sprintf("%d request(s) waiting on a connection the container uses", c.Waiting))
 		}
 	}

@@ -21,8 +21,9 @@ func conn(id fuseguard.ConnID, fstype string, owned bool, waiting int) ConnState
 
 func TestPolicyPlan(t *testing.T) {
 	waitsOn := func(id fuseguard.ConnID) Task {
-		return Task{TID: 100 + int(id), Comm: "reader", State: "D", Conn: id, HasConn: true, Via: "fd 3"}
+		return Task{TID: 100 + int(id), Comm: "reader", State: "D", Blocker: BlockerFUSERequest, Conn: id, HasConn: true, Via: "fd 3"}
 	}
+	flushing := Task{TID: 99, Comm: "holder", State: "D", Blocker: BlockerFUSEFlush}
 	tests := []struct {
 		name        string
 		policy      Policy
@@ -50,16 +51,30 @@ func TestPolicyPlan(t *testing.T) {
 			wantRefused: []fuseguard.ConnID{60},
 		},
 		{
-			name:     "shared allowed by fs type",
+			name:     "shared allowed by fs type, while a flush at exit names no connection",
 			policy:   Policy{AllowSharedFSTypes: []string{"fuse.hostfs"}},
+			stuck:    []Task{flushing},
 			conns:    []ConnState{conn(61, "fuse.hostfs", false, 1), conn(62, "fuse.lxcfs", false, 3)},
 			wantPlan: []fuseguard.ConnID{61}, wantRefused: []fuseguard.ConnID{62},
 		},
 		{
 			name:     "abort-shared allows every shared one",
 			policy:   Policy{AbortShared: true},
+			stuck:    []Task{flushing},
 			conns:    []ConnState{conn(62, "fuse.lxcfs", false, 3)},
 			wantPlan: []fuseguard.ConnID{62},
+		},
+		{
+			name:     "shared with requests waiting is not a candidate when every stuck task is explained",
+			policy:   Policy{AbortShared: true},
+			stuck:    []Task{waitsOn(63)},
+			conns:    []ConnState{conn(63, "fuse.a", true, 1), conn(64, "fuse.lxcfs", false, 2)},
+			wantPlan: []fuseguard.ConnID{63},
+		},
+		{
+			name:     "owned with requests waiting is a candidate even with nothing stuck in view",
+			conns:    []ConnState{conn(65, "fuse.a", true, 1), conn(66, "fuse.lxcfs", false, 2)},
+			wantPlan: []fuseguard.ConnID{65},
 		},
 		{
 			name:  "healthy shared W5 mount is not even a candidate",
