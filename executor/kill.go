@@ -48,11 +48,7 @@ func (r *run) kill(id string) error {
 func (r *run) killTarget(tg target) error {
 	dockerKilled := false
 	if r.dockerDown == nil {
-		err := r.step(StepDockerKill, func(ctx context.Context, _ trace.Span) error {
-			return dockerCall(ctx, r.k.dockerTimeout(), "kill", func(ctx context.Context) error {
-				return r.k.Docker.ContainerKill(ctx, r.rep.ContainerID, "KILL")
-			})
-		})
+		err := r.dockerSignal(StepDockerKill, "kill", "KILL")
 		switch {
 		case r.ctx.Err() != nil:
 			return err
@@ -175,4 +171,14 @@ func (r *run) dockerErr() error {
 		return nil
 	}
 	return fmt.Errorf("init %d %s, but Docker cannot confirm: %w", r.rep.Target.PID, r.rep.Outcome, r.dockerDown)
+}
+
+// dockerSignal sends sig to the container through Docker, as one step under
+// its own deadline; op names the call in errors.
+func (r *run) dockerSignal(step, op, sig string) error {
+	return r.step(step, func(ctx context.Context, _ trace.Span) error {
+		return dockerCall(ctx, r.k.dockerTimeout(), op, func(ctx context.Context) error {
+			return r.k.Docker.ContainerKill(ctx, r.rep.ContainerID, sig)
+		})
+	})
 }

@@ -77,12 +77,7 @@ func (k *Killer) store() fuseguard.Store {
 	return k.Store
 }
 
-func (k *Killer) proc() proc.FS {
-	if k.Options.Proc.Root() == "" {
-		return proc.NewFS("")
-	}
-	return k.Options.Proc
-}
+func (k *Killer) proc() proc.FS { return k.Options.Proc }
 
 func (k *Killer) log() logrus.FieldLogger { return obs.Logger(k.Log) }
 

@@ -54,11 +54,7 @@ func (r *run) stop(id string, grace time.Duration) error {
 	defer pr.Close()
 
 	if r.dockerDown == nil {
-		err := r.step(StepDockerTerm, func(ctx context.Context, _ trace.Span) error {
-			return dockerCall(ctx, r.k.dockerTimeout(), "kill -s TERM", func(ctx context.Context) error {
-				return r.k.Docker.ContainerKill(ctx, r.rep.ContainerID, "TERM")
-			})
-		})
+		err := r.dockerSignal(StepDockerTerm, "kill -s TERM", "TERM")
 		switch {
 		case r.ctx.Err() != nil:
 			return err

@@ -42,7 +42,7 @@ type Connection struct {
 }
 
 // Control reads and aborts FUSE connections through fusectl.
-type Control struct{ Dir string }
+type Control struct{ Dir string } // the zero Control uses DefaultFusectlDir
 
 // RecordVersion is the version of the record's JSON this build writes.
 const RecordVersion = 1

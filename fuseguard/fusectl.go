@@ -36,11 +36,11 @@ func NewControl(dir string) Control {
 // Mounted reports whether fusectl is mounted on Dir.
 func (c Control) Mounted() (bool, error) {
 	var st unix.Statfs_t
-	if err := unix.Statfs(c.Dir, &st); err != nil {
+	if err := unix.Statfs(c.dir(), &st); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return false, nil
 		}
-		return false, &fs.PathError{Op: "statfs", Path: c.Dir, Err: err}
+		return false, &fs.PathError{Op: "statfs", Path: c.dir(), Err: err}
 	}
 	return uint32(st.Type) == FusectlMagic, nil
 }
@@ -54,16 +54,16 @@ func (c Control) Ensure() error {
 	if ok {
 		return nil
 	}
-	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(c.dir(), 0o755); err != nil {
 		return fmt.Errorf("%w: %w", ErrFusectlUnavailable, err)
 	}
-	if err := unix.Mount("fusectl", c.Dir, "fusectl", 0, ""); err != nil {
+	if err := unix.Mount("fusectl", c.dir(), "fusectl", 0, ""); err != nil {
 		// EBUSY: another process mounted it between our check and our
 		// mount (fusectl is a single superblock). Mounted is what counts.
 		if ok, _ := c.Mounted(); errors.Is(err, unix.EBUSY) && ok {
 			return nil
 		}
-		return fmt.Errorf("%w: mount fusectl on %s: %w", ErrFusectlUnavailable, c.Dir, err)
+		return fmt.Errorf("%w: mount fusectl on %s: %w", ErrFusectlUnavailable, c.dir(), err)
 	}
 	return nil
 }
@@ -76,7 +76,7 @@ func (c Control) requireMounted() error {
 		return fmt.Errorf("%w: %w", ErrFusectlUnavailable, err)
 	}
 	if !ok {
-		return fmt.Errorf("%w: not mounted on %s", ErrFusectlUnavailable, c.Dir)
+		return fmt.Errorf("%w: not mounted on %s", ErrFusectlUnavailable, c.dir())
 	}
 	return nil
 }
@@ -86,7 +86,7 @@ func (c Control) List() ([]ConnID, error) {
 	if err := c.requireMounted(); err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(c.Dir)
+	entries, err := os.ReadDir(c.dir())
 	if err != nil {
 		return nil, fmt.Errorf("list fuse connections: %w", err)
 	}
@@ -101,7 +101,15 @@ func (c Control) List() ([]ConnID, error) {
 	return ids, nil
 }
 
-func (c Control) connDir(id ConnID) string { return filepath.Join(c.Dir, id.String()) }
+// dir is Dir, or DefaultFusectlDir for the zero Control.
+func (c Control) dir() string {
+	if c.Dir == "" {
+		return DefaultFusectlDir
+	}
+	return c.Dir
+}
+
+func (c Control) connDir(id ConnID) string { return filepath.Join(c.dir(), id.String()) }
 
 // Exists reports whether the connection is live.
 func (c Control) Exists(id ConnID) bool {

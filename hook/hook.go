@@ -31,9 +31,6 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Proc.Root() == "" {
-		o.Proc = proc.NewFS("")
-	}
 	o.Log = obs.Logger(o.Log)
 	o.Tracer = obs.Tracer(o.Tracer)
 	if o.Getenv == nil {

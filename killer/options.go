@@ -3,9 +3,7 @@ package killer
 import (
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/obs"
-	"github.com/fuseguard/fuseguard/proc"
 )
 
 // Defaults of Options.
@@ -21,12 +19,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RecoverTimeout <= 0 {
 		o.RecoverTimeout = DefaultRecoverTimeout
-	}
-	if o.Proc.Root() == "" {
-		o.Proc = proc.NewFS("")
-	}
-	if o.Control.Dir == "" {
-		o.Control = fuseguard.NewControl("")
 	}
 	o.Log = obs.Logger(o.Log)
 	o.Tracer = obs.Tracer(o.Tracer)

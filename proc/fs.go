@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// FS reads a proc filesystem rooted at a directory.
+// FS reads a proc filesystem rooted at a directory; the zero FS reads /proc.
 type FS struct{ root string }
 
 // NewFS returns an FS rooted at root; "" means /proc.
@@ -22,11 +22,16 @@ func NewFS(root string) FS {
 }
 
 // Root is the directory the FS reads.
-func (fs FS) Root() string { return fs.root }
+func (fs FS) Root() string {
+	if fs.root == "" {
+		return "/proc"
+	}
+	return fs.root
+}
 
 // path joins elements below the directory of pid.
 func (fs FS) path(pid int, elem ...string) string {
-	return filepath.Join(append([]string{fs.root, strconv.Itoa(pid)}, elem...)...)
+	return filepath.Join(append([]string{fs.Root(), strconv.Itoa(pid)}, elem...)...)
 }
 
 // read returns the contents of a file below pid's directory and its path.

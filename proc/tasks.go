@@ -19,9 +19,9 @@ func (fs FS) Tasks(pid int) ([]int, error) {
 
 // PIDs lists every thread-group id in the FS, ascending.
 func (fs FS) PIDs() ([]int, error) {
-	ents, err := os.ReadDir(fs.root)
+	ents, err := os.ReadDir(fs.Root())
 	if err != nil {
-		return nil, fmt.Errorf("proc: list %s: %w", fs.root, err)
+		return nil, fmt.Errorf("proc: list %s: %w", fs.Root(), err)
 	}
 	return numericNames(ents), nil
 }

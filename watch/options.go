@@ -82,12 +82,6 @@ func (o Options) withDefaults() Options {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = DefaultShutdown
 	}
-	if o.Proc.Root() == "" {
-		o.Proc = proc.NewFS("")
-	}
-	if o.Control.Dir == "" {
-		o.Control = fuseguard.NewControl("")
-	}
 	o.Log = obs.Logger(o.Log)
 	o.Tracer = obs.Tracer(o.Tracer)
 	return o
