@@ -14,6 +14,10 @@ var (
 	ErrInvalidID          = errors.New("invalid container id")
 	ErrNoRecord           = errors.New("no record for container")
 	ErrRecordVersion      = errors.New("unsupported record version")
+	// ErrConnectionReplaced: the id now names another connection instance
+	// than the one expected (ids are reused), or the expected instance is
+	// not known.
+	ErrConnectionReplaced = errors.New("FUSE connection replaced")
 )
 
 // DefaultFusectlDir is where fusectl is (or gets) mounted.
@@ -39,13 +43,24 @@ type Mount struct {
 type Connection struct {
 	Mount
 	Owned bool `json:"owned"` // the connection is not in the host's mount table
+	// Gen is the instance the mount was proven to be when it was read
+	// (see Control.Stamp); 0 when unproven, as in records of version 1.
+	Gen Generation `json:"gen,omitempty"`
 }
+
+// Ref is the connection instance c names.
+func (c Connection) Ref() ConnRef { return ConnRef{ID: c.Conn, Gen: c.Gen} }
 
 // Control reads and aborts FUSE connections through fusectl.
 type Control struct{ Dir string } // the zero Control uses DefaultFusectlDir
 
 // RecordVersion is the version of the record's JSON this build writes.
-const RecordVersion = 1
+// Version 2 added each connection's generation; a version 1 record still
+// loads, its connections unproven (generation 0).
+const RecordVersion = 2
+
+// minRecordVersion is the oldest record version this build loads.
+const minRecordVersion = 1
 
 // Record is what fuseguard knows of a container, written while it runs.
 type Record struct {

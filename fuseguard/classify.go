@@ -51,7 +51,19 @@ func HostMounts(p proc.FS) ([]Mount, error) {
 }
 
 // Observe reads pid's FUSE mounts and classifies them against the host's.
+// The connections carry no generation (see Control.Observe).
 func Observe(p proc.FS, pid int) ([]Connection, error) {
+	return Control{}.observe(p, pid, nil)
+}
+
+// Observe is the package's Observe with each connection's generation
+// proven through c (see Stamp); unproven ones keep 0.
+func (c Control) Observe(p proc.FS, pid int) ([]Connection, error) {
+	before, _ := c.Generations()
+	return c.observe(p, pid, before)
+}
+
+func (c Control) observe(p proc.FS, pid int, before map[ConnID]Generation) ([]Connection, error) {
 	infos, err := p.MountInfo(pid)
 	if err != nil {
 		return nil, fmt.Errorf("observe pid %d: %w", pid, err)
@@ -60,5 +72,5 @@ func Observe(p proc.FS, pid int) ([]Connection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("observe pid %d: %w", pid, err)
 	}
-	return Classify(FUSEMounts(infos), host), nil
+	return c.Stamp(before, Classify(FUSEMounts(infos), host)), nil
 }

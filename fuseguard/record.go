@@ -29,7 +29,7 @@ func NewRecord(p proc.FS, id string, pid int, now time.Time) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", id, err)
 	}
-	conns, err := Observe(p, pid)
+	conns, err := Control{}.Observe(p, pid)
 	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", id, err)
 	}
@@ -50,15 +50,18 @@ func NewRecord(p proc.FS, id string, pid int, now time.Time) (*Record, error) {
 	return r, nil
 }
 
-// Merge adds connections not yet recorded (never forgets one) and reports
-// how many were new.
+// Merge adds connection instances not yet recorded (never forgets one) and
+// reports how many were new.
 //
 // A connection that left the container's mount table is kept: a task stuck
-// in an exit-time flush may still wait on it.
+// in an exit-time flush may still wait on it. An id seen again as another
+// instance (the container unmounted and the id was reused) is recorded
+// again with its generation; an unproven sighting (Gen 0) of an id already
+// recorded adds nothing.
 func (r *Record) Merge(conns []Connection, now time.Time) int {
 	added := 0
 	for _, c := range conns {
-		if _, ok := r.Lookup(c.Conn); ok {
+		if r.Has(c.Ref()) {
 			continue
 		}
 		r.Connections = append(r.Connections, RecordedConnection{Connection: c, FirstSeen: now})
@@ -68,6 +71,17 @@ func (r *Record) Merge(conns []Connection, now time.Time) int {
 		r.Updated = now
 	}
 	return added
+}
+
+// Has reports whether ref is recorded; an unproven ref matches any
+// recording of its id.
+func (r *Record) Has(ref ConnRef) bool {
+	for _, c := range r.Connections {
+		if c.Conn == ref.ID && (c.Gen == ref.Gen || ref.Gen == 0) {
+			return true
+		}
+	}
+	return false
 }
 
 // Lookup returns the recorded connection with this id.

@@ -1,6 +1,7 @@
 package fuseguard
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -62,5 +63,44 @@ func TestRecordMerge(t *testing.T) {
 	}
 	if !r.Created.Equal(t0) {
 		t.Errorf("Created changed to %v", r.Created)
+	}
+}
+
+// TestRecordMergeInstances: an id is recorded once per proven instance; an
+// unproven sighting adds nothing when the id is recorded.
+func TestRecordMergeInstances(t *testing.T) {
+	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	inst := func(c ConnID, gen Generation) Connection {
+		return Connection{Mount: fuseMount(int(c)+100, c, "/m"), Owned: true, Gen: gen}
+	}
+	tests := []struct {
+		name      string
+		have      []Connection
+		add       []Connection
+		wantAdded int
+		want      []ConnRef
+	}{
+		{"new id", nil, []Connection{inst(41, 7)}, 1, []ConnRef{{41, 7}}},
+		{"same instance again", []Connection{inst(41, 7)}, []Connection{inst(41, 7)}, 0, []ConnRef{{41, 7}}},
+		{"id reused by a new instance of the container", []Connection{inst(41, 7)}, []Connection{inst(41, 9)}, 1, []ConnRef{{41, 7}, {41, 9}}},
+		{"unproven sighting of a recorded id", []Connection{inst(41, 7)}, []Connection{inst(41, 0)}, 0, []ConnRef{{41, 7}}},
+		{"unproven new id", nil, []Connection{inst(42, 0)}, 1, []ConnRef{{42, 0}}},
+		{"proven sighting of an unproven id", []Connection{inst(42, 0)}, []Connection{inst(42, 5)}, 1, []ConnRef{{42, 0}, {42, 5}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Record{Version: RecordVersion, ID: "c"}
+			r.Merge(tt.have, at)
+			if got := r.Merge(tt.add, at); got != tt.wantAdded {
+				t.Errorf("Merge added %d, want %d", got, tt.wantAdded)
+			}
+			var got []ConnRef
+			for _, c := range r.Connections {
+				got = append(got, c.Ref())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("recorded %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

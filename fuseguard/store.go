@@ -64,7 +64,8 @@ func (s Store) Save(r *Record) error {
 		return fmt.Errorf("save record: %w", err)
 	}
 	rec := *r
-	if rec.Version == 0 {
+	if rec.Version == 0 || knownVersion(rec.Version) {
+		// An older record is upgraded: its fields are a subset.
 		rec.Version = RecordVersion
 	}
 	if rec.Version != RecordVersion {
@@ -158,8 +159,8 @@ func (s Store) load(path, id string) (*Record, error) {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return nil, fmt.Errorf("load record %s: %s: %w", id, path, err)
 	}
-	if v.Version != RecordVersion {
-		return nil, fmt.Errorf("load record %s: %s: %w: %d, want %d", id, path, ErrRecordVersion, v.Version, RecordVersion)
+	if !knownVersion(v.Version) {
+		return nil, fmt.Errorf("load record %s: %s: %w: %d, want %d to %d", id, path, ErrRecordVersion, v.Version, minRecordVersion, RecordVersion)
 	}
 	var r Record
 	if err := json.Unmarshal(b, &r); err != nil {
@@ -170,6 +171,9 @@ func (s Store) load(path, id string) (*Record, error) {
 	}
 	return &r, nil
 }
+
+// knownVersion reports whether this build loads records of version v.
+func knownVersion(v int) bool { return v >= minRecordVersion && v <= RecordVersion }
 
 // Remove deletes the record of id; a missing record is not an error.
 func (s Store) Remove(id string) error {

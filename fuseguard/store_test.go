@@ -2,6 +2,7 @@ package fuseguard
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -226,12 +227,12 @@ func TestStoreErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("v2.json", `{"version":2,"id":"v2","connections":"a new shape"}`)
+	write("v3.json", `{"version":3,"id":"v3","connections":"a new shape"}`)
 	write("corrupt.json", `{"version":1,"id":"corr`)
 	write("wrongid.json", `{"version":1,"id":"other","connections":[]}`)
 
-	if _, err := s.Load("v2"); !errors.Is(err, ErrRecordVersion) {
-		t.Errorf("Load(v2) = %v, want ErrRecordVersion", err)
+	if _, err := s.Load("v3"); !errors.Is(err, ErrRecordVersion) {
+		t.Errorf("Load(v3) = %v, want ErrRecordVersion", err)
 	}
 	if _, err := s.Load("corrupt"); err == nil || errors.Is(err, ErrNoRecord) {
 		t.Errorf("Load(corrupt) = %v, want a decode error", err)
@@ -329,5 +330,60 @@ func TestStoreFindByPIDNewest(t *testing.T) {
 	got, err := s.FindByPID(100, 0)
 	if err != nil || got.ID != "cur" {
 		t.Fatalf("FindByPID(100, 0) = %+v, %v; want the record updated last", got, err)
+	}
+}
+
+// TestStoreLoadVersions loads records as earlier builds wrote them: a
+// version 1 record has no generations, so its connections load unproven
+// (generation 0), and saving it upgrades it.
+func TestStoreLoadVersions(t *testing.T) {
+	const conn = `{"mount_id":120,"major":0,"minor":49,"conn":49,"mount_point":"/m","fs_type":"fuse.a","source":"a","owned":true%s,"first_seen":"2025-01-01T00:00:00Z"}`
+	tests := []struct {
+		name    string
+		body    string
+		wantErr error
+		wantGen Generation
+	}{
+		{"version 1: unproven", `{"version":1,"id":"c","connections":[` + fmt.Sprintf(conn, "") + `]}`, nil, 0},
+		{"version 2 with a generation", `{"version":2,"id":"c","connections":[` + fmt.Sprintf(conn, `,"gen":1234`) + `]}`, nil, 1234},
+		{"version 2 without one", `{"version":2,"id":"c","connections":[` + fmt.Sprintf(conn, "") + `]}`, nil, 0},
+		{"version 0", `{"version":0,"id":"c","connections":[]}`, ErrRecordVersion, 0},
+		{"no version", `{"id":"c","connections":[]}`, ErrRecordVersion, 0},
+		{"a future version", `{"version":3,"id":"c","connections":[]}`, ErrRecordVersion, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewStore(t.TempDir())
+			if err := os.WriteFile(filepath.Join(s.Dir, "c.json"), []byte(tt.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r, err := s.Load("c")
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Load = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc, ok := r.Lookup(49)
+			if !ok || rc.Gen != tt.wantGen || !rc.Owned {
+				t.Fatalf("connection 49 = %+v (found %v), want owned, generation %d", rc, ok, tt.wantGen)
+			}
+			if err := s.Save(r); err != nil {
+				t.Fatalf("Save of a loaded version %d record: %v", r.Version, err)
+			}
+			again, err := s.Load("c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.Version != RecordVersion {
+				t.Errorf("saved as version %d, want %d", again.Version, RecordVersion)
+			}
+			if rc, _ := again.Lookup(49); rc.Gen != tt.wantGen {
+				t.Errorf("generation %d after a save, want %d", rc.Gen, tt.wantGen)
+			}
+		})
 	}
 }

@@ -1,6 +1,10 @@
 package killer
 
-import "github.com/fuseguard/fuseguard/proc"
+import (
+	"fmt"
+
+	"github.com/fuseguard/fuseguard/proc"
+)
 
 // classify names what a task in D waits on, from its kernel stack alone.
 func classify(st proc.Stack) BlockerKind {
@@ -16,3 +20,26 @@ func classify(st proc.Stack) BlockerKind {
 
 // inZap reports whether a stack is init tearing down its PID namespace.
 func inZap(st proc.Stack) bool { return st.Has("zap_pid_ns_processes") }
+
+// pageFaultFrames are kernel functions of page-fault handling. A task whose
+// FUSE wait is under one of them waits for a page of a *mapped* file, not
+// for the file of the fd its syscall names: read(fd_of_mount_A, buf) with
+// buf mapped from a file on mount B faults on copy-out (asm_exc_page_fault)
+// or while pinning the pages for direct I/O (get_user_pages →
+// handle_mm_fault), and the request it waits on is B's. (fuse_read_folio
+// alone is no sign: a buffered read of the fd's own file reaches it too.)
+var pageFaultFrames = []string{
+	"asm_exc_page_fault", "exc_page_fault", "do_user_addr_fault",
+	"handle_mm_fault", "__handle_mm_fault", "filemap_fault",
+}
+
+// untrustedFD says why the fd of a stuck task's blocked syscall does not
+// tell which connection it waits on; "" when it does.
+func untrustedFD(st proc.Stack) string {
+	for _, fn := range pageFaultFrames {
+		if st.Has(fn) {
+			return fmt.Sprintf("the wait is under a page fault (%s): it may be for a page of another mapped FUSE file", fn)
+		}
+	}
+	return ""
+}

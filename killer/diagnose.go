@@ -37,7 +37,7 @@ func Diagnose(ctx context.Context, t Target, opts Options) (*Diagnosis, error) {
 			rec = &fuseguard.Record{InitPID: st.PID, InitStartTime: st.StartTime}
 		}
 	}
-	return diagnose(ctx, o, st, rec)
+	return diagnose(ctx, o, st, rec, nil)
 }
 
 // snapshot records what a live init shows before it is signalled: once it is
@@ -50,7 +50,9 @@ func snapshot(p proc.FS, st proc.Stat) (*fuseguard.Record, error) {
 	return rec, nil
 }
 
-func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard.Record) (*Diagnosis, error) {
+// diagnose diagnoses init's container, scoped by rec; held, when not nil,
+// is init's mount table held open since before the signal.
+func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard.Record, held *heldSnapshot) (*Diagnosis, error) {
 	d := &Diagnosis{Init: initTask(o.Proc, initStat)}
 	d.InitInZap = inZap(d.Init.Stack) ||
 		(len(d.Init.Stack) == 0 && d.Init.Wchan == "do_wait" && d.Init.Exiting)
@@ -62,10 +64,31 @@ func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard
 	if err != nil {
 		return d, err
 	}
-	conns := newConnSet(rec)
 	host, hostErr := fuseguard.HostMounts(o.Proc)
 	if hostErr != nil {
 		d.Notes = append(d.Notes, "host mount table unreadable: "+hostErr.Error())
+	}
+	if err := o.Control.Ensure(); err != nil {
+		d.Notes = append(d.Notes, "fusectl: "+err.Error())
+	}
+	// Generations before and after every mount table is read: a
+	// connection is the container's only if a live table shows it and its
+	// instance held throughout (ids are reused at once).
+	before, err := o.Control.Generations()
+	if err != nil {
+		d.Notes = append(d.Notes, "connection generations unreadable, nothing provable: "+err.Error())
+	}
+	conns := newConnSet(rec, host, before)
+	if infos, err := o.Proc.MountInfo(initStat.PID); err == nil {
+		// Readable while init is alive and not yet in zap_pid_ns_processes.
+		conns.learnTable(fuseguard.FUSEMounts(infos), "init's mount table")
+	}
+	if held != nil {
+		if mounts, err := held.mounts(); err != nil {
+			d.Notes = append(d.Notes, "init's held mount table unreadable: "+err.Error())
+		} else {
+			conns.learnTable(mounts, "init's mount table (held since before the signal)")
+		}
 	}
 	for _, tgid := range members {
 		tids, err := o.Proc.Tasks(tgid)
@@ -84,26 +107,25 @@ func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard
 			task.TGID = tgid
 			task.Blocker = classify(task.Stack)
 			if task.Blocker != BlockerOther {
-				conns.learn(o.Proc, tid, host)
-				task.Conn, task.Via, task.HasConn = conns.waitedOn(o.Proc, tid)
+				own := conns.learn(o.Proc, tid)
+				task.Conn, task.Via, task.HasConn = waitedOn(o.Proc, tid, own)
+				if task.HasConn {
+					if why := untrustedFD(task.Stack); why != "" {
+						task.Untrusted = fmt.Sprintf("fd %s names connection %s, but %s", task.Via, task.Conn, why)
+						task.Conn, task.Via, task.HasConn = 0, "", false
+					}
+				}
 			}
 			d.Stuck = append(d.Stuck, task)
 		}
 	}
-	if err := o.Control.Ensure(); err != nil {
-		d.Notes = append(d.Notes, "fusectl: "+err.Error())
-	}
-	for _, c := range conns.list {
-		cs := ConnState{Connection: c, Live: o.Control.Exists(c.Conn)}
-		if cs.Live {
-			if w, err := o.Control.Waiting(c.Conn); err != nil {
-				cs.Err = err.Error()
-			} else {
-				cs.Waiting = w
-			}
+	var after map[fuseguard.ConnID]fuseguard.Generation
+	if before != nil {
+		if after, err = o.Control.Generations(); err != nil {
+			d.Notes = append(d.Notes, "connection generations unreadable, nothing provable: "+err.Error())
 		}
-		d.Connections = append(d.Connections, cs)
 	}
+	d.Connections = conns.states(after, o.Control.WaitingInstance)
 	d.Plan, d.Refused = o.Policy.plan(d.Stuck, d.Connections)
 	return d, nil
 }

@@ -93,8 +93,11 @@ func (r *run) kill() error {
 	}
 	defer pr.Close()
 
+	// init's mount table, held open before the signal: scope when there is
+	// no record, and a live table of the container that proves which
+	// connections are its (see connSet) in any case.
 	var held *heldSnapshot
-	if r.o.Record == nil && !r.o.VerifyOnly {
+	if !r.o.VerifyOnly {
 		_ = r.stage("snapshot", func(context.Context, trace.Span) (err error) {
 			held, err = holdSnapshot(r.o.Proc, r.rep.Target.PID)
 			return err
@@ -114,7 +117,7 @@ func (r *run) kill() error {
 	var d *Diagnosis
 	err = r.stage("diagnose", func(ctx context.Context, span trace.Span) (err error) {
 		st, rec := r.scope(pr, held)
-		d, err = diagnose(ctx, r.o, st, rec)
+		d, err = diagnose(ctx, r.o, st, rec, held)
 		if d != nil {
 			span.SetAttributes(d.Attributes()...)
 			// The root span too, so that a search by tag finds the kill.
@@ -171,6 +174,7 @@ func (r *run) abort(a Abort) {
 	_ = r.stage("abort", func(ctx context.Context, span trace.Span) error {
 		span.SetAttributes(
 			telemetry.Conn(uint32(a.Conn)),
+			attribute.Int64("fuseguard.conn_gen", int64(a.Gen)),
 			telemetry.FSType(a.FSType),
 			telemetry.MountPoint(a.MountPoint),
 			telemetry.Owned(a.Owned),
@@ -184,7 +188,9 @@ func (r *run) abort(a Abort) {
 		}
 		ctx, cancel := context.WithTimeout(ctx, r.o.RecoverTimeout)
 		defer cancel()
-		err := r.o.Control.Abort(ctx, a.Conn)
+		// Abort exactly the instance the diagnosis proved the container's:
+		// the id may have been handed to another mount since.
+		err := r.o.Control.AbortInstance(ctx, fuseguard.ConnRef{ID: a.Conn, Gen: a.Gen})
 		a.Done = err == nil
 		if err != nil {
 			a.Err = err.Error()

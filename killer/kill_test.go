@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -276,5 +277,37 @@ func TestDiagnoseAfterKill(t *testing.T) {
 	// Diagnose changes nothing: the connection still waits.
 	if w, err := fuseguard.NewControl("").Waiting(c.Conn); err != nil || w == 0 {
 		t.Fatalf("after Diagnose: waiting %d, err %v", w, err)
+	}
+}
+
+// TestKillReusedConnectionIsNotAborted is the id-reuse break: the record
+// names id N as the container's, but N has since been handed to a host
+// mount with a reader waiting. Kill must rescue the container's wedge and
+// leave the host's N serving, its reader still waiting. Not parallel: a
+// FUSE mount of a parallel test could take the freed id first.
+func TestKillReusedConnectionIsNotAborted(t *testing.T) {
+	var rec *fuseguard.Record
+	c, reused := fixture.Reuse(t, func(c *fixture.Container) {
+		var err error
+		if rec, err = fuseguard.NewRecord(proc.NewFS(""), "reuse", c.InitPID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	rc, ok := rec.Lookup(reused.Conn)
+	if !ok || !rc.Owned || rc.Gen != reused.OwnGen {
+		t.Fatalf("record lacks the container's own connection %d (generation %d): %+v", reused.Conn, reused.OwnGen, rec.Connections)
+	}
+	opts := testOptions()
+	opts.Record = rec
+	rep := killAndCheck(t, c, opts, OutcomeRecovered, c.Conn)
+	i := slices.IndexFunc(rep.Refused, func(a Abort) bool { return a.Conn == reused.Conn })
+	if i < 0 || !strings.Contains(rep.Refused[i].Reason, "replaced since it was recorded") {
+		t.Errorf("refused = %+v, want connection %d refused as replaced", rep.Refused, reused.Conn)
+	}
+	reaped(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := reused.Intact(ctx); err != nil {
+		t.Fatalf("the host's connection %d after the kill: %v", reused.Conn, err)
 	}
 }

@@ -17,8 +17,10 @@ func (p Policy) allows(c fuseguard.Connection) bool {
 // waits on, then the container's own connections with requests waiting.
 // A shared connection with requests waiting is a candidate only while some
 // stuck task waits in FUSE on a connection no fd names (a flush at exit, a
-// lookup): its waiting count may otherwise be the host's business. Shared
-// candidates the policy does not allow are returned as refused, with why.
+// lookup, a wait under a page fault): its waiting count may otherwise be
+// the host's business. Only connections proven the container's instance
+// (ConnState.Proven) are planned; other candidates, and shared ones the
+// policy does not allow, are returned as refused, with why.
 func (p Policy) plan(stuck []Task, conns []ConnState) (planned, refused []Abort) {
 	waiters := map[fuseguard.ConnID][]string{}
 	unexplained := false
@@ -31,15 +33,20 @@ func (p Policy) plan(stuck []Task, conns []ConnState) (planned, refused []Abort)
 	}
 	consider := func(c ConnState, reason string) {
 		a := Abort{
-			Conn: c.Conn, FSType: c.FSType, MountPoint: c.MountPoint,
+			Conn: c.Conn, Gen: c.Gen, FSType: c.FSType, MountPoint: c.MountPoint,
 			Owned: c.Owned, Waiting: c.Waiting, Reason: reason,
 		}
-		if p.allows(c.Connection) {
+		switch {
+		case !c.Proven:
+			a.Gen = 0
+			a.Reason = fmt.Sprintf("%s; %s", reason, c.Unproven)
+			refused = append(refused, a)
+		case p.allows(c.Connection):
 			planned = append(planned, a)
-			return
+		default:
+			a.Reason = fmt.Sprintf("%s; shared with the host (%s), kept: allow with --allow-shared-fstype=%s", reason, c.FSType, c.FSType)
+			refused = append(refused, a)
 		}
-		a.Reason = fmt.Sprintf("%s; shared with the host (%s), kept: allow with --allow-shared-fstype=%s", reason, c.FSType, c.FSType)
-		refused = append(refused, a)
 	}
 	for _, c := range conns {
 		if w, ok := waiters[c.Conn]; ok && c.Live {

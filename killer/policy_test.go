@@ -6,17 +6,29 @@ import (
 	"testing"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/proc"
 )
 
+// conn is a live connection proven the container's (generation 1000+id).
 func conn(id fuseguard.ConnID, fstype string, owned bool, waiting int) ConnState {
 	return ConnState{
 		Connection: fuseguard.Connection{
 			Mount: fuseguard.Mount{Conn: id, FSType: fstype, MountPoint: "/mnt/" + id.String()},
 			Owned: owned,
+			Gen:   fuseguard.Generation(1000 + id),
 		},
-		Waiting: waiting,
-		Live:    true,
+		Waiting:   waiting,
+		Live:      true,
+		Proven:    true,
+		MountedIn: "the mount table of stuck task 1",
 	}
+}
+
+// unproven is conn as a diagnosis leaves a connection no live table of the
+// container shows: its generation unknown, with why.
+func unproven(c ConnState, why string) ConnState {
+	c.Proven, c.Gen, c.MountedIn, c.Unproven = false, 0, "", why
+	return c
 }
 
 func TestPolicyPlan(t *testing.T) {
@@ -31,6 +43,7 @@ func TestPolicyPlan(t *testing.T) {
 		conns       []ConnState
 		wantPlan    []fuseguard.ConnID
 		wantRefused []fuseguard.ConnID
+		wantReason  string // in every refusal; default: how to allow the fs type
 	}{
 		{
 			name:     "owned connection a stuck task waits on",
@@ -89,6 +102,41 @@ func TestPolicyPlan(t *testing.T) {
 			name:  "nothing stuck, nothing waiting",
 			conns: []ConnState{conn(90, "fuse", true, 0)},
 		},
+		{
+			// The id-reuse break: the record says 49 is the container's
+			// (owned), the host's connection now has id 49 and a reader.
+			name:        "recorded owned connection replaced since: refused, the rest planned",
+			stuck:       []Task{waitsOn(50)},
+			conns:       []ConnState{unproven(conn(49, "fuse.a", true, 1), "connection 49 was replaced since it was recorded (generation 1234 → 1301): not the container's"), conn(50, "fuse.b", true, 1)},
+			wantPlan:    []fuseguard.ConnID{50},
+			wantRefused: []fuseguard.ConnID{49},
+			wantReason:  "replaced since it was recorded",
+		},
+		{
+			name:        "recorded connection in no live table: not aborted on the record's word, even with abort-shared",
+			policy:      Policy{AbortShared: true},
+			stuck:       []Task{flushing},
+			conns:       []ConnState{unproven(conn(51, "fuse.a", true, 2), "connection 51 (generation 1051) is mounted in none of the container's live mount tables: not aborted on the record's word alone")},
+			wantRefused: []fuseguard.ConnID{51},
+			wantReason:  "record's word",
+		},
+		{
+			name:        "unproven connection a stuck task's fd names is refused too",
+			stuck:       []Task{waitsOn(52)},
+			conns:       []ConnState{unproven(conn(52, "fuse.a", true, 1), "connection 52 changed while the container's mount tables were read: not proven the container's")},
+			wantRefused: []fuseguard.ConnID{52},
+			wantReason:  "not proven",
+		},
+		{
+			// A read(fd of the shared mount, buf mapped from the own mount)
+			// under a page fault: the diagnosis drops the fd evidence, so
+			// the wait is unexplained and the own connection is a candidate.
+			name:        "fd evidence refused under a page fault: own connection with waiting planned, shared refused",
+			stuck:       []Task{{TID: 7, Comm: "reader", State: "D", Blocker: BlockerFUSERequest, Untrusted: "under a page fault"}},
+			conns:       []ConnState{conn(53, "fuse.own", true, 1), conn(54, "fuse.lxcfs", false, 1)},
+			wantPlan:    []fuseguard.ConnID{53},
+			wantRefused: []fuseguard.ConnID{54},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,13 +148,24 @@ func TestPolicyPlan(t *testing.T) {
 				t.Errorf("refused = %v, want %v", got, tt.wantRefused)
 			}
 			for _, a := range refused {
-				if !strings.Contains(a.Reason, "--allow-shared-fstype="+a.FSType) {
-					t.Errorf("refusal of %d does not say how to allow it: %q", a.Conn, a.Reason)
+				want := tt.wantReason
+				if want == "" {
+					want = "--allow-shared-fstype=" + a.FSType
+				}
+				if !strings.Contains(a.Reason, want) {
+					t.Errorf("refusal of %d does not say %q: %q", a.Conn, want, a.Reason)
+				}
+				if a.Gen != 0 && !slices.ContainsFunc(tt.conns, func(c ConnState) bool { return c.Conn == a.Conn && c.Proven }) {
+					t.Errorf("refusal of unproven %d carries generation %d", a.Conn, a.Gen)
 				}
 			}
 			for _, a := range plan {
 				if a.Reason == "" {
 					t.Errorf("planned abort of %d has no reason", a.Conn)
+				}
+				// An abort acts on the proven instance only.
+				if a.Gen != fuseguard.Generation(1000+a.Conn) {
+					t.Errorf("planned abort of %d has generation %d, want the proven %d", a.Conn, a.Gen, 1000+a.Conn)
 				}
 			}
 		})
@@ -119,6 +178,38 @@ func ids(as []Abort) []fuseguard.ConnID {
 		out = append(out, a.Conn)
 	}
 	return out
+}
+
+func TestUntrustedFD(t *testing.T) {
+	frames := func(fns ...string) proc.Stack {
+		var st proc.Stack
+		for _, fn := range fns {
+			st = append(st, proc.Frame{Function: fn})
+		}
+		return st
+	}
+	// Shapes of a FUSE wait: the fd's own file (direct I/O, buffered read)
+	// versus a page of a mapped file faulted in on copy-out or pinned for
+	// direct I/O.
+	tests := []struct {
+		name      string
+		stack     proc.Stack
+		untrusted bool
+	}{
+		{"direct read of the fd's file", frames("request_wait_answer", "__fuse_simple_request", "fuse_direct_io", "fuse_direct_read_iter", "vfs_read", "ksys_read"), false},
+		{"buffered read of the fd's file", frames("request_wait_answer", "__fuse_simple_request", "fuse_read_folio", "filemap_read_folio", "filemap_read", "vfs_read"), false},
+		{"copy-out faults on a mapped FUSE page", frames("request_wait_answer", "__fuse_simple_request", "fuse_read_folio", "filemap_read_folio", "filemap_fault", "__do_fault", "do_read_fault", "__handle_mm_fault", "handle_mm_fault", "do_user_addr_fault", "exc_page_fault", "asm_exc_page_fault", "_copy_to_iter", "vfs_read"), true},
+		{"direct I/O pins a mapped FUSE page", frames("request_wait_answer", "fuse_read_folio", "filemap_fault", "handle_mm_fault", "__get_user_pages", "iov_iter_extract_pages", "fuse_get_user_pages", "fuse_direct_io", "vfs_read"), true},
+		{"compiler clone of a fault frame", frames("request_wait_answer", "handle_mm_fault.cold"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			why := untrustedFD(tt.stack)
+			if (why != "") != tt.untrusted {
+				t.Fatalf("untrustedFD = %q, want untrusted %v", why, tt.untrusted)
+			}
+		})
+	}
 }
 
 func TestSignalNames(t *testing.T) {

@@ -3,6 +3,7 @@ package killer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -49,9 +50,9 @@ func (h *heldSnapshot) record(p proc.FS, st proc.Stat) (*fuseguard.Record, error
 	if cg, err := p.Cgroup(st.PID); err == nil {
 		rec.Cgroup = cg
 	}
-	mounts, err := fuseguard.ParseFUSEMounts(h.mountinfo)
+	mounts, err := h.mounts()
 	if err != nil {
-		errs = append(errs, fmt.Errorf("held mount table: %w", err))
+		errs = append(errs, err)
 	}
 	host, err := fuseguard.HostMounts(p)
 	if err != nil {
@@ -59,4 +60,17 @@ func (h *heldSnapshot) record(p proc.FS, st proc.Stat) (*fuseguard.Record, error
 	}
 	rec.Merge(fuseguard.Classify(mounts, host), rec.Created)
 	return rec, errors.Join(errs...)
+}
+
+// mounts reads the held table's FUSE mounts as they are now: the file
+// follows its mount namespace, which it keeps alive.
+func (h *heldSnapshot) mounts() ([]fuseguard.Mount, error) {
+	if _, err := h.mountinfo.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("held mount table: %w", err)
+	}
+	mounts, err := fuseguard.ParseFUSEMounts(h.mountinfo)
+	if err != nil {
+		return nil, fmt.Errorf("held mount table: %w", err)
+	}
+	return mounts, nil
 }

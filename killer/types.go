@@ -68,14 +68,15 @@ type Stage struct {
 
 // Abort is one connection fuseguard aborted (or, in a dry run, would abort).
 type Abort struct {
-	Conn       fuseguard.ConnID `json:"conn"`
-	FSType     string           `json:"fs_type"`
-	MountPoint string           `json:"mount_point"`
-	Owned      bool             `json:"owned"`
-	Waiting    int              `json:"waiting"`
-	Reason     string           `json:"reason"` // why it was chosen
-	Done       bool             `json:"done"`   // false in a dry run or on error
-	Err        string           `json:"error,omitempty"`
+	Conn       fuseguard.ConnID     `json:"conn"`
+	Gen        fuseguard.Generation `json:"gen,omitempty"` // the instance proven the container's
+	FSType     string               `json:"fs_type"`
+	MountPoint string               `json:"mount_point"`
+	Owned      bool                 `json:"owned"`
+	Waiting    int                  `json:"waiting"`
+	Reason     string               `json:"reason"` // why it was chosen
+	Done       bool                 `json:"done"`   // false in a dry run or on error
+	Err        string               `json:"error,omitempty"`
 }
 
 // Report is what a Kill did and saw.
@@ -114,14 +115,24 @@ type Task struct {
 	Conn    fuseguard.ConnID `json:"conn,omitempty"`
 	HasConn bool             `json:"has_conn"`
 	Via     string           `json:"via,omitempty"` // how Conn was found: "syscall fd 8 → mnt_id 91"
+	// Untrusted says why the fd of the blocked call does not prove the
+	// connection waited on (e.g. the wait is under a page fault).
+	Untrusted string `json:"evidence_refused,omitempty"`
 }
 
 // ConnState is a connection of the container at diagnosis time.
 type ConnState struct {
 	fuseguard.Connection
-	Waiting int    `json:"waiting"`
-	Live    bool   `json:"live"`
-	Err     string `json:"error,omitempty"`
+	Waiting int  `json:"waiting"`
+	Live    bool `json:"live"`
+	// Proven: a live mount table of the container shows this connection
+	// and its generation (Gen) held while the tables were read. Only a
+	// proven connection may be aborted; Unproven says why one is not.
+	Proven      bool                 `json:"proven"`
+	MountedIn   string               `json:"mounted_in,omitempty"`
+	RecordedGen fuseguard.Generation `json:"recorded_gen,omitempty"`
+	Unproven    string               `json:"unproven,omitempty"`
+	Err         string               `json:"error,omitempty"`
 }
 
 // Diagnosis explains a stuck exit. It never kills and never aborts.

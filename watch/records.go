@@ -93,7 +93,7 @@ func (w *Watcher) mergeFile(t *tracked, file *fuseguard.Record, now time.Time) {
 	merged := copyRecord(file)
 	missing := 0
 	for _, c := range mine.Connections {
-		if _, ok := merged.Lookup(c.Conn); !ok {
+		if !merged.Has(c.Ref()) {
 			merged.Connections = append(merged.Connections, c)
 			missing++
 		}

@@ -21,6 +21,9 @@ func (w *Watcher) refresh(t *tracked, host []fuseguard.Mount, now time.Time, why
 	if t.mntFD < 0 {
 		return host
 	}
+	// Generations before and after the read prove which instance each
+	// mount is (ids are reused): see fuseguard.Control.Stamp.
+	gens, _ := w.o.Control.Generations()
 	mounts, buf, err := t.readMounts(w.mntBuf)
 	if errors.Is(err, errRootMoved) {
 		if err = t.reopenMounts(w.o.Proc); err == nil {
@@ -61,7 +64,7 @@ func (w *Watcher) refresh(t *tracked, host []fuseguard.Mount, now time.Time, why
 			host = []fuseguard.Mount{}
 		}
 	}
-	conns := fuseguard.Classify(mounts, host)
+	conns := w.o.Control.Stamp(gens, fuseguard.Classify(mounts, host))
 	before := len(t.rec.Connections)
 	added := t.rec.Merge(conns, now)
 	span.SetAttributes(attribute.Int("fuseguard.added", added))
