@@ -203,3 +203,81 @@ func TestControlAbortHealthy(t *testing.T) {
 		t.Fatalf("reader of an aborted mount: stderr %q, want ENOTCONN or ECONNABORTED", reader.stderr)
 	}
 }
+
+// TestControlInstanceReused proves on the kernel what AbortInstance relies
+// on: a connection id freed by an unmount goes to the next FUSE mount with
+// a new fusectl generation; an instance's directory, opened before its
+// connection went, no longer reaches any file; and AbortInstance of the
+// old instance leaves the new one serving.
+func TestControlInstanceReused(t *testing.T) {
+	testenv.RequireFUSE(t)
+	ctl := ensureFusectl(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	old, err := mountFixtureAt(t.TempDir(), wedgefs.ModeHealthy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldRef := ConnRef{ID: old.conn}
+	if oldRef.Gen, err = ctl.Generation(old.conn); err != nil || oldRef.Gen == 0 {
+		t.Fatalf("Generation(%d) = %d, %v", old.conn, oldRef.Gen, err)
+	}
+	if n, err := ctl.WaitingInstance(oldRef); err != nil || n != 0 {
+		t.Fatalf("WaitingInstance(%v) = %d, %v; want 0", oldRef, n, err)
+	}
+	held, err := ctl.openInstance(oldRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.close()
+	if err := old.srv.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	// The directory held open across the removal reaches nothing.
+	if err := held.writeAbort(); !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("abort through a removed instance's directory: %v, want ENOENT", err)
+	}
+	if _, err := held.waiting(); !errors.Is(err, ErrNoSuchConnection) {
+		t.Fatalf("waiting through a removed instance's directory: %v, want ErrNoSuchConnection", err)
+	}
+
+	// Mount until the kernel hands out the freed id (lower free ids are
+	// filled first); another mount on the machine may take it: then fail.
+	var cur *fixture
+	for i := 0; cur == nil; i++ {
+		fx := mountFixture(t, wedgefs.ModeHealthy)
+		switch {
+		case fx.conn == old.conn:
+			cur = fx
+		case fx.conn > old.conn || i == 64:
+			t.Fatalf("could not provoke id reuse: got id %d after %d mounts, want the freed %d", fx.conn, i+1, old.conn)
+		}
+	}
+	curGen, err := ctl.Generation(cur.conn)
+	if err != nil || curGen == oldRef.Gen {
+		t.Fatalf("reused id %d: generation %d (%v), the old instance's was %d", cur.conn, curGen, err, oldRef.Gen)
+	}
+	if err := ctl.AbortInstance(ctx, oldRef); !errors.Is(err, ErrConnectionReplaced) {
+		t.Fatalf("AbortInstance(%v) of a replaced instance = %v, want ErrConnectionReplaced", oldRef, err)
+	}
+	if _, err := ctl.WaitingInstance(oldRef); !errors.Is(err, ErrConnectionReplaced) {
+		t.Fatalf("WaitingInstance(%v) of a replaced instance = %v, want ErrConnectionReplaced", oldRef, err)
+	}
+	if err := ctl.AbortInstance(ctx, ConnRef{ID: cur.conn}); !errors.Is(err, ErrConnectionReplaced) {
+		t.Fatalf("AbortInstance without a generation = %v, want ErrConnectionReplaced", err)
+	}
+	reader := startChild(t, "read", filepath.Join(cur.dir, wedgefs.DataFile), nil, cur.unblock)
+	if exited, err := reader.wait(5 * time.Second); !exited || err != nil {
+		t.Fatalf("the new instance no longer serves: exited %v, %v; stderr %q", exited, err, reader.stderr)
+	}
+
+	// The current instance, named exactly, is aborted.
+	if err := ctl.AbortInstance(ctx, ConnRef{ID: cur.conn, Gen: curGen}); err != nil {
+		t.Fatalf("AbortInstance of the current instance: %v", err)
+	}
+	reader = startChild(t, "read", filepath.Join(cur.dir, wedgefs.DataFile), nil, cur.unblock)
+	if exited, _ := reader.wait(5 * time.Second); !exited || !abortedErr(reader.stderr.String()) {
+		t.Fatalf("reader of the aborted instance: exited %v, stderr %q; want ENOTCONN or ECONNABORTED", exited, reader.stderr)
+	}
+}
