@@ -39,7 +39,7 @@ const (
 
 // Policy decides which connections may be aborted.
 type Policy struct {
-	AllowSharedFSTypes []string // fs types ("fuse.lxcfs") whose shared connections may be aborted
+	AllowSharedFSTypes []string // fs types ("fuse.NAME") whose shared connections may be aborted
 	AbortShared        bool     // abort shared connections too (operator's explicit flag)
 	DryRun             bool     // plan only, abort nothing
 }

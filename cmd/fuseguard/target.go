@@ -18,6 +18,11 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
+// allowSharedUsage is the help of --allow-shared-fstype (kill, diagnose,
+// watch). It names no example on purpose: the textbook shared daemons
+// (lxcfs) are exactly the ones never to allow.
+const allowSharedUsage = "fs `TYPE` (as diagnose reports it) whose shared connections may be aborted; only for a daemon that serves this one container: an abort fails every request on that connection, the host's and other containers' included, and a stuck task's fd on it is no proof it waits there; repeatable"
+
 // targetFlags are the flags kill and diagnose share.
 type targetFlags struct {
 	startTime      uint64
@@ -36,7 +41,7 @@ func (t *targetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.stateDir, "state-dir", "", "state directory of the records (default $"+fuseguard.EnvStateDir+" or "+fuseguard.DefaultStateDir+")")
 	fs.DurationVar(&t.verifyTimeout, "verify-timeout", killer.DefaultVerifyTimeout, "how long to wait for the exit after SIGKILL")
 	fs.DurationVar(&t.recoverTimeout, "recover-timeout", killer.DefaultRecoverTimeout, "how long to wait for the exit after aborting")
-	fs.Var(&t.allowShared, "allow-shared-fstype", "fs type (e.g. fuse.lxcfs) whose shared connections may be aborted; repeatable")
+	fs.Var(&t.allowShared, "allow-shared-fstype", allowSharedUsage)
 	fs.BoolVar(&t.abortShared, "abort-shared", false, "abort shared connections too (dangerous: they serve the host)")
 	fs.BoolVar(&t.dryRun, "dry-run", false, "report what would be aborted, abort nothing")
 	fs.BoolVar(&t.json, "json", false, "print the result as JSON")

@@ -21,7 +21,7 @@ func cmdWatch(ctx context.Context, a *app, args []string) int {
 	retry := fs.Duration("retry-interval", watch.DefaultRetryInterval, "wait between two rescues of a container still stuck")
 	recoverTimeout := fs.Duration("recover-timeout", killer.DefaultRecoverTimeout, "how long to wait for the exit after aborting")
 	var allowShared stringList
-	fs.Var(&allowShared, "allow-shared-fstype", "fs type (e.g. fuse.lxcfs) whose shared connections may be aborted; repeatable")
+	fs.Var(&allowShared, "allow-shared-fstype", allowSharedUsage)
 	dryRun := fs.Bool("dry-run", false, "detect and diagnose, abort nothing")
 	if code, ok := a.parse(fs, format, level, args); !ok {
 		return code
