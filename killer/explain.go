@@ -40,6 +40,8 @@ func (d *Diagnosis) Explain(w io.Writer) {
 			c := conns[t.Conn.String()]
 			fmt.Fprintf(w, "    → connection %s, %s at %s, %s, waiting %d (found via %s)\n",
 				t.Conn, c.FSType, c.MountPoint, ownership(c.Owned), c.Waiting, t.Via)
+		case t.Untrusted != "":
+			fmt.Fprintf(w, "    → evidence set aside: %s\n", t.Untrusted)
 		case t.Blocker == BlockerFUSEFlush:
 			fmt.Fprintln(w, "    → flushing a FUSE file at exit: the file has left the fd table, the record names the candidates")
 		case t.Blocker == BlockerFUSERequest:
@@ -117,5 +119,8 @@ func liveness(c ConnState) string {
 	if c.Err != "" {
 		return " (" + c.Err + ")"
 	}
-	return ""
+	if c.Proven {
+		return fmt.Sprintf(" (generation %d, in %s)", c.Gen, c.MountedIn)
+	}
+	return " (" + c.Unproven + ")"
 }
