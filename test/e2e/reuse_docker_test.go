@@ -1,0 +1,121 @@
+package e2e_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/test/fgcmd"
+	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/testenv"
+)
+
+// TestDockerKillLeavesReusedConnection is the id-reuse break through
+// `docker kill` and the runtime wrapper: the container's record names its
+// own connection N; the container unmounts it; a host mount is handed N
+// and a host reader waits on it; the container, wedged on another mount,
+// is killed. The wedge must be rescued and the host's N left serving, its
+// reader still waiting.
+func TestDockerKillLeavesReusedConnection(t *testing.T) {
+	testenv.RequireLong(t)
+	e := startDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a := e.start(t, ctx, "fuseguard", "serve", nil, "sh", "-c",
+		"mkdir -p /own && /fusefixture serve -mode read -mount /mnt -name ndrive -self-read -- /fusefixture serve -mode healthy -mount /own -name ownfs; true")
+	logs, err := e.d.WaitLog(ctx, a.id, "fusefixture: blocked op=READ")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	logs, err = e.d.WaitLog(ctx, a.id, "dir=/own ")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	var ownLine string
+	for line := range strings.Lines(logs) {
+		if strings.Contains(line, "mounted") && strings.Contains(line, "dir=/own ") {
+			ownLine = line
+		}
+	}
+	own := fixture.ConnFromOutput(t, ownLine)
+	ctl := fuseguard.NewControl("")
+	ownGen, err := ctl.Generation(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// What the node watcher does when the container mounts: refresh the
+	// record with the connections and their generations. (The e2e hooks
+	// run without the watcher.)
+	store := fuseguard.Store{Dir: e.stateDir}
+	rec, err := store.Load(a.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns, err := ctl.Observe(proc.NewFS(""), a.pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Merge(conns, time.Now())
+	if err := store.Save(rec); err != nil {
+		t.Fatal(err)
+	}
+	if rc, ok := rec.Lookup(own); !ok || rc.Gen != ownGen || !rc.Owned {
+		t.Fatalf("record lacks the container's own connection %d (generation %d): %+v", own, ownGen, rec.Connections)
+	}
+
+	// The container unmounts its own fs: its daemon unmounts at SIGTERM.
+	daemon := processWithArg(t, a.pid, "/own")
+	if err := unix.Kill(daemon, unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if g, err := ctl.Generation(own); err != nil || g != ownGen {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the container's connection %d still there 10 s after its daemon was stopped", own)
+		}
+	}
+	reused := fixture.HostReuse(t, own, ownGen)
+
+	e.killRescued(t, ctx, a)
+	if err := reused.Intact(ctx); err != nil {
+		t.Fatalf("the host's connection %d after docker kill: %v\nruntime.log:\n%s", reused.Conn, err,
+			strings.Join(fgcmd.LogLines(filepath.Join(e.stateDir, "runtime.log"), a.id), "\n"))
+	}
+}
+
+// processWithArg returns the deepest process below root whose command line
+// has arg.
+func processWithArg(t *testing.T, root int, arg string) int {
+	t.Helper()
+	pids, err := proc.NewFS("").Descendants(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, pid := range pids {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		if err != nil {
+			continue
+		}
+		for _, a := range strings.Split(string(b), "\x00") {
+			if a == arg {
+				found = pid
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatalf("no process below %d has %q in its command line", root, arg)
+	}
+	return found
+}
