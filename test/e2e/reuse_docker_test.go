@@ -2,9 +2,7 @@ package e2e_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +71,10 @@ func TestDockerKillLeavesReusedConnection(t *testing.T) {
 	}
 
 	// The container unmounts its own fs: its daemon unmounts at SIGTERM.
-	daemon := processWithArg(t, a.pid, "/own")
+	daemon := fixture.ProcessWithArg(a.pid, "/own")
+	if daemon == 0 {
+		t.Fatalf("no daemon of /own below init %d", a.pid)
+	}
 	if err := unix.Kill(daemon, unix.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -92,30 +93,4 @@ func TestDockerKillLeavesReusedConnection(t *testing.T) {
 		t.Fatalf("the host's connection %d after docker kill: %v\nruntime.log:\n%s", reused.Conn, err,
 			strings.Join(fgcmd.LogLines(filepath.Join(e.stateDir, "runtime.log"), a.id), "\n"))
 	}
-}
-
-// processWithArg returns the deepest process below root whose command line
-// has arg.
-func processWithArg(t *testing.T, root int, arg string) int {
-	t.Helper()
-	pids, err := proc.NewFS("").Descendants(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := 0
-	for _, pid := range pids {
-		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-		if err != nil {
-			continue
-		}
-		for _, a := range strings.Split(string(b), "\x00") {
-			if a == arg {
-				found = pid
-			}
-		}
-	}
-	if found == 0 {
-		t.Fatalf("no process below %d has %q in its command line", root, arg)
-	}
-	return found
 }
