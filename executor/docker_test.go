@@ -30,6 +30,7 @@ func TestDocker(t *testing.T) {
 		t.Run("Cancel", func(t *testing.T) { t.Parallel(); testCancel(t, e) })
 		t.Run("ExampleProgram", func(t *testing.T) { t.Parallel(); testExampleProgram(t, e) })
 	})
+	t.Run("ReusedConnection", func(t *testing.T) { testReusedConn(t, e) })
 	t.Run("FrozenW2Kill", func(t *testing.T) { testFrozenW2Kill(t, e) })
 	t.Run("FrozenNoLeak", func(t *testing.T) { testFrozenNoLeak(t, e) })
 }

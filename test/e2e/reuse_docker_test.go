@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
@@ -37,13 +35,10 @@ func TestDockerKillLeavesReusedConnection(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, logs)
 	}
-	var ownLine string
-	for line := range strings.Lines(logs) {
-		if strings.Contains(line, "mounted") && strings.Contains(line, "dir=/own ") {
-			ownLine = line
-		}
+	own, ok := fixture.MountedConnAt(logs, "/own")
+	if !ok {
+		t.Fatalf("no mount of /own in the log:\n%s", logs)
 	}
-	own := fixture.ConnFromOutput(t, ownLine)
 	ctl := fuseguard.NewControl("")
 	ownGen, err := ctl.Generation(own)
 	if err != nil {
@@ -71,21 +66,7 @@ func TestDockerKillLeavesReusedConnection(t *testing.T) {
 	}
 
 	// The container unmounts its own fs: its daemon unmounts at SIGTERM.
-	daemon := fixture.ProcessWithArg(a.pid, "/own")
-	if daemon == 0 {
-		t.Fatalf("no daemon of /own below init %d", a.pid)
-	}
-	if err := unix.Kill(daemon, unix.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if g, err := ctl.Generation(own); err != nil || g != ownGen {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the container's connection %d still there 10 s after its daemon was stopped", own)
-		}
-	}
+	fixture.UnmountInside(t, a.pid, "/own", fuseguard.ConnRef{ID: own, Gen: ownGen})
 	reused := fixture.HostReuse(t, own, ownGen)
 
 	e.killRescued(t, ctx, a)
