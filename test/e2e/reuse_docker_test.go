@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,10 @@ func TestDockerKillLeavesReusedConnection(t *testing.T) {
 	reused := fixture.HostReuse(t, own, ownGen)
 
 	e.killRescued(t, ctx, a)
+	lines := fgcmd.LogLines(filepath.Join(e.stateDir, "runtime.log"), a.id)
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "replaced since it was recorded") }) {
+		t.Errorf("runtime.log does not refuse connection %d as replaced:\n%s", reused.Conn, strings.Join(lines, "\n"))
+	}
 	if err := reused.Intact(ctx); err != nil {
 		t.Fatalf("the host's connection %d after docker kill: %v\nruntime.log:\n%s", reused.Conn, err,
 			strings.Join(fgcmd.LogLines(filepath.Join(e.stateDir, "runtime.log"), a.id), "\n"))
