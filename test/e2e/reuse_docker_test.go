@@ -2,8 +2,10 @@ package e2e_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
+	"github.com/fuseguard/fuseguard/watch"
 )
 
 // TestDockerKillLeavesReusedConnection is the id-reuse break through
@@ -78,5 +81,62 @@ func TestDockerKillLeavesReusedConnection(t *testing.T) {
 	if err := reused.Intact(ctx); err != nil {
 		t.Fatalf("the host's connection %d after docker kill: %v\nruntime.log:\n%s", reused.Conn, err,
 			strings.Join(fgcmd.LogLines(filepath.Join(e.stateDir, "runtime.log"), a.id), "\n"))
+	}
+}
+
+// TestDockerWatcherLeavesReusedConnection is the id-reuse break through the
+// node watcher the hooks start: the watcher records the container's own
+// connection N (with its generation) when the container mounts it; the
+// container unmounts it; a host mount is handed N and a host reader waits
+// on it; then init (sh) exits on its own while the container's daemon is
+// wedged on its other mount. The watcher's rescue must abort only that
+// mount and leave the host's N serving, its reader still waiting.
+func TestDockerWatcherLeavesReusedConnection(t *testing.T) {
+	testenv.RequireLong(t)
+	dir := t.TempDir()
+	// Unset TestMain's FUSEGUARD_WATCHER=0: the hooks start the watcher.
+	d, image := startDaemon(t, map[string]string{"fg-reuse": fgcmd.RuntimeScript(t, dir, "-u", "FUSEGUARD_WATCHER")})
+	e := &dockerEnv{d: d, image: image, stateDir: dir}
+	t.Cleanup(func() { stopWatcher(t, dir) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// sh is init; it exits once the test creates /go.
+	a := e.start(t, ctx, "fg-reuse", "serve", nil, "sh", "-c",
+		"mkdir -p /own; /fusefixture serve -mode read -mount /mnt -name ndrive -self-read -- /fusefixture serve -mode healthy -mount /own -name ownfs & while [ ! -e /go ]; do sleep 0.05; done; exit 0")
+	logs, err := e.d.WaitLog(ctx, a.id, "fusefixture: blocked op=READ")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	logs, err = e.d.WaitLog(ctx, a.id, "dir=/own ")
+	own, ok := fixture.MountedConnAt(logs, "/own")
+	if err != nil || !ok {
+		t.Fatalf("no mount of /own (%v):\n%s", err, logs)
+	}
+	ownGen, err := fuseguard.NewControl("").Generation(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The watcher records the mount, with its generation.
+	store := fuseguard.Store{Dir: dir}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		rec, err := store.Load(a.id)
+		if rc, ok := rec.Lookup(own); err == nil && ok && rc.Gen == ownGen && rc.Owned {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the watcher did not record connection %d (generation %d): %+v, %v", own, ownGen, rec, err)
+		}
+	}
+	fixture.UnmountInside(t, a.pid, "/own", fuseguard.ConnRef{ID: own, Gen: ownGen})
+	reused := fixture.HostReuse(t, own, ownGen)
+
+	if err := os.WriteFile(filepath.Join("/proc", strconv.Itoa(a.pid), "root", "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exit := waitExiting(t, a.pid, 10*time.Second)
+	e.assertRescued(t, ctx, a, exit, watch.LogName)
+	if err := reused.Intact(ctx); err != nil {
+		t.Fatalf("the host's connection %d after the watcher's rescue: %v\nwatch.log:\n%s", reused.Conn, err,
+			strings.Join(fgcmd.LogLines(filepath.Join(dir, watch.LogName), a.id), "\n"))
 	}
 }
