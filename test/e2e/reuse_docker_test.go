@@ -30,19 +30,8 @@ func TestDockerKillLeavesReusedConnection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	a := e.start(t, ctx, "fuseguard", "serve", nil, "sh", "-c",
-		"mkdir -p /own && /fusefixture serve -mode read -mount /mnt -name ndrive -self-read -- /fusefixture serve -mode healthy -mount /own -name ownfs; true")
-	logs, err := e.d.WaitLog(ctx, a.id, "fusefixture: blocked op=READ")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, logs)
-	}
-	logs, err = e.d.WaitLog(ctx, a.id, "dir=/own ")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, logs)
-	}
-	own, ok := fixture.MountedConnAt(logs, "/own")
-	if !ok {
-		t.Fatalf("no mount of /own in the log:\n%s", logs)
-	}
+		reuseScript+"; true")
+	own := e.ownMount(t, ctx, a)
 	ctl := fuseguard.NewControl("")
 	ownGen, err := ctl.Generation(own)
 	if err != nil {
@@ -102,16 +91,8 @@ func TestDockerWatcherLeavesReusedConnection(t *testing.T) {
 	defer cancel()
 	// sh is init; it exits once the test creates /go.
 	a := e.start(t, ctx, "fg-reuse", "serve", nil, "sh", "-c",
-		"mkdir -p /own; /fusefixture serve -mode read -mount /mnt -name ndrive -self-read -- /fusefixture serve -mode healthy -mount /own -name ownfs & while [ ! -e /go ]; do sleep 0.05; done; exit 0")
-	logs, err := e.d.WaitLog(ctx, a.id, "fusefixture: blocked op=READ")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, logs)
-	}
-	logs, err = e.d.WaitLog(ctx, a.id, "dir=/own ")
-	own, ok := fixture.MountedConnAt(logs, "/own")
-	if err != nil || !ok {
-		t.Fatalf("no mount of /own (%v):\n%s", err, logs)
-	}
+		reuseScript+" & while [ ! -e /go ]; do sleep 0.05; done; exit 0")
+	own := e.ownMount(t, ctx, a)
 	ownGen, err := fuseguard.NewControl("").Generation(own)
 	if err != nil {
 		t.Fatal(err)
@@ -139,4 +120,24 @@ func TestDockerWatcherLeavesReusedConnection(t *testing.T) {
 		t.Fatalf("the host's connection %d after the watcher's rescue: %v\nwatch.log:\n%s", reused.Conn, err,
 			strings.Join(fgcmd.LogLines(filepath.Join(dir, watch.LogName), a.id), "\n"))
 	}
+}
+
+// reuseScript starts the reuse scenario's daemons in the container: one
+// wedged on its own mount /mnt, its child serving /own, the mount the
+// container will give up.
+const reuseScript = "mkdir -p /own; /fusefixture serve -mode read -mount /mnt -name ndrive -self-read -- /fusefixture serve -mode healthy -mount /own -name ownfs"
+
+// ownMount waits until a is wedged on /mnt and has mounted /own, and
+// returns the connection of /own.
+func (e *dockerEnv) ownMount(t *testing.T, ctx context.Context, a armed) fuseguard.ConnID {
+	t.Helper()
+	logs, err := e.d.WaitLog(ctx, a.id, "fusefixture: blocked op=READ")
+	if err == nil {
+		logs, err = e.d.WaitLog(ctx, a.id, "dir=/own ")
+	}
+	own, ok := fixture.MountedConnAt(logs, "/own")
+	if err != nil || !ok {
+		t.Fatalf("no wedge and mount of /own (%v):\n%s", err, logs)
+	}
+	return own
 }
