@@ -1,6 +1,7 @@
 package killer
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
@@ -50,8 +51,8 @@ func (s *connSet) learn(p proc.FS, tid int, host []fuseguard.Mount) {
 // waitedOn names the connection tid is blocked on, when the blocked call
 // takes an fd: /proc/TID/syscall gives the fd, its fdinfo the mount id, the
 // mount table the connection. No FUSE path is ever touched.
-func (s *connSet) waitedOn(p proc.FS, tid int) (fuseguard.ConnID, string, bool) {
-	sc, err := p.Syscall(tid)
+func (s *connSet) waitedOn(ctx context.Context, p proc.FS, tid int) (fuseguard.ConnID, string, bool) {
+	sc, err := p.Syscall(ctx, tid)
 	if err != nil {
 		return 0, "", false
 	}

@@ -40,6 +40,8 @@ func (d *Diagnosis) Explain(w io.Writer) {
 			c := conns[t.Conn.String()]
 			fmt.Fprintf(w, "    → connection %s, %s at %s, %s, waiting %d (found via %s)\n",
 				t.Conn, c.FSType, c.MountPoint, ownership(c.Owned), c.Waiting, t.Via)
+		case t.Blocker == BlockerUnknown:
+			fmt.Fprintf(w, "    → %s: what it waits on is unknown, no fd evidence\n", t.Unreadable)
 		case t.Blocker == BlockerFUSEFlush:
 			fmt.Fprintln(w, "    → flushing a FUSE file at exit: the file has left the fd table, the record names the candidates")
 		case t.Blocker == BlockerFUSERequest:

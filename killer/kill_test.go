@@ -198,7 +198,7 @@ func TestKillDryRunAbortsNothing(t *testing.T) {
 func TestKillStaleTargetRefused(t *testing.T) {
 	t.Parallel()
 	c := fixture.W4(t)
-	st, err := proc.NewFS("").Stat(c.InitPID)
+	st, err := proc.NewFS("").Stat(context.Background(), c.InitPID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ type Status struct {
 	Name    string
 	State   string // one letter
 	Tgid    int
+	PPid    int
 	NSpid   []int // outermost first
 	Threads int
 	SigPnd  uint64
@@ -58,6 +59,8 @@ func ParseStatus(b []byte) (Status, error) {
 			st.State = f[0]
 		case "Tgid":
 			st.Tgid, err = parseNonNegInt(strings.TrimSpace(val))
+		case "PPid":
+			st.PPid, err = parseNonNegInt(strings.TrimSpace(val))
 		case "NSpid":
 			st.NSpid, err = parseIntList(val)
 		case "Threads":
