@@ -1,8 +1,8 @@
 package dockerd
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"slices"

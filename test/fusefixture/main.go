@@ -18,8 +18,8 @@
 //	fusefixture: EVENT key=value …
 //
 // with EVENT one of mounted (conn, dir, mode), held (path, fd), spawned
-// (by, pid), exec (pid), blocked (op), reaped (by, pid, status), read (n, data in hex),
-// stat, and ready (role) once the process is armed. Pids are as seen in the
+// (by, pid), exec (pid), blocked (op), reaped (by, pid, status), read (n,
+// data in hex), stat, and ready (role) once the process is armed. Pids are as seen in the
 // emitter's PID namespace. -ready FILE also appends "ready\n" to FILE.
 package fusefixture
 
