@@ -46,21 +46,20 @@ type Policy struct {
 
 // Options tune a Kill.
 type Options struct {
-	VerifyTimeout time.Duration // wait for the exit after SIGKILL; default 2s
-	// DiagnoseTimeout bounds the diagnosis: reads of /proc that do not
-	// return in time are abandoned and the diagnosis goes on with what it
-	// could read; default 2s.
-	DiagnoseTimeout time.Duration
-	// RecoverTimeout is one budget for the aborts and the wait for the
-	// exit after them; default 2s.
-	RecoverTimeout time.Duration
-	VerifyOnly     bool // the signal was already sent by someone else
+	VerifyTimeout  time.Duration // wait for the exit after SIGKILL; default 2s
+	RecoverTimeout time.Duration // one budget for the aborts and the wait after them; default 2s
+	VerifyOnly     bool          // the signal was already sent by someone else
 	Policy         Policy
 	Record         *fuseguard.Record  // what was recorded while it ran; nil = snapshot before signalling
 	Proc           proc.FS            // zero value: /proc
 	Control        fuseguard.Control  // zero value: /sys/fs/fuse/connections
 	Log            logrus.FieldLogger // nil: discard
 	Tracer         trace.Tracer       // nil: no spans
+
+	// DiagnoseTimeout bounds the diagnosis: reads of /proc that do not
+	// return in time are abandoned and the diagnosis goes on with what it
+	// could read; default 2s.
+	DiagnoseTimeout time.Duration
 }
 
 // Stage is one timed step of a kill: "open", "snapshot", "signal", "verify",
@@ -102,6 +101,7 @@ const (
 	BlockerFUSERequest BlockerKind = "fuse-request"    // request_wait_answer, not at exit
 	BlockerFUSEFlush   BlockerKind = "fuse-flush-exit" // fuse_flush under do_exit
 	BlockerOther       BlockerKind = "other"           // NFS, freezer, …: reported, never touched
+
 	// BlockerUnknown: the kernel stack could not be read in time (a task
 	// inside execve holds the lock the read needs): it gives no evidence.
 	BlockerUnknown BlockerKind = "unknown"
@@ -109,23 +109,24 @@ const (
 
 // Task is one task of the container.
 type Task struct {
-	TID     int        `json:"tid"`
-	TGID    int        `json:"tgid"`
-	Comm    string     `json:"comm"`
-	State   string     `json:"state"`
-	Exiting bool       `json:"exiting"`
-	Stack   proc.Stack `json:"stack,omitempty"`
-	// Unreadable says why the stack (and so what the task waits on) could
-	// not be read, e.g. a read that did not return by its deadline.
-	Unreadable string      `json:"unreadable,omitempty"`
-	Wchan      string      `json:"wchan,omitempty"`
-	SigPnd     []string    `json:"sig_pending,omitempty"`
-	ShdPnd     []string    `json:"shared_pending,omitempty"`
-	Blocker    BlockerKind `json:"blocker,omitempty"`
+	TID     int         `json:"tid"`
+	TGID    int         `json:"tgid"`
+	Comm    string      `json:"comm"`
+	State   string      `json:"state"`
+	Exiting bool        `json:"exiting"`
+	Stack   proc.Stack  `json:"stack,omitempty"`
+	Wchan   string      `json:"wchan,omitempty"`
+	SigPnd  []string    `json:"sig_pending,omitempty"`
+	ShdPnd  []string    `json:"shared_pending,omitempty"`
+	Blocker BlockerKind `json:"blocker,omitempty"`
 	// Conn is the FUSE connection the task provably waits on, when known.
 	Conn    fuseguard.ConnID `json:"conn,omitempty"`
 	HasConn bool             `json:"has_conn"`
 	Via     string           `json:"via,omitempty"` // how Conn was found: "syscall fd 8 → mnt_id 91"
+
+	// Unreadable says why the stack (and so what the task waits on) could
+	// not be read, e.g. a read that did not return by its deadline.
+	Unreadable string `json:"unreadable,omitempty"`
 }
 
 // ConnState is a connection of the container at diagnosis time.

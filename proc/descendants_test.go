@@ -101,7 +101,7 @@ func TestDescendantsErrors(t *testing.T) {
 	})
 	for name, root := range map[string]string{
 		"malformed status": malformed,
-		"no proc root":   filepath.Join(t.TempDir(), "missing"),
+		"no proc root":     filepath.Join(t.TempDir(), "missing"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			if got, err := NewFS(root).Descendants(1); err == nil {

@@ -22,9 +22,9 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 type targetFlags struct {
 	startTime      uint64
 	id, stateDir   string
-	verifyTimeout   time.Duration
-	diagnoseTimeout time.Duration
-	recoverTimeout  time.Duration
+	verifyTimeout  time.Duration
+	diagTimeout    time.Duration
+	recoverTimeout time.Duration
 	allowShared    stringList
 	abortShared    bool
 	dryRun         bool
@@ -36,7 +36,7 @@ func (t *targetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.id, "id", "", "container id whose record to use (default: the record whose init is PID, if any)")
 	fs.StringVar(&t.stateDir, "state-dir", "", "state directory of the records (default $"+fuseguard.EnvStateDir+" or "+fuseguard.DefaultStateDir+")")
 	fs.DurationVar(&t.verifyTimeout, "verify-timeout", killer.DefaultVerifyTimeout, "how long to wait for the exit after SIGKILL")
-	fs.DurationVar(&t.diagnoseTimeout, "diagnose-timeout", killer.DefaultDiagnoseTimeout, "how long the diagnosis may read /proc; what it cannot read in time is reported as unreadable")
+	fs.DurationVar(&t.diagTimeout, "diagnose-timeout", killer.DefaultDiagnoseTimeout, "how long the diagnosis may read /proc; what it cannot read in time is reported as unreadable")
 	fs.DurationVar(&t.recoverTimeout, "recover-timeout", killer.DefaultRecoverTimeout, "how long the aborts and the wait for the exit after them may take, together")
 	fs.Var(&t.allowShared, "allow-shared-fstype", "fs type (e.g. fuse.lxcfs) whose shared connections may be aborted; repeatable")
 	fs.BoolVar(&t.abortShared, "abort-shared", false, "abort shared connections too (dangerous: they serve the host)")
@@ -63,7 +63,7 @@ func (t *targetFlags) resolve(a *app, args []string) (killer.Target, killer.Opti
 	}
 	opts := killer.Options{
 		VerifyTimeout:   t.verifyTimeout,
-		DiagnoseTimeout: t.diagnoseTimeout,
+		DiagnoseTimeout: t.diagTimeout,
 		RecoverTimeout:  t.recoverTimeout,
 		Policy: killer.Policy{
 			AllowSharedFSTypes: t.allowShared,
