@@ -158,6 +158,23 @@ func TestDocker(t *testing.T) {
 		})
 	}
 
+	// W6 under Docker: the daemon (holding a file on its own mount, so that
+	// its death does not close the connection) starts a task that execs
+	// with a FUSE file open close-on-exec, and the exec sleeps in the flush
+	// holding its exec lock: its stack and stat cannot be read. docker kill
+	// through the wrapper still returns and rescues within Docker's window.
+	t.Run("W6-exec-flush", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		a := e.start(t, ctx, "fuseguard", "serve", nil, "sh", "-c",
+			"/fusefixture serve -mode flush -mount /mnt -hold -- /fusefixture exec-hold /mnt/"+wedgefs.DataFile+"; true")
+		if logs, err := e.d.WaitLog(ctx, a.id, "fusefixture: blocked op=FLUSH"); err != nil {
+			t.Fatalf("exec-hold not armed: %v\n%s", err, logs)
+		}
+		took := e.killRescued(t, ctx, a)
+		t.Logf("docker kill of W6 through fuseguard: %v", took.Round(time.Millisecond))
+	})
+
 	t.Run("baseline-runc-W2", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
