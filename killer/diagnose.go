@@ -21,9 +21,9 @@ import (
 // such.
 func Diagnose(ctx context.Context, t Target, opts Options) (*Diagnosis, error) {
 	o := opts.withDefaults()
-	ctx, cancel := context.WithTimeout(ctx, o.DiagnoseTimeout)
+	readCtx, cancel := context.WithTimeout(ctx, o.DiagnoseTimeout/taskReadShare)
 	defer cancel()
-	st, err := o.Proc.Stat(ctx, t.PID)
+	st, err := o.Proc.Stat(readCtx, t.PID)
 	if err != nil {
 		if errors.Is(err, proc.ErrNoProcess) {
 			return nil, fmt.Errorf("pid %d: %w", t.PID, ErrNoTarget)
