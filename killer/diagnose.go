@@ -21,7 +21,7 @@ import (
 // such.
 func Diagnose(ctx context.Context, t Target, opts Options) (*Diagnosis, error) {
 	o := opts.withDefaults()
-	readCtx, cancel := context.WithTimeout(ctx, o.DiagnoseTimeout/taskReadShare)
+	readCtx, cancel := context.WithTimeout(ctx, o.readTimeout())
 	defer cancel()
 	st, err := o.Proc.Stat(readCtx, t.PID)
 	if err != nil {
@@ -60,7 +60,7 @@ func snapshot(p proc.FS, st proc.Stat) (*fuseguard.Record, error) {
 func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard.Record) (*Diagnosis, error) {
 	scan, cancel := context.WithTimeout(ctx, o.DiagnoseTimeout)
 	defer cancel()
-	rd := &taskReader{p: o.Proc, ctx: scan, timeout: o.DiagnoseTimeout / taskReadShare}
+	rd := &taskReader{p: o.Proc, ctx: scan, timeout: o.readTimeout()}
 	d := &Diagnosis{Init: rd.initTask(initStat)}
 	d.InitInZap = inZap(d.Init.Stack) ||
 		(len(d.Init.Stack) == 0 && d.Init.Wchan == "do_wait" && d.Init.Exiting)

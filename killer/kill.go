@@ -87,8 +87,12 @@ func (r *run) stage(name string, f func(ctx context.Context, span trace.Span) er
 
 func (r *run) kill() error {
 	var pr *Process
-	err := r.stage("open", func(context.Context, trace.Span) (err error) {
-		pr, err = open(r.ctx, r.o.Proc, r.rep.Target)
+	err := r.stage("open", func(ctx context.Context, _ trace.Span) (err error) {
+		// The start time's read is one task read: a target asleep inside
+		// execve must not spend the whole bound here.
+		ctx, cancel := context.WithTimeout(ctx, r.o.readTimeout())
+		defer cancel()
+		pr, err = open(ctx, r.o.Proc, r.rep.Target)
 		return err
 	})
 	if errors.Is(err, ErrNoTarget) {
@@ -157,6 +161,8 @@ func (r *run) scope(ctx context.Context, pr *Process, held *heldSnapshot) (proc.
 	if st.PID == 0 {
 		// Not read at open (no start time to check): read it now, from a
 		// task that is by now dying; its comm and state are still there.
+		ctx, cancel := context.WithTimeout(ctx, r.o.readTimeout())
+		defer cancel()
 		if s, err := r.o.Proc.Stat(ctx, r.rep.Target.PID); err == nil {
 			st = s
 		} else {

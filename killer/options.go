@@ -29,6 +29,9 @@ const returnMargin = 200 * time.Millisecond
 // tasks cannot eat the whole budget.
 const taskReadShare = 8
 
+// readTimeout bounds one read of a task's /proc files that can block.
+func (o Options) readTimeout() time.Duration { return o.DiagnoseTimeout / taskReadShare }
+
 // Bound is the longest Kill can take with these options:
 // VerifyTimeout + DiagnoseTimeout + RecoverTimeout + BoundSlack. Kill
 // enforces it with a deadline of its own, whatever the container does
