@@ -289,7 +289,7 @@ func TestDiagnoseAfterKill(t *testing.T) {
 // waiting. Then an unrelated W2 is rescued by a second Kill in the same
 // process: the reads abandoned meanwhile must not break it.
 func TestKillW6ExecFlushThenW2(t *testing.T) {
-	c := fixture.W6(t)
+	c := fixture.W6(t, 1)
 	rep := killAndCheck(t, c, testOptions(), OutcomeRecovered, c.Conn)
 	d := rep.Diagnosis
 	i := slices.IndexFunc(d.Stuck, func(task Task) bool { return task.TID == c.ExecPID })
@@ -322,4 +322,35 @@ func TestKillW6ExecFlushThenW2(t *testing.T) {
 		t.Errorf("W2 after W6: no stuck task found waiting on %d via its fd: %+v", c2.Conn, rep2.Diagnosis.Stuck)
 	}
 	reaped(t, c2)
+}
+
+// TestKillManyExecHoldsKeepTheBudget: more tasks asleep inside execve than
+// the diagnosis budget has task reads for. Each costs one read deadline,
+// the diagnosis is cut short at its budget and says so, and Kill still
+// aborts the container's connection (requests waiting) within its bound.
+func TestKillManyExecHoldsKeepTheBudget(t *testing.T) {
+	opts := testOptions()
+	opts.DiagnoseTimeout = 800 * time.Millisecond
+	tasks := 2 * taskReadShare // twice the reads the budget holds
+	c := fixture.W6(t, tasks)
+	rep := killAndCheck(t, c, opts, OutcomeRecovered, c.Conn)
+	d := rep.Diagnosis
+	unreadable := 0
+	for _, task := range d.Stuck {
+		if task.Blocker == BlockerUnknown {
+			unreadable++
+		}
+	}
+	if unreadable == 0 || unreadable >= tasks {
+		t.Errorf("%d of %d tasks in execve reported unreadable; want some, not all, within the budget", unreadable, tasks)
+	}
+	if !slices.ContainsFunc(d.Notes, func(n string) bool { return strings.Contains(n, "cut short") }) {
+		t.Errorf("no note that the diagnosis was cut short: %q", d.Notes)
+	}
+	for _, s := range rep.Stages {
+		if s.Name == "diagnose" && s.Duration > opts.DiagnoseTimeout+BoundSlack {
+			t.Errorf("diagnose took %v, budget %v", s.Duration, opts.DiagnoseTimeout)
+		}
+	}
+	reaped(t, c)
 }

@@ -164,7 +164,7 @@ func TestDiagnoseExplainsTheChain(t *testing.T) {
 // its JSON, and rescues the container; then an unrelated W2 is rescued.
 func TestKillExecHoldWithinBound(t *testing.T) {
 	t.Parallel()
-	c := fixture.W6(t)
+	c := fixture.W6(t, 1)
 	opts := killer.Options{VerifyTimeout: time.Second, DiagnoseTimeout: time.Second, RecoverTimeout: 2 * time.Second}
 	start := time.Now()
 	stdout, stderr, code := fg(t, "kill", "--json", "--verify-timeout", "1s", "--diagnose-timeout", "1s", "--recover-timeout", "2s", fmt.Sprint(c.InitPID))
