@@ -72,6 +72,7 @@ func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard
 	if err != nil && scan.Err() == nil {
 		return d, err
 	}
+	cut := err != nil
 	conns := newConnSet(rec)
 	host, hostErr := fuseguard.HostMounts(o.Proc)
 	if hostErr != nil {
@@ -85,6 +86,7 @@ scan:
 		}
 		for _, tid := range tids {
 			if scan.Err() != nil {
+				cut = true
 				break scan
 			}
 			// status, not stat: it never sleeps behind a task inside execve.
@@ -113,7 +115,7 @@ scan:
 	if err := ctx.Err(); err != nil {
 		return d, err
 	}
-	if err := scan.Err(); err != nil {
+	if cut {
 		d.Notes = append(d.Notes, fmt.Sprintf("diagnosis cut short after %v: tasks not yet read are left out", o.DiagnoseTimeout))
 	}
 	if err := o.Control.Ensure(); err != nil {
