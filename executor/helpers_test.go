@@ -212,7 +212,7 @@ func stopped(pid int) bool {
 		return false
 	}
 	for _, tid := range tids {
-		if st, err := fs.Stat(tid); err != nil || st.State != "T" {
+		if st, err := fs.Stat(context.Background(), tid); err != nil || st.State != "T" {
 			return false
 		}
 	}

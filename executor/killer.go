@@ -42,20 +42,11 @@ type Killer struct {
 	Tracer trace.Tracer
 }
 
-// Bound is the longest Kill can take, apart from the time the diagnosis
-// spends reading /proc: an inspect, a kill and a confirming inspect, each
-// bounded by DockerTimeout, and the verify, abort and re-verify of the
-// rescue.
+// Bound is the longest Kill can take: an inspect, a kill and a confirming
+// inspect, each bounded by DockerTimeout, and the rescue, killer.Kill,
+// which enforces its own bound (killer.Options.Bound).
 func (k *Killer) Bound() time.Duration {
-	o := k.Options
-	verify, rescue := o.VerifyTimeout, o.RecoverTimeout
-	if verify <= 0 {
-		verify = killer.DefaultVerifyTimeout
-	}
-	if rescue <= 0 {
-		rescue = killer.DefaultRecoverTimeout
-	}
-	return 3*k.dockerTimeout() + verify + 2*rescue
+	return 3*k.dockerTimeout() + k.Options.Bound()
 }
 
 // StopBound is the longest Stop with this grace can take (see Bound).

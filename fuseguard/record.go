@@ -1,6 +1,7 @@
 package fuseguard
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -13,15 +14,15 @@ func NewRecord(p proc.FS, id string, pid int, now time.Time) (*Record, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
-	st, err := p.Stat(pid)
+	st, err := p.Stat(context.Background(), pid)
 	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", id, err)
 	}
-	pidNS, err := p.NamespaceInode(pid, "pid")
+	pidNS, err := p.NamespaceInode(context.Background(), pid, "pid")
 	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", id, err)
 	}
-	mntNS, err := p.NamespaceInode(pid, "mnt")
+	mntNS, err := p.NamespaceInode(context.Background(), pid, "mnt")
 	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", id, err)
 	}

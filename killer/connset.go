@@ -1,6 +1,7 @@
 package killer
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
@@ -79,8 +80,8 @@ func (s *connSet) learn(p proc.FS, tid int) []fuseguard.Mount {
 // tid's own current mount table (own) the connection. Mount ids are reused
 // like connection ids, so no other table (and no record) may resolve it.
 // No FUSE path is ever touched.
-func waitedOn(p proc.FS, tid int, own []fuseguard.Mount) (fuseguard.ConnID, string, bool) {
-	sc, err := p.Syscall(tid)
+func waitedOn(ctx context.Context, p proc.FS, tid int, own []fuseguard.Mount) (fuseguard.ConnID, string, bool) {
+	sc, err := p.Syscall(ctx, tid)
 	if err != nil {
 		return 0, "", false
 	}

@@ -16,10 +16,14 @@ import (
 // kernel, which of the container's tasks sleep uninterruptibly, what each
 // waits on, and what Kill would abort under opts.Policy. It never signals
 // and never aborts, and it reads only /proc and fusectl, never a path on a
-// FUSE mount.
+// FUSE mount. It returns within opts.DiagnoseTimeout (plus the snapshot
+// when opts.Record is nil): what it could not read in time is reported as
+// such.
 func Diagnose(ctx context.Context, t Target, opts Options) (*Diagnosis, error) {
 	o := opts.withDefaults()
-	st, err := o.Proc.Stat(t.PID)
+	readCtx, cancel := context.WithTimeout(ctx, o.readTimeout())
+	defer cancel()
+	st, err := o.Proc.Stat(readCtx, t.PID)
 	if err != nil {
 		if errors.Is(err, proc.ErrNoProcess) {
 			return nil, fmt.Errorf("pid %d: %w", t.PID, ErrNoTarget)
@@ -50,20 +54,27 @@ func snapshot(p proc.FS, st proc.Stat) (*fuseguard.Record, error) {
 	return rec, nil
 }
 
-// diagnose diagnoses init's container, scoped by rec; held, when not nil,
-// is init's mount table held open since before the signal.
+// diagnose reads the container's tasks until ctx's deadline or
+// o.DiagnoseTimeout, whichever is first, then plans on what it read: a
+// diagnosis cut short still plans, only the end of ctx itself is an error.
+// held, when not nil, is init's mount table held open since before the
+// signal.
 func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard.Record, held *heldSnapshot) (*Diagnosis, error) {
-	d := &Diagnosis{Init: initTask(o.Proc, initStat)}
+	scan, cancel := context.WithTimeout(ctx, o.DiagnoseTimeout)
+	defer cancel()
+	rd := &taskReader{p: o.Proc, ctx: scan, timeout: o.readTimeout()}
+	d := &Diagnosis{Init: rd.initTask(initStat)}
 	d.InitInZap = inZap(d.Init.Stack) ||
 		(len(d.Init.Stack) == 0 && d.Init.Wchan == "do_wait" && d.Init.Exiting)
 	if len(d.Init.Stack) == 0 && d.InitInZap {
 		d.Notes = append(d.Notes, "init's stack is unreadable; wchan do_wait with PF_EXITING taken as zap_pid_ns_processes")
 	}
 
-	members, err := members(ctx, o.Proc, initStat.PID, rec)
-	if err != nil {
+	members, err := members(scan, rd, initStat.PID, rec)
+	if err != nil && scan.Err() == nil {
 		return d, err
 	}
+	cut := err != nil
 	host, hostErr := fuseguard.HostMounts(o.Proc)
 	if hostErr != nil {
 		d.Notes = append(d.Notes, "host mount table unreadable: "+hostErr.Error())
@@ -90,25 +101,36 @@ func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard
 			conns.learnTable(mounts, "init's mount table (held since before the signal)")
 		}
 	}
+scan:
 	for _, tgid := range members {
 		tids, err := o.Proc.Tasks(tgid)
 		if err != nil {
 			continue // the group exited while we looked
 		}
 		for _, tid := range tids {
-			if err := ctx.Err(); err != nil {
-				return d, err
+			if scan.Err() != nil {
+				cut = true
+				break scan
 			}
-			st, err := o.Proc.Stat(tid)
+			// status, not stat: it never sleeps behind a task inside execve.
+			st, err := o.Proc.Status(tid)
 			if err != nil || st.State != "D" {
 				continue
 			}
-			task := readTask(o.Proc, tid, st)
+			task := rd.task(tid, st)
 			task.TGID = tgid
-			task.Blocker = classify(task.Stack)
-			if task.Blocker != BlockerOther {
+			switch {
+			case task.Unreadable != "":
+				task.Blocker = BlockerUnknown
+				d.Notes = append(d.Notes, fmt.Sprintf("task %d (%q): %s; no fd evidence, the plan rests on the record and the waiting counts", tid, task.Comm, task.Unreadable))
+			default:
+				task.Blocker = classify(task.Stack)
+			}
+			if task.Blocker == BlockerFUSERequest || task.Blocker == BlockerFUSEFlush {
 				own := conns.learn(o.Proc, tid)
-				task.Conn, task.Via, task.HasConn = waitedOn(o.Proc, tid, own)
+				rctx, cancel := context.WithTimeout(scan, rd.timeout)
+				task.Conn, task.Via, task.HasConn = waitedOn(rctx, o.Proc, tid, own)
+				cancel()
 				if task.HasConn {
 					if why := untrustedFD(task.Stack); why != "" {
 						task.Untrusted = fmt.Sprintf("fd %s names connection %s, but %s", task.Via, task.Conn, why)
@@ -118,6 +140,12 @@ func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard
 			}
 			d.Stuck = append(d.Stuck, task)
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return d, err
+	}
+	if cut {
+		d.Notes = append(d.Notes, fmt.Sprintf("diagnosis cut short after %v: tasks not yet read are left out", o.DiagnoseTimeout))
 	}
 	var after map[fuseguard.ConnID]fuseguard.Generation
 	if before != nil {
@@ -130,24 +158,40 @@ func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard
 	return d, nil
 }
 
+// taskReader reads tasks for one diagnosis: each read that can block (see
+// package proc) gets its own short deadline within the diagnosis's.
+type taskReader struct {
+	p       proc.FS
+	ctx     context.Context
+	timeout time.Duration
+}
+
+// bounded runs one read of rd's tasks under its own deadline.
+func bounded[T any](rd *taskReader, read func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(rd.ctx, rd.timeout)
+	defer cancel()
+	return read(ctx)
+}
+
 // initTask reads init. In a multi-threaded init the leader may already be a
 // zombie while another of its threads waits in zap_pid_ns_processes: that
 // thread is the one to show.
-func initTask(p proc.FS, st proc.Stat) Task {
-	leader := readTask(p, st.PID, st)
+func (rd *taskReader) initTask(st proc.Stat) Task {
+	leader := rd.task(st.PID, proc.Status{Name: st.Comm, State: st.State})
+	leader.Exiting = st.Exiting()
 	if inZap(leader.Stack) {
 		return leader
 	}
-	tids, _ := p.Tasks(st.PID)
+	tids, _ := rd.p.Tasks(st.PID)
 	for _, tid := range tids {
 		if tid == st.PID {
 			continue
 		}
-		tst, err := p.Stat(tid)
+		tst, err := rd.p.Status(tid)
 		if err != nil {
 			continue
 		}
-		if t := readTask(p, tid, tst); inZap(t.Stack) {
+		if t := rd.task(tid, tst); inZap(t.Stack) {
 			t.TGID = st.PID
 			return t
 		}
@@ -155,15 +199,24 @@ func initTask(p proc.FS, st proc.Stat) Task {
 	return leader
 }
 
-// readTask reads what a diagnosis shows of one task; unreadable parts stay empty.
-func readTask(p proc.FS, tid int, st proc.Stat) Task {
-	t := Task{TID: tid, TGID: tid, Comm: st.Comm, State: st.State, Exiting: st.Exiting()}
-	if stack, err := p.Stack(tid); err == nil {
-		t.Stack = stack
-	} else if w, err := p.Wchan(tid); err == nil {
-		t.Wchan = w
+// task reads what a diagnosis shows of one task, given its status;
+// unreadable parts stay empty, and a stack that cannot be read says why.
+func (rd *taskReader) task(tid int, st proc.Status) Task {
+	t := Task{TID: tid, TGID: tid, Comm: st.Name, State: st.State}
+	if s, err := bounded(rd, func(ctx context.Context) (proc.Stat, error) { return rd.p.Stat(ctx, tid) }); err == nil {
+		t.Comm, t.State, t.Exiting = s.Comm, s.State, s.Exiting()
 	}
-	if status, err := p.Status(tid); err == nil {
+	if stack, err := bounded(rd, func(ctx context.Context) (proc.Stack, error) { return rd.p.Stack(ctx, tid) }); err == nil {
+		t.Stack = stack
+	} else {
+		if errors.Is(err, proc.ErrReadTimeout) || errors.Is(err, proc.ErrTooManyBlockedReads) {
+			t.Unreadable = "kernel stack unreadable: " + err.Error()
+		}
+		if w, err := bounded(rd, func(ctx context.Context) (string, error) { return rd.p.Wchan(ctx, tid) }); err == nil {
+			t.Wchan = w
+		}
+	}
+	if status, err := rd.p.Status(tid); err == nil {
 		t.TGID = status.Tgid
 		t.SigPnd = signalNames(status.SigPnd)
 		t.ShdPnd = signalNames(status.ShdPnd)
@@ -177,7 +230,8 @@ func readTask(p proc.FS, tid int, st proc.Stat) Task {
 // which also catches tasks entered from outside, like `docker exec`. Init's
 // own ns links are gone once it is in zap_pid_ns_processes, so the namespace
 // comes from the record, never from init.
-func members(ctx context.Context, p proc.FS, initPID int, rec *fuseguard.Record) ([]int, error) {
+func members(ctx context.Context, rd *taskReader, initPID int, rec *fuseguard.Record) ([]int, error) {
+	p := rd.p
 	out, err := p.Descendants(initPID)
 	if err != nil {
 		return nil, fmt.Errorf("descendants of %d: %w", initPID, err)
@@ -200,7 +254,8 @@ func members(ctx context.Context, p proc.FS, initPID int, rec *fuseguard.Record)
 			continue
 		}
 		if rec.PidNS != 0 {
-			if ns, err := p.NamespaceInode(pid, "pid"); err == nil && ns == rec.PidNS {
+			ns, err := bounded(rd, func(ctx context.Context) (uint64, error) { return p.NamespaceInode(ctx, pid, "pid") })
+			if err == nil && ns == rec.PidNS {
 				out = append(out, pid)
 				continue
 			}

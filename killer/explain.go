@@ -42,6 +42,8 @@ func (d *Diagnosis) Explain(w io.Writer) {
 				t.Conn, c.FSType, c.MountPoint, ownership(c.Owned), c.Waiting, t.Via)
 		case t.Untrusted != "":
 			fmt.Fprintf(w, "    → evidence set aside: %s\n", t.Untrusted)
+		case t.Blocker == BlockerUnknown:
+			fmt.Fprintf(w, "    → %s: what it waits on is unknown, no fd evidence\n", t.Unreadable)
 		case t.Blocker == BlockerFUSEFlush:
 			fmt.Fprintln(w, "    → flushing a FUSE file at exit: the file has left the fd table, the record names the candidates")
 		case t.Blocker == BlockerFUSERequest:

@@ -17,16 +17,22 @@ import (
 )
 
 // Kill SIGKILLs the target and makes sure it dies: wait up to VerifyTimeout;
-// if it is still there, diagnose, abort what the policy allows, and wait up
-// to RecoverTimeout more. The call is bounded by the two timeouts plus the
-// time of the diagnosis and the aborts, each itself bounded by ctx.
+// if it is still there, diagnose within DiagnoseTimeout, then abort what the
+// policy allows and wait for the exit, both within RecoverTimeout. The whole
+// call runs under one deadline, opts.Bound() from its start (or ctx's, if
+// earlier), whatever the container does.
 //
 // The error is nil for outcomes exited, recovered and already-gone; it wraps
-// ErrStillStuck when the target survived, ErrStaleTarget when the pid was
-// reused, or the context's error when ctx ended first.
+// ErrStillStuck when the target survived (also when the bound ran out),
+// ErrStaleTarget when the pid was reused, or the context's error when the
+// caller's ctx ended first.
 func Kill(ctx context.Context, t Target, opts Options) (Report, error) {
 	o := opts.withDefaults()
-	r := newRun(ctx, o, t)
+	begin := time.Now()
+	bounded, cancel := context.WithDeadline(ctx, begin.Add(o.Bound()-returnMargin))
+	defer cancel()
+	r := newRun(bounded, o, t)
+	r.begin, r.caller = begin, ctx
 	err := r.kill()
 	r.finish(err)
 	return r.rep, err
@@ -34,11 +40,12 @@ func Kill(ctx context.Context, t Target, opts Options) (Report, error) {
 
 // run is one Kill in progress: its clock, its spans and its report.
 type run struct {
-	ctx   context.Context
-	o     Options
-	span  trace.Span
-	begin time.Time
-	rep   Report
+	ctx    context.Context // under the Kill's deadline
+	caller context.Context // the caller's, to tell its end from the bound's
+	o      Options
+	span   trace.Span
+	begin  time.Time
+	rep    Report
 }
 
 func newRun(ctx context.Context, o Options, t Target) *run {
@@ -80,8 +87,12 @@ func (r *run) stage(name string, f func(ctx context.Context, span trace.Span) er
 
 func (r *run) kill() error {
 	var pr *Process
-	err := r.stage("open", func(context.Context, trace.Span) (err error) {
-		pr, err = Open(r.o.Proc, r.rep.Target)
+	err := r.stage("open", func(ctx context.Context, _ trace.Span) (err error) {
+		// The start time's read is one task read: a target asleep inside
+		// execve must not spend the whole bound here.
+		ctx, cancel := context.WithTimeout(ctx, r.o.readTimeout())
+		defer cancel()
+		pr, err = open(ctx, r.o.Proc, r.rep.Target)
 		return err
 	})
 	if errors.Is(err, ErrNoTarget) {
@@ -116,7 +127,7 @@ func (r *run) kill() error {
 
 	var d *Diagnosis
 	err = r.stage("diagnose", func(ctx context.Context, span trace.Span) (err error) {
-		st, rec := r.scope(pr, held)
+		st, rec := r.scope(ctx, pr, held)
 		d, err = diagnose(ctx, r.o, st, rec, held)
 		if d != nil {
 			span.SetAttributes(d.Attributes()...)
@@ -130,26 +141,32 @@ func (r *run) kill() error {
 		return r.outcome(false, "", err)
 	}
 	r.rep.Refused = d.Refused
+	// The aborts and the wait after them share one budget.
+	recoverCtx, cancel := context.WithTimeout(r.ctx, r.o.RecoverTimeout)
+	defer cancel()
 	for _, a := range d.Plan {
-		r.abort(a)
+		r.abort(recoverCtx, a)
 	}
 	if len(r.rep.Aborted) == 0 {
 		// Nothing to abort: one last look, the exit may have raced the diagnosis.
 		done, err := r.wait(pr, "reverify", 0)
 		return r.outcome(done, OutcomeExited, err)
 	}
-	done, err := r.wait(pr, "reverify", r.o.RecoverTimeout)
+	deadline, _ := recoverCtx.Deadline()
+	done, err := r.wait(pr, "reverify", time.Until(deadline))
 	return r.outcome(done, OutcomeRecovered, err)
 }
 
 // scope is what the diagnosis knows of init and its container: the caller's
 // record, else the snapshot held since before the signal, else init alone.
-func (r *run) scope(pr *Process, held *heldSnapshot) (proc.Stat, *fuseguard.Record) {
+func (r *run) scope(ctx context.Context, pr *Process, held *heldSnapshot) (proc.Stat, *fuseguard.Record) {
 	st := pr.stat
 	if st.PID == 0 {
 		// Not read at open (no start time to check): read it now, from a
 		// task that is by now dying; its comm and state are still there.
-		if s, err := r.o.Proc.Stat(r.rep.Target.PID); err == nil {
+		ctx, cancel := context.WithTimeout(ctx, r.o.readTimeout())
+		defer cancel()
+		if s, err := r.o.Proc.Stat(ctx, r.rep.Target.PID); err == nil {
 			st = s
 		} else {
 			st.PID = r.rep.Target.PID
@@ -169,8 +186,9 @@ func (r *run) scope(pr *Process, held *heldSnapshot) (proc.Stat, *fuseguard.Reco
 	return st, &fuseguard.Record{InitPID: st.PID, InitStartTime: st.StartTime}
 }
 
-// abort aborts one planned connection (or, in a dry run, only reports it).
-func (r *run) abort(a Abort) {
+// abort aborts one planned connection (or, in a dry run, only reports it),
+// within the recovery budget's ctx.
+func (r *run) abort(budget context.Context, a Abort) {
 	_ = r.stage("abort", func(ctx context.Context, span trace.Span) error {
 		span.SetAttributes(
 			telemetry.Conn(uint32(a.Conn)),
@@ -186,7 +204,7 @@ func (r *run) abort(a Abort) {
 			r.rep.Aborted = append(r.rep.Aborted, a)
 			return nil
 		}
-		ctx, cancel := context.WithTimeout(ctx, r.o.RecoverTimeout)
+		ctx, cancel := context.WithDeadline(ctx, deadlineOf(budget))
 		defer cancel()
 		// Abort exactly the instance the diagnosis proved the container's:
 		// the id may have been handed to another mount since.
@@ -216,8 +234,13 @@ func (r *run) wait(pr *Process, name string, d time.Duration) (done bool, err er
 	return done, err
 }
 
-// outcome sets the report's outcome from the last wait.
+// outcome sets the report's outcome from the last wait. The Kill's own
+// deadline running out is still-stuck, not the caller's context error.
 func (r *run) outcome(done bool, ok Outcome, err error) error {
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && r.caller.Err() == nil {
+		r.rep.Outcome = OutcomeStillStuck
+		return fmt.Errorf("pid %d alive at the bound %v: %w", r.rep.Target.PID, r.o.Bound(), ErrStillStuck)
+	}
 	switch {
 	case done:
 		r.rep.Outcome = ok
@@ -240,4 +263,10 @@ func (r *run) finish(err error) {
 		r.span.SetStatus(codes.Error, err.Error())
 	}
 	r.span.End()
+}
+
+// deadlineOf is ctx's deadline; ctx must have one.
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }

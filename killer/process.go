@@ -25,6 +25,12 @@ type Process struct {
 // ErrNoTarget when there is no such process and ErrStaleTarget when the pid
 // was reused.
 func Open(p proc.FS, t Target) (*Process, error) {
+	return open(context.Background(), p, t)
+}
+
+// open is Open with the read of the start time bounded by ctx (the stat of
+// a task inside execve can sleep).
+func open(ctx context.Context, p proc.FS, t Target) (*Process, error) {
 	if t.PID <= 0 {
 		return nil, fmt.Errorf("pid %d: %w", t.PID, ErrNoTarget)
 	}
@@ -39,7 +45,7 @@ func Open(p proc.FS, t Target) (*Process, error) {
 		// Nothing to check; stat is read later, and only if needed.
 		return &Process{fd: fd, pid: t.PID}, nil
 	}
-	st, err := p.Stat(t.PID)
+	st, err := p.Stat(ctx, t.PID)
 	if err != nil {
 		unix.Close(fd)
 		if errors.Is(err, proc.ErrNoProcess) {

@@ -46,8 +46,8 @@ type Policy struct {
 
 // Options tune a Kill.
 type Options struct {
-	VerifyTimeout  time.Duration // default 2s
-	RecoverTimeout time.Duration // default 2s
+	VerifyTimeout  time.Duration // wait for the exit after SIGKILL; default 2s
+	RecoverTimeout time.Duration // one budget for the aborts and the wait after them; default 2s
 	VerifyOnly     bool          // the signal was already sent by someone else
 	Policy         Policy
 	Record         *fuseguard.Record  // what was recorded while it ran; nil = snapshot before signalling
@@ -55,6 +55,11 @@ type Options struct {
 	Control        fuseguard.Control  // zero value: /sys/fs/fuse/connections
 	Log            logrus.FieldLogger // nil: discard
 	Tracer         trace.Tracer       // nil: no spans
+
+	// DiagnoseTimeout bounds the diagnosis: reads of /proc that do not
+	// return in time are abandoned and the diagnosis goes on with what it
+	// could read; default 2s.
+	DiagnoseTimeout time.Duration
 }
 
 // Stage is one timed step of a kill: "open", "snapshot", "signal", "verify",
@@ -97,6 +102,10 @@ const (
 	BlockerFUSERequest BlockerKind = "fuse-request"    // request_wait_answer, not at exit
 	BlockerFUSEFlush   BlockerKind = "fuse-flush-exit" // fuse_flush under do_exit
 	BlockerOther       BlockerKind = "other"           // NFS, freezer, …: reported, never touched
+
+	// BlockerUnknown: the kernel stack could not be read in time (a task
+	// inside execve holds the lock the read needs): it gives no evidence.
+	BlockerUnknown BlockerKind = "unknown"
 )
 
 // Task is one task of the container.
@@ -118,6 +127,10 @@ type Task struct {
 	// Untrusted says why the fd of the blocked call does not prove the
 	// connection waited on (e.g. the wait is under a page fault).
 	Untrusted string `json:"evidence_refused,omitempty"`
+
+	// Unreadable says why the stack (and so what the task waits on) could
+	// not be read, e.g. a read that did not return by its deadline.
+	Unreadable string `json:"unreadable,omitempty"`
 }
 
 // ConnState is a connection of the container at diagnosis time.

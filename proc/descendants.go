@@ -6,10 +6,12 @@ import (
 )
 
 // Descendants returns roots and every process below them, by the parent pid
-// of /proc/PID/stat: parents first, each pid once, siblings ascending.
+// of /proc/PID/status: parents first, each pid once, siblings ascending.
+// Status, unlike stat, never sleeps behind a task inside execve, so one
+// such task anywhere on the host cannot stall the walk.
 //
 // The process table is one pass over PIDs, so the answer is a snapshot: a
-// process that exits meanwhile, or whose stat is unreadable, is left out
+// process that exits meanwhile, or whose status is unreadable, is left out
 // together with the processes below it; so is a root that is not a process
 // (a pid <= 0, a reaped pid, a thread id). Zombies still hold their pid and
 // are included.
@@ -21,7 +23,7 @@ func (fs FS) Descendants(roots ...int) ([]int, error) {
 	children := make(map[int][]int, len(pids))
 	live := make(map[int]bool, len(pids))
 	for _, pid := range pids { // ascending, so every children list is too
-		st, err := fs.Stat(pid)
+		st, err := fs.Status(pid)
 		if errors.Is(err, ErrNoProcess) || errors.Is(err, ErrUnreadable) {
 			continue
 		}
@@ -29,7 +31,7 @@ func (fs FS) Descendants(roots ...int) ([]int, error) {
 			return nil, fmt.Errorf("proc: descendants of %v: %w", roots, err)
 		}
 		live[pid] = true
-		children[st.PPID] = append(children[st.PPID], pid)
+		children[st.PPid] = append(children[st.PPid], pid)
 	}
 
 	var out []int

@@ -17,8 +17,8 @@ import (
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
-// fakeTree writes a proc tree of stat files: stats maps a pid to its stat
-// line ("" for an empty file, the kernel's answer for a task it can no
+// fakeTree writes a proc tree of status files: stats maps a pid to its
+// status ("" for an empty file, the kernel's answer for a task it can no
 // longer describe).
 func fakeTree(t *testing.T, stats map[int]string) string {
 	t.Helper()
@@ -28,16 +28,16 @@ func fakeTree(t *testing.T, stats map[int]string) string {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, "stat"), []byte(line), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "status"), []byte(line), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return root
 }
 
-// statLine is a /proc/PID/stat line with the fields Descendants reads.
+// statLine is a /proc/PID/status with the fields Descendants reads.
 func statLine(pid int, state string, ppid int) string {
-	return fmt.Sprintf("%d (task %d) %s %d 0 0 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 100\n", pid, pid, state, ppid)
+	return fmt.Sprintf("Name:\ttask %d\nUmask:\t0022\nState:\t%s (x)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n", pid, state, pid, pid, ppid)
 }
 
 func TestDescendants(t *testing.T) {
@@ -50,7 +50,7 @@ func TestDescendants(t *testing.T) {
 		13: statLine(13, "Z", 11),
 		20: statLine(20, "S", 1),
 		21: statLine(21, "D", 20),
-		30: "", // exiting: its stat reads empty
+		30: "", // exiting: its status reads empty
 		31: statLine(31, "S", 30),
 	})
 	for _, dir := range []string{"40", "sys", "10/task/14"} {
@@ -75,8 +75,8 @@ func TestDescendants(t *testing.T) {
 		{"pid 0 is not the whole system", []int{0}, nil},
 		{"negative", []int{-1}, nil},
 		{"no such pid", []int{99}, nil},
-		{"unreadable stat hides its subtree", []int{30}, nil},
-		{"pid directory without stat", []int{40}, nil},
+		{"unreadable status hides its subtree", []int{30}, nil},
+		{"pid directory without status", []int{40}, nil},
 		{"thread id", []int{14}, nil},
 		{"no roots", nil, nil},
 	}
@@ -100,8 +100,8 @@ func TestDescendantsErrors(t *testing.T) {
 		2: "2 (truncated) S 1\n",
 	})
 	for name, root := range map[string]string{
-		"malformed stat": malformed,
-		"no proc root":   filepath.Join(t.TempDir(), "missing"),
+		"malformed status": malformed,
+		"no proc root":     filepath.Join(t.TempDir(), "missing"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			if got, err := NewFS(root).Descendants(1); err == nil {

@@ -17,7 +17,8 @@ type FDInfo struct {
 }
 
 // FDInfo reads /proc/PID/fdinfo/FD. A closed fd of a live process is
-// ErrUnreadable (and fs.ErrNotExist).
+// ErrUnreadable (and fs.ErrNotExist). It reads directly: fdinfo waits on
+// no lock a task inside execve holds (checked on Linux 6.18).
 func (fs FS) FDInfo(pid, fd int) (FDInfo, error) {
 	b, p, err := fs.read(pid, "fdinfo", strconv.Itoa(fd))
 	if err != nil {

@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -101,7 +102,7 @@ func TestFSCaptures(t *testing.T) {
 		t.Fatalf("Root() = %q", p.Root())
 	}
 
-	st, err := p.Stat(initPID)
+	st, err := p.Stat(context.Background(), initPID)
 	if err != nil || st.PID != initPID || !st.Exiting() {
 		t.Errorf("Stat(init) = %+v, %v; want pid %d, exiting", st, err, initPID)
 	}
@@ -109,15 +110,15 @@ func TestFSCaptures(t *testing.T) {
 	if err != nil || status.Tgid != initPID {
 		t.Errorf("Status(init) = %+v, %v", status, err)
 	}
-	stack, err := p.Stack(initPID)
+	stack, err := p.Stack(context.Background(), initPID)
 	if err != nil || !stack.Has("zap_pid_ns_processes") {
 		t.Errorf("Stack(init) = %s, %v", stack, err)
 	}
 	// wchan names the function the task sleeps in: the top of its stack.
-	if w, err := p.Wchan(initPID); err != nil || w != stack.Top().Function {
+	if w, err := p.Wchan(context.Background(), initPID); err != nil || w != stack.Top().Function {
 		t.Errorf("Wchan(init) = %q, %v; want %q", w, err, stack.Top().Function)
 	}
-	if w, err := p.Wchan(fakeFlusher); err != nil || w != "" {
+	if w, err := p.Wchan(context.Background(), fakeFlusher); err != nil || w != "" {
 		t.Errorf("Wchan(flusher) = %q, %v; want none", w, err)
 	}
 	if tids, err := p.Tasks(fakeReader); err != nil || !reflect.DeepEqual(tids, []int{fakeReader, fakeFlusher}) {
@@ -126,7 +127,7 @@ func TestFSCaptures(t *testing.T) {
 	if pids, err := p.PIDs(); err != nil || !reflect.DeepEqual(pids, []int{initPID, fakeReader, fakeFlusher}) {
 		t.Errorf("PIDs() = %v, %v; want only the numeric process dirs, sorted", pids, err)
 	}
-	if ino, err := p.NamespaceInode(initPID, "pid"); err != nil || ino != 4026532301 {
+	if ino, err := p.NamespaceInode(context.Background(), initPID, "pid"); err != nil || ino != 4026532301 {
 		t.Errorf("NamespaceInode(init, pid) = %d, %v", ino, err)
 	}
 	if cg, err := p.Cgroup(initPID); err != nil || cg != "/docker/w2" {
@@ -136,7 +137,7 @@ func TestFSCaptures(t *testing.T) {
 	// The diagnosis path: the reader's syscall names its fd, the fd's mnt_id
 	// names the mount, whose minor is the connection the daemon's
 	// /dev/fuse fd serves.
-	sc, err := p.Syscall(fakeReader)
+	sc, err := p.Syscall(context.Background(), fakeReader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,10 +168,10 @@ func TestFSCaptures(t *testing.T) {
 	// flusher's syscall, a closed fd, a missing namespace link.
 	for name, err := range map[string]error{
 		"MountInfo(init) empty":  second(p.MountInfo(initPID)),
-		"Syscall(flusher) empty": second(p.Syscall(fakeFlusher)),
+		"Syscall(flusher) empty": second(p.Syscall(context.Background(), fakeFlusher)),
 		"FDInfo(reader, 99)":     second(p.FDInfo(fakeReader, 99)),
-		"NamespaceInode(mnt)":    second(p.NamespaceInode(initPID, "mnt")),
-		"Stat(flusher)":          second(p.Stat(fakeFlusher)),
+		"NamespaceInode(mnt)":    second(p.NamespaceInode(context.Background(), initPID, "mnt")),
+		"Stat(flusher)":          second(p.Stat(context.Background(), fakeFlusher)),
 	} {
 		if !errors.Is(err, ErrUnreadable) || errors.Is(err, ErrNoProcess) {
 			t.Errorf("%s: %v, want ErrUnreadable", name, err)
@@ -182,7 +183,7 @@ func TestFSCaptures(t *testing.T) {
 		t.Errorf("FDInfo of a closed fd: %v, want fs.ErrNotExist in the chain", err)
 	}
 	// A file that does not parse names the file.
-	if err := second(p.Stat(0)); err == nil || errors.Is(err, ErrUnreadable) || !strings.Contains(err.Error(), filepath.Join(root, "0", "stat")) {
+	if err := second(p.Stat(context.Background(), 0)); err == nil || errors.Is(err, ErrUnreadable) || !strings.Contains(err.Error(), filepath.Join(root, "0", "stat")) {
 		t.Errorf("Stat of garbage: %v, want a parse error naming the file", err)
 	}
 	assertNoProcess(t, p, fakeMissing)
@@ -192,14 +193,14 @@ func TestFSCaptures(t *testing.T) {
 func assertNoProcess(t *testing.T, p FS, pid int) {
 	t.Helper()
 	for name, err := range map[string]error{
-		"Stat":           second(p.Stat(pid)),
+		"Stat":           second(p.Stat(context.Background(), pid)),
 		"Status":         second(p.Status(pid)),
-		"Stack":          second(p.Stack(pid)),
-		"Wchan":          second(p.Wchan(pid)),
-		"Syscall":        second(p.Syscall(pid)),
+		"Stack":          second(p.Stack(context.Background(), pid)),
+		"Wchan":          second(p.Wchan(context.Background(), pid)),
+		"Syscall":        second(p.Syscall(context.Background(), pid)),
 		"FDInfo":         second(p.FDInfo(pid, 0)),
 		"Tasks":          second(p.Tasks(pid)),
-		"NamespaceInode": second(p.NamespaceInode(pid, "pid")),
+		"NamespaceInode": second(p.NamespaceInode(context.Background(), pid, "pid")),
 		"Cgroup":         second(p.Cgroup(pid)),
 		"MountInfo":      second(p.MountInfo(pid)),
 	} {

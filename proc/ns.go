@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -8,13 +9,19 @@ import (
 )
 
 // NamespaceInode reads the inode of /proc/PID/ns/KIND ("pid", "mnt", …).
-func (fs FS) NamespaceInode(pid int, kind string) (uint64, error) {
+// Following the link checks access under a lock a task inside execve holds
+// (it sleeps in proc_ns_get_link on Linux 6.18), so it is bounded by ctx:
+// ErrReadTimeout.
+func (fs FS) NamespaceInode(ctx context.Context, pid int, kind string) (uint64, error) {
 	p := fs.path(pid, "ns", kind)
-	link, err := os.Readlink(p)
+	link, err := fs.bounded(ctx, pid, p, "readlink", func() ([]byte, error) {
+		l, err := os.Readlink(p)
+		return []byte(l), err
+	})
 	if err != nil {
-		return 0, fs.classify(pid, p, "readlink", err)
+		return 0, err
 	}
-	ino, err := ParseNamespaceLink(kind, link)
+	ino, err := ParseNamespaceLink(kind, string(link))
 	if err != nil {
 		return 0, fmt.Errorf("proc: parse %s: %w", p, err)
 	}

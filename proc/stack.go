@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -63,9 +64,10 @@ func (s Stack) String() string {
 }
 
 // Stack reads /proc/TID/stack. An empty stack (a task on a CPU, or one the
-// kernel cannot unwind) is ErrUnreadable.
-func (fs FS) Stack(tid int) (Stack, error) {
-	b, p, err := fs.read(tid, "stack")
+// kernel cannot unwind) is ErrUnreadable. The read takes the task's
+// exec_update_lock (lock_trace), so it is bounded by ctx: ErrReadTimeout.
+func (fs FS) Stack(ctx context.Context, tid int) (Stack, error) {
+	b, p, err := fs.readBounded(ctx, tid, false, "stack")
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package proc
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -23,9 +24,12 @@ type Stat struct {
 // Exiting reports PF_EXITING.
 func (s Stat) Exiting() bool { return s.Flags&PFExiting != 0 }
 
-// Stat reads /proc/PID/stat.
-func (fs FS) Stat(pid int) (Stat, error) {
-	b, p, err := fs.read(pid, "stat")
+// Stat reads /proc/PID/stat. On Linux 6.18 the read sleeps behind a task
+// inside execve (do_task_stat waits on a lock the exec holds), so it is
+// bounded by ctx: ErrReadTimeout. Status, which never waits so, has the
+// state and the parent too.
+func (fs FS) Stat(ctx context.Context, pid int) (Stat, error) {
+	b, p, err := fs.readBounded(ctx, pid, false, "stat")
 	if err != nil {
 		return Stat{}, err
 	}

@@ -76,7 +76,7 @@ func TestParseStatusMalformed(t *testing.T) {
 // formatStatus writes st back in the kernel's layout.
 func formatStatus(st Status) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Name:\t%s\nTgid:\t%d\n", st.Name, st.Tgid)
+	fmt.Fprintf(&b, "Name:\t%s\nTgid:\t%d\nPPid:\t%d\n", st.Name, st.Tgid, st.PPid)
 	if st.State != "" {
 		fmt.Fprintf(&b, "State:\t%s (x)\n", st.State)
 	}

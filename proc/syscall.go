@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -14,9 +15,10 @@ type Syscall struct {
 	SP, PC  uint64
 }
 
-// Syscall reads /proc/TID/syscall.
-func (fs FS) Syscall(tid int) (Syscall, error) {
-	b, p, err := fs.read(tid, "syscall")
+// Syscall reads /proc/TID/syscall. The read takes the task's
+// exec_update_lock (lock_trace), so it is bounded by ctx: ErrReadTimeout.
+func (fs FS) Syscall(ctx context.Context, tid int) (Syscall, error) {
+	b, p, err := fs.readBounded(ctx, tid, false, "syscall")
 	if err != nil {
 		return Syscall{}, err
 	}

@@ -159,7 +159,7 @@ func (w *Watcher) inZap(pid int) bool {
 		return false
 	}
 	for _, tid := range tids {
-		if st, err := w.o.Proc.Stack(tid); err == nil && st.Has(zapFrame) {
+		if st, err := w.o.Proc.Stack(context.Background(), tid); err == nil && st.Has(zapFrame) {
 			return true
 		}
 	}

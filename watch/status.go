@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -69,7 +70,7 @@ func ReadStatus(p proc.FS, store fuseguard.Store, ctl fuseguard.Control) Status 
 			ID: r.ID, InitPID: r.InitPID, InitStartTime: r.InitStartTime,
 			Created: r.Created, Updated: r.Updated, Connections: []ConnStatus{},
 		}
-		st, err := p.Stat(r.InitPID)
+		st, err := p.Stat(context.Background(), r.InitPID)
 		switch {
 		case errors.Is(err, proc.ErrNoProcess):
 			tr.Init = InitGone

@@ -33,7 +33,7 @@ func (w *Wrapper) target(ctx context.Context, inv oci.Invocation) (killer.Target
 	if err != nil {
 		return killer.Target{}, nil, err
 	}
-	st, err := proc.NewFS("").Stat(pid)
+	st, err := proc.NewFS("").Stat(context.Background(), pid)
 	if err != nil {
 		return killer.Target{}, nil, fmt.Errorf("%w: pid %d: %w", ErrNoInit, pid, err)
 	}

@@ -28,6 +28,7 @@ type targetFlags struct {
 	startTime      uint64
 	id, stateDir   string
 	verifyTimeout  time.Duration
+	diagTimeout    time.Duration
 	recoverTimeout time.Duration
 	allowShared    stringList
 	abortShared    bool
@@ -40,7 +41,8 @@ func (t *targetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.id, "id", "", "container id whose record to use (default: the record whose init is PID, if any)")
 	fs.StringVar(&t.stateDir, "state-dir", "", "state directory of the records (default $"+fuseguard.EnvStateDir+" or "+fuseguard.DefaultStateDir+")")
 	fs.DurationVar(&t.verifyTimeout, "verify-timeout", killer.DefaultVerifyTimeout, "how long to wait for the exit after SIGKILL")
-	fs.DurationVar(&t.recoverTimeout, "recover-timeout", killer.DefaultRecoverTimeout, "how long to wait for the exit after aborting")
+	fs.DurationVar(&t.diagTimeout, "diagnose-timeout", killer.DefaultDiagnoseTimeout, "how long the diagnosis may read /proc; what it cannot read in time is reported as unreadable")
+	fs.DurationVar(&t.recoverTimeout, "recover-timeout", killer.DefaultRecoverTimeout, "how long the aborts and the wait for the exit after them may take, together")
 	fs.Var(&t.allowShared, "allow-shared-fstype", allowSharedUsage)
 	fs.BoolVar(&t.abortShared, "abort-shared", false, "abort shared connections too (dangerous: they serve the host)")
 	fs.BoolVar(&t.dryRun, "dry-run", false, "report what would be aborted, abort nothing")
@@ -65,8 +67,9 @@ func (t *targetFlags) resolve(a *app, args []string) (killer.Target, killer.Opti
 		return killer.Target{}, killer.Options{}, code, err
 	}
 	opts := killer.Options{
-		VerifyTimeout:  t.verifyTimeout,
-		RecoverTimeout: t.recoverTimeout,
+		VerifyTimeout:   t.verifyTimeout,
+		DiagnoseTimeout: t.diagTimeout,
+		RecoverTimeout:  t.recoverTimeout,
 		Policy: killer.Policy{
 			AllowSharedFSTypes: t.allowShared,
 			AbortShared:        t.abortShared,

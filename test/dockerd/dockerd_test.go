@@ -47,7 +47,7 @@ func TestHealthyKill(t *testing.T) {
 	if err := unix.Kill(st.Pid, 0); err != nil {
 		t.Fatalf("init pid %d from inspect is not a live process: %v", st.Pid, err)
 	}
-	if ps, err := proc.NewFS("").Stat(st.Pid); err != nil || ps.Comm != "sleep" {
+	if ps, err := proc.NewFS("").Stat(context.Background(), st.Pid); err != nil || ps.Comm != "sleep" {
 		t.Fatalf("init pid %d runs %q (%v), want sleep", st.Pid, ps.Comm, err)
 	}
 	procs, err := d.ContainerProcesses()
@@ -143,7 +143,7 @@ func TestTeardownLeavesNothing(t *testing.T) {
 // parentOf reads pid's parent from /proc/PID/stat.
 func parentOf(t *testing.T, pid int) int {
 	t.Helper()
-	st, err := proc.NewFS("").Stat(pid)
+	st, err := proc.NewFS("").Stat(context.Background(), pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func processesMentioning(t *testing.T, dir string) []string {
 	}
 	var out []string
 	for _, pid := range pids {
-		st, err := p.Stat(pid)
+		st, err := p.Stat(context.Background(), pid)
 		if err != nil || !strings.HasPrefix(st.Comm, "dockerd") && !strings.HasPrefix(st.Comm, "containerd") {
 			continue
 		}

@@ -2,6 +2,7 @@ package dockerd
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,7 +24,7 @@ func readProcTable(p proc.FS) (procTable, error) {
 	}
 	pt := make(procTable, len(pids))
 	for _, pid := range pids {
-		st, err := p.Stat(pid)
+		st, err := p.Stat(context.Background(), pid)
 		if err != nil {
 			continue // exited meanwhile
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
@@ -157,6 +158,31 @@ func TestDocker(t *testing.T) {
 			t.Logf("docker kill of W2-%s through fuseguard: %v", mode, took.Round(time.Millisecond))
 		})
 	}
+
+	// W6 under Docker: the daemon (holding a file on its own mount, so that
+	// its death does not close the connection) starts a task that execs
+	// with a FUSE file open close-on-exec, and the exec sleeps in the flush
+	// holding its exec lock: its stack and stat cannot be read. docker kill
+	// through the wrapper still returns and rescues within Docker's window.
+	t.Run("W6-exec-flush", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		// Not serve's own child: serve holds its file from before the fork,
+		// so its child's exec would be the one to flush it.
+		a := e.start(t, ctx, "fuseguard", "serve", nil, "sh", "-c",
+			"/fusefixture serve -mode flush -mount /mnt -hold -ready /tmp/ready & "+
+				"while [ ! -s /tmp/ready ]; do sleep 0.05; done; /fusefixture exec-hold /mnt/"+wedgefs.DataFile+"; true")
+		if logs, err := e.d.WaitLog(ctx, a.id, "fusefixture: blocked op=FLUSH"); err != nil {
+			t.Fatalf("exec-hold not armed: %v\n%s", err, logs)
+		}
+		took := e.killRescued(t, ctx, a)
+		t.Logf("docker kill of W6 through fuseguard: %v", took.Round(time.Millisecond))
+		// The wrapper's rescue is killer.Kill with the default options; the
+		// runtime's start and runc's kill are small beside BoundSlack.
+		if bound := (killer.Options{}).Bound(); took > bound {
+			t.Errorf("docker kill of W6 returned after %v, bound %v", took, bound)
+		}
+	})
 
 	t.Run("baseline-runc-W2", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -275,7 +275,7 @@ func waitExiting(t *testing.T, pid int, timeout time.Duration) time.Time {
 	p := proc.NewFS("")
 	deadline := time.Now().Add(timeout)
 	for {
-		st, err := p.Stat(pid)
+		st, err := p.Stat(context.Background(), pid)
 		if err != nil {
 			t.Fatalf("init %d: %v (it should be wedged, not gone)", pid, err)
 		}
@@ -297,14 +297,14 @@ func assertWedged(t *testing.T, pid int, exit time.Time) {
 	var zap bool
 	var stuck []int
 	for time.Since(exit) < watch.DefaultGrace/2 {
-		st, _ := p.Stack(pid)
+		st, _ := p.Stack(context.Background(), pid)
 		zap = st.Has("zap_pid_ns_processes")
 		stuck = stuck[:0]
 		kids, _ := p.Descendants(pid)
 		for _, k := range kids {
 			tids, _ := p.Tasks(k)
 			for _, tid := range tids {
-				if s, err := p.Stat(tid); err == nil && s.State == "D" {
+				if s, err := p.Stat(context.Background(), tid); err == nil && s.State == "D" {
 					stuck = append(stuck, tid)
 				}
 			}
@@ -434,12 +434,12 @@ func stopWatcher(t testing.TB, dir string) {
 		return
 	}
 	p := proc.NewFS("")
-	st, err := p.Stat(pid)
+	st, err := p.Stat(context.Background(), pid)
 	if err != nil {
 		return
 	}
 	gone := func() bool {
-		now, err := p.Stat(pid)
+		now, err := p.Stat(context.Background(), pid)
 		return err != nil || now.StartTime != st.StartTime || now.State == "Z"
 	}
 	for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGKILL} {

@@ -10,6 +10,7 @@
 //	hold [-ready FILE] FILE
 //	read FILE
 //	stat PATH
+//	exec-hold FILE
 //
 // Progress is reported as lines on stdout, one write each (atomic on a
 // pipe shared by several processes):
@@ -17,8 +18,8 @@
 //	fusefixture: EVENT key=value …
 //
 // with EVENT one of mounted (conn, dir, mode), held (path, fd), spawned
-// (by, pid), blocked (op), reaped (by, pid, status), read (n, data in hex),
-// stat, and ready (role) once the process is armed. Pids are as seen in the
+// (by, pid), exec (pid), blocked (op), reaped (by, pid, status), read (n,
+// data in hex), stat, and ready (role) once the process is armed. Pids are as seen in the
 // emitter's PID namespace. -ready FILE also appends "ready\n" to FILE.
 package fusefixture
 
@@ -48,6 +49,8 @@ func Main(args []string) int {
 		err = read(rest)
 	case "stat":
 		err = stat(rest)
+	case "exec-hold":
+		err = execHold(rest)
 	default:
 		return usage()
 	}
@@ -59,6 +62,6 @@ func Main(args []string) int {
 }
 
 func usage() int {
-	fmt.Fprintln(os.Stderr, "usage: fusefixture serve|init|hold|read|stat [flags] [args]")
+	fmt.Fprintln(os.Stderr, "usage: fusefixture serve|init|hold|read|stat|exec-hold [flags] [args]")
 	return 2
 }

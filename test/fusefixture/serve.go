@@ -97,7 +97,9 @@ func serve(args []string) error {
 // FLUSH sent) while the /dev/fuse descriptor is still open, or closing
 // /dev/fuse would abort the connection first and nothing would wedge. The
 // original descriptor is deliberately left open: closing it would send a
-// FLUSH now.
+// FLUSH now. Both are close-on-exec, so a command started after -- flushes
+// them in its execve, and in mode flush stays there (the W6 wedge): start
+// the container's other tasks elsewhere.
 func holdOnFD0(path string) error {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {

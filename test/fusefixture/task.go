@@ -63,3 +63,24 @@ func stat(args []string) error {
 	emit("stat", "ino", st.Ino, "size", st.Size)
 	return nil
 }
+
+// execHold opens FILE close-on-exec and then execs: the exec flushes the
+// file while it holds the task's exec lock (exec_update_lock, taken for
+// writing in begin_new_exec before do_close_on_exec), so when the FLUSH is
+// never answered the task sleeps in fuse_flush inside execve and every
+// reader of its /proc/TID/stack or syscall sleeps behind it. The program
+// it would exec (itself, "stat /") runs only once the flush is answered.
+func execHold(args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: exec-hold FILE")
+	}
+	path := args[0]
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	emit("held", "path", path, "fd", fd)
+	emit("exec", "pid", syscall.Getpid())
+	err = syscall.Exec("/proc/self/exe", []string{"fusefixture", "stat", "/"}, nil)
+	return fmt.Errorf("exec: %w", err)
+}
