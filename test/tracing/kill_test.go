@@ -120,7 +120,10 @@ func TestKillSpanTree(t *testing.T) {
 	for _, st := range rep.Stages {
 		stages = append(stages, "fuseguard.kill."+st.Name)
 	}
-	wantStages := []string{"fuseguard.kill.open", "fuseguard.kill.signal", "fuseguard.kill.verify",
+	// The snapshot (init's mount table held open) is taken on every kill
+	// that signals, record or not: it is a live table that proves the
+	// container's connection instances.
+	wantStages := []string{"fuseguard.kill.open", "fuseguard.kill.snapshot", "fuseguard.kill.signal", "fuseguard.kill.verify",
 		"fuseguard.kill.diagnose", "fuseguard.kill.abort", "fuseguard.kill.reverify"}
 	if !equal(children, stages) || !equal(children, wantStages) {
 		t.Errorf("children of fuseguard.kill %v; report stages %v; want %v", children, stages, wantStages)
