@@ -6,7 +6,7 @@ BIN       := bin/fuseguard
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS   := -X main.version=$(VERSION)
 # Debian packages the tests need (also installed by .ci/run).
-DEB_PKGS  := docker.io runc containerd busybox-static fuse3 ca-certificates
+DEB_PKGS  := docker.io runc containerd busybox-static fuse3 ca-certificates libseccomp-dev gcc libc6-dev pkg-config
 FUZZTIME  ?= 3s
 TEST_TIMEOUT ?= 40m
 
@@ -15,6 +15,7 @@ TEST_TIMEOUT ?= 40m
 all: build
 
 include tools/jaeger.mk
+include tools/runc.mk
 
 build: $(BIN)
 
@@ -23,7 +24,7 @@ $(BIN): $(shell find . -name '*.go' -not -path './tools/*') go.mod go.sum
 
 # The whole suite against the real kernel (with a real Jaeger), then every
 # fuzz target briefly.
-test: build $(JAEGER)
+test: build $(JAEGER) $(RUNC13)
 	$(GO) vet ./...
 	# -p 1: the id-reuse tests need the kernel to hand a freed FUSE
 	# connection id to their own next mount; another package's mount

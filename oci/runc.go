@@ -49,6 +49,11 @@ type Invocation struct {
 	// Help is set when runc only prints help or its version (-h, --help,
 	// -v, --version, globally or after the subcommand) and does nothing else.
 	Help bool
+	// Unknown lists the flags this parser does not know (a newer runc's,
+	// or a typo the real runtime will reject). When it is not empty the
+	// other fields are a best guess (see ParseRuncArgs) and the wrapper
+	// says so in its log.
+	Unknown []string
 }
 
 // runcCommand describes one runc subcommand's flags and arguments.
@@ -59,7 +64,8 @@ type runcCommand struct {
 	maxArgs       int      // -1: no limit
 }
 
-// runcGlobal returns runc's global flags (runc 1.1, `runc --help`).
+// runcGlobal returns runc's global flags (runc 1.1–1.5, `runc --help`;
+// --criu is gone since 1.4 and still accepted here).
 func runcGlobal() runcCommand {
 	return runcCommand{
 		values: []string{"log", "log-format", "root", "criu", "rootless"},
@@ -67,20 +73,23 @@ func runcGlobal() runcCommand {
 	}
 }
 
-// runcSubcommand describes runc 1.1's subcommand name: flags from
-// `runc CMD --help`, argument counts from each command's checkArgs.
+// runcSubcommand describes the subcommand name of runc 1.1 to 1.5: flags
+// from each command's cli.Flag list (the union over those versions: 1.2
+// added --pidfd-socket to create, run and exec), argument counts from its
+// checkArgs.
 func runcSubcommand(name string) (runcCommand, bool) {
 	var c runcCommand
 	switch name {
 	case "checkpoint":
 		c = runcCommand{
-			values:  []string{"image-path", "work-path", "parent-path", "status-fd", "page-server", "manage-cgroups-mode", "empty-ns"},
-			bools:   []string{"leave-running", "tcp-established", "ext-unix-sk", "shell-job", "lazy-pages", "file-locks", "pre-dump", "auto-dedup"},
+			values: []string{"image-path", "work-path", "parent-path", "status-fd", "page-server", "manage-cgroups-mode", "empty-ns"},
+			bools: []string{"leave-running", "tcp-established", "tcp-skip-in-flight", "link-remap", "ext-unix-sk", "shell-job",
+				"lazy-pages", "file-locks", "pre-dump", "auto-dedup"},
 			minArgs: 1, maxArgs: 1,
 		}
 	case "create":
 		c = runcCommand{
-			values:  []string{"bundle,b", "console-socket", "pid-file", "preserve-fds"},
+			values:  []string{"bundle,b", "console-socket", "pidfd-socket", "pid-file", "preserve-fds"},
 			bools:   []string{"no-pivot", "no-new-keyring"},
 			minArgs: 1, maxArgs: 1,
 		}
@@ -90,7 +99,7 @@ func runcSubcommand(name string) (runcCommand, bool) {
 		c = runcCommand{values: []string{"interval"}, bools: []string{"stats"}, minArgs: 1, maxArgs: 1}
 	case "exec":
 		c = runcCommand{
-			values: []string{"console-socket", "cwd", "env,e", "user,u", "additional-gids,g", "process,p",
+			values: []string{"console-socket", "pidfd-socket", "cwd", "env,e", "user,u", "additional-gids,g", "process,p",
 				"pid-file", "process-label", "apparmor", "cap,c", "preserve-fds", "cgroup"},
 			bools:     []string{"tty,t", "detach,d", "no-new-privs", "ignore-paused"},
 			noReorder: true, minArgs: 1, maxArgs: -1,
@@ -114,7 +123,7 @@ func runcSubcommand(name string) (runcCommand, bool) {
 		}
 	case "run":
 		c = runcCommand{
-			values:  []string{"bundle,b", "console-socket", "pid-file", "preserve-fds"},
+			values:  []string{"bundle,b", "console-socket", "pidfd-socket", "pid-file", "preserve-fds"},
 			bools:   []string{"detach,d", "keep", "no-subreaper", "no-pivot", "no-new-keyring"},
 			minArgs: 1, maxArgs: 1,
 		}
@@ -122,9 +131,9 @@ func runcSubcommand(name string) (runcCommand, bool) {
 		c = runcCommand{values: []string{"bundle,b"}, bools: []string{"rootless"}}
 	case "update":
 		c = runcCommand{
-			values: []string{"resources,r", "blkio-weight", "cpu-period", "cpu-quota", "cpu-share", "cpu-rt-period",
-				"cpu-rt-runtime", "cpuset-cpus", "cpuset-mems", "memory", "memory-reservation", "memory-swap",
-				"pids-limit", "l3-cache-schema", "mem-bw-schema"},
+			values: []string{"resources,r", "blkio-weight", "cpu-period", "cpu-quota", "cpu-burst", "cpu-share", "cpu-rt-period",
+				"cpu-rt-runtime", "cpuset-cpus", "cpuset-mems", "kernel-memory", "kernel-memory-tcp", "memory", "cpu-idle",
+				"memory-reservation", "memory-swap", "pids-limit", "l3-cache-schema", "mem-bw-schema"},
 			minArgs: 1, maxArgs: 1,
 		}
 	default:
@@ -146,6 +155,8 @@ func runcSubcommand(name string) (runcCommand, bool) {
 func ParseRuncArgs(args []string) (Invocation, error) {
 	var inv Invocation
 	global := newFlagSet(runcGlobal())
+	// Global flags stay strict: runc 1.1 to 1.5 share them, so an
+	// unknown one is an error the real runtime reports too.
 	if err := global.parse(slices.Clone(args)); err != nil {
 		return inv, fmt.Errorf("%w: global flags: %w", ErrUsage, err)
 	}
@@ -170,11 +181,21 @@ func ParseRuncArgs(args []string) (Invocation, error) {
 	if !spec.noReorder {
 		cargs = reorderArgs(spec, cargs)
 	}
-	if err := cmd.parse(cargs); err != nil {
-		return inv, fmt.Errorf("%w: %s: %w", ErrUsage, inv.Command, err)
+	var pos []string
+	if err := cmd.parse(cargs); err == nil {
+		pos = cmd.fs.Args()
+	} else {
+		// A flag of a newer runc must not cost the container its
+		// protection: take what is known, guess the rest.
+		var unknown []string
+		cmd = newFlagSet(spec)
+		pos, unknown = cmd.parseLenient(spec, inv.CommandArgs)
+		if len(unknown) == 0 || cmd.err != nil {
+			return inv, fmt.Errorf("%w: %s: %w", ErrUsage, inv.Command, err)
+		}
+		inv.Unknown = unknown
 	}
 	inv.Help = cmd.isSet("help")
-	pos := cmd.fs.Args()
 	switch inv.Command {
 	case "create", "run", "restore":
 		inv.Bundle = cmd.value("bundle")
@@ -236,6 +257,7 @@ func argCount(c runcCommand) string {
 type flagSet struct {
 	fs    *flag.FlagSet
 	names map[string][]string // long name -> all its names
+	err   error               // of parseLenient's known flags
 }
 
 func newFlagSet(c runcCommand) *flagSet {
@@ -336,4 +358,89 @@ func isFlag(c runcCommand, arg string) bool {
 		}
 	}
 	return false
+}
+
+// parseLenient parses a subcommand's arguments that contain flags the
+// table does not know. Known flags are parsed as runc does (with their
+// values); an unknown flag is taken as a bool flag, unless the command
+// would then have more arguments than it accepts: then the unknown flags
+// take the argument right after them as their value, from the first on,
+// until the count fits. Every caller of runc we know (containerd's
+// go-runc, Docker, podman's conmon, CRI-O) puts the container id last,
+// which this rule always keeps. It returns the positional arguments and
+// the unknown flags with the values they took.
+func (s *flagSet) parseLenient(c runcCommand, args []string) (pos, unknown []string) {
+	type token struct {
+		arg         string
+		unknownFlag bool
+		takesNext   bool // an unknown flag that took the next token
+		positional  bool
+		valueOfFlag bool
+	}
+	var known []string
+	var toks []token
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			for _, p := range args[i+1:] {
+				toks = append(toks, token{arg: p, positional: true})
+			}
+			i = len(args)
+		case isFlag(c, a):
+			known = append(known, a)
+			if s.takesValue(a) && i+1 < len(args) {
+				known = append(known, args[i+1])
+				i++
+			}
+		case a != "-" && strings.HasPrefix(a, "-"):
+			toks = append(toks, token{arg: a, unknownFlag: true})
+		default:
+			toks = append(toks, token{arg: a, positional: true})
+		}
+	}
+	count := 0
+	for _, t := range toks {
+		if t.positional {
+			count++
+		}
+	}
+	for i := 0; i+1 < len(toks) && c.maxArgs >= 0 && count > c.maxArgs; i++ {
+		if toks[i].unknownFlag && !strings.Contains(toks[i].arg, "=") && toks[i+1].positional {
+			toks[i].takesNext = true
+			toks[i+1].positional, toks[i+1].valueOfFlag = false, true
+			count--
+		}
+	}
+	for _, t := range toks {
+		switch {
+		case t.positional:
+			pos = append(pos, t.arg)
+		case t.unknownFlag, t.valueOfFlag:
+			unknown = append(unknown, t.arg)
+		}
+	}
+	s.err = s.parse(known)
+	return pos, unknown
+}
+
+// flagName is the name in -name, --name or --name=value.
+func flagName(arg string) string {
+	name := strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-")
+	name, _, _ = strings.Cut(name, "=")
+	return name
+}
+
+// takesValue reports whether arg is a known flag that takes a value and
+// does not carry it (--flag=value).
+func (s *flagSet) takesValue(arg string) bool {
+	if strings.Contains(arg, "=") {
+		return false
+	}
+	f := s.fs.Lookup(flagName(arg))
+	if f == nil {
+		return false
+	}
+	bf, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return !ok || !bf.IsBoolFlag()
 }

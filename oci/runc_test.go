@@ -67,7 +67,28 @@ func TestParseRuncArgs(t *testing.T) {
 		{args: "delete id", want: Invocation{Command: "delete", CommandArgs: sp("id"), ContainerID: "id"}},
 		{args: "delete --force=maybe id", want: Invocation{Command: "delete", CommandArgs: sp("--force=maybe id")}, wantErr: true},
 		{args: "delete -f --force id", want: Invocation{Command: "delete", CommandArgs: sp("-f --force id")}, wantErr: true},
-		{args: "delete --bogus id", want: Invocation{Command: "delete", CommandArgs: sp("--bogus id")}, wantErr: true},
+		{args: "delete --bogus id", want: Invocation{Command: "delete", CommandArgs: sp("--bogus id"), ContainerID: "id", Unknown: sp("--bogus")}},
+		{args: "delete --bogus -f", want: Invocation{Command: "delete", CommandArgs: sp("--bogus -f"), Force: true, Unknown: sp("--bogus")}, wantErr: true},
+
+		// A newer runc's flags: known ones are parsed (--pidfd-socket since
+		// runc 1.2), unknown ones are passed through and reported, and the
+		// container id stays the last argument.
+		{args: "--root /run/containerd/runc/k8s.io --log /l --log-format json create --bundle /b --pid-file /p --console-socket /c --pidfd-socket /s --no-pivot --no-new-keyring --preserve-fds 1 id",
+			want: Invocation{GlobalFlags: sp("--root /run/containerd/runc/k8s.io --log /l --log-format json"), Command: "create",
+				CommandArgs: sp("--bundle /b --pid-file /p --console-socket /c --pidfd-socket /s --no-pivot --no-new-keyring --preserve-fds 1 id"), ContainerID: "id", Bundle: "/b"}},
+		{args: "run --bundle /b --pidfd-socket=/s --detach id", want: Invocation{Command: "run", CommandArgs: sp("--bundle /b --pidfd-socket=/s --detach id"), ContainerID: "id", Bundle: "/b"}},
+		{args: "create --bundle /b --future-socket /s --pid-file /p id", want: Invocation{Command: "create",
+			CommandArgs: sp("--bundle /b --future-socket /s --pid-file /p id"), ContainerID: "id", Bundle: "/b", Unknown: sp("--future-socket /s")}},
+		{args: "create --bundle /b --future-bool id", want: Invocation{Command: "create",
+			CommandArgs: sp("--bundle /b --future-bool id"), ContainerID: "id", Bundle: "/b", Unknown: sp("--future-bool")}},
+		{args: "create --future=x -b /b id", want: Invocation{Command: "create",
+			CommandArgs: sp("--future=x -b /b id"), ContainerID: "id", Bundle: "/b", Unknown: sp("--future=x")}},
+		{args: "create --future x y -b /b id", want: Invocation{Command: "create",
+			CommandArgs: sp("--future x y -b /b id"), ContainerID: "y", Bundle: "/b", Unknown: sp("--future x")}, wantErr: true},
+		{args: "create --future -- id", want: Invocation{Command: "create",
+			CommandArgs: sp("--future -- id"), ContainerID: "id", BundleDefaulted: true, Unknown: sp("--future")}},
+		{args: "kill --future id KILL", want: Invocation{Command: "kill", CommandArgs: sp("--future id KILL"), ContainerID: "id", Signal: "KILL", Unknown: sp("--future")}},
+		{args: "create -b /b --future", want: Invocation{Command: "create", CommandArgs: sp("-b /b --future"), Bundle: "/b", Unknown: sp("--future")}, wantErr: true},
 
 		{args: "state id", want: Invocation{Command: "state", CommandArgs: sp("id"), ContainerID: "id"}},
 		{args: "start id", want: Invocation{Command: "start", CommandArgs: sp("id"), ContainerID: "id"}},

@@ -68,6 +68,7 @@ const rescueSlack = 2 * time.Second
 func (w *Wrapper) Run(ctx context.Context, args []string) int {
 	w.defaults()
 	inv, err := oci.ParseRuncArgs(args)
+	w.warnNotUnderstood(inv, err, args)
 	switch {
 	case err != nil || inv.Help:
 		// The real runtime says what is wrong in its own words.
@@ -79,6 +80,21 @@ func (w *Wrapper) Run(ctx context.Context, args []string) int {
 		ctx = w.forceDelete(ctx, inv)
 	}
 	return w.exec(ctx, args)
+}
+
+// warnNotUnderstood logs, for the operator, every command line the
+// wrapper did not fully understand: a create whose hooks it could not
+// inject runs unprotected, and that must never go unsaid.
+func (w *Wrapper) warnNotUnderstood(inv oci.Invocation, err error, args []string) {
+	switch {
+	case err != nil && (inv.Command == "create" || inv.Command == "run"):
+		w.Log.WithError(err).WithField("argv", args).Error("command line not understood: the container starts WITHOUT fuseguard's hooks")
+	case err != nil:
+		w.Log.WithError(err).WithField("argv", args).Warn("command line not understood: passed to the runtime as is")
+	case len(inv.Unknown) > 0:
+		w.Log.WithFields(logrus.Fields{"argv": args, "unknown": inv.Unknown, "id": inv.ContainerID, "bundle": inv.Bundle}).
+			Warn("command line has flags fuseguard does not know: passed through; id and bundle guessed")
+	}
 }
 
 func (w *Wrapper) defaults() {

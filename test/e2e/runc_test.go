@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,13 +33,24 @@ type runcBundle struct {
 // wrapper's patch.
 const futureField = "org.fuseguard.test.future"
 
-// newRuncBundle builds a bundle from busybox-static and fusefixture whose
-// process is args: `runc spec`, then terminal off, /dev/fuse and
-// CAP_SYS_ADMIN so the fixture can mount inside, and an unknown field.
-func newRuncBundle(t *testing.T, args ...string) *runcBundle {
+// runcVersions are the real runtimes the wrapper is tested against:
+// Debian's runc 1.1 and runc 1.3 built from its module (tools/runc), whose
+// argv from containerd 2 carries flags 1.1 does not have (--pidfd-socket).
+var runcVersions = []struct {
+	name string
+	path func(t *testing.T) string
+}{
+	{"runc-1.1-debian", func(t *testing.T) string { return testenv.RequireBinary(t, "runc") }},
+	{"runc-1.3", func(t *testing.T) string { return testenv.RequireTool(t, "runc-1.3", "bin/runc-1.3") }},
+}
+
+// newRuncBundle builds a bundle for the runtime runc from busybox-static
+// and fusefixture whose process is args: `runc spec`, then terminal off,
+// /dev/fuse and CAP_SYS_ADMIN so the fixture can mount inside, and an
+// unknown field.
+func newRuncBundle(t *testing.T, runc string, args ...string) *runcBundle {
 	t.Helper()
 	testenv.RequireFUSE(t)
-	runc := testenv.RequireBinary(t, "runc")
 	busybox := testenv.RequireBinary(t, "busybox")
 	fix := fixture.Binary(t)
 	dir := t.TempDir()
@@ -184,24 +196,48 @@ func (b *runcBundle) destroy(t *testing.T) {
 	}
 }
 
-// TestRuncWrapperRescuesW2 drives a real runc through the wrapper: create
-// injects the hooks and keeps unknown config fields, the createRuntime
-// hook records init, a W2 self-deadlock is rescued by the wrapper's kill,
-// and poststop removes the record at delete.
+// TestRuncWrapperRescuesW2 drives each real runc through the wrapper:
+// create (with the flags its callers pass: containerd 2's --pidfd-socket
+// for runc ≥ 1.2) injects the hooks and keeps unknown config fields, the
+// createRuntime hook records init, a W2 self-deadlock is rescued by the
+// wrapper's kill, and poststop removes the record at delete.
 func TestRuncWrapperRescuesW2(t *testing.T) {
-	b := newRuncBundle(t, "/fusefixture", "init", "--", "/fusefixture", "serve", "-mode", "read", "-mount", "/mnt/f", "-self-read")
+	for _, rv := range runcVersions {
+		t.Run(rv.name, func(t *testing.T) { testRuncWrapperRescuesW2(t, rv.path(t)) })
+	}
+}
+
+func testRuncWrapperRescuesW2(t *testing.T, runc string) {
+	b := newRuncBundle(t, runc, "/fusefixture", "init", "--", "/fusefixture", "serve", "-mode", "read", "-mount", "/mnt/f", "-self-read")
 	bin := fgcmd.Binary(t)
 
 	out, err := os.Create(b.out)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// containerd's argv (go-runc's Create); runc ≥ 1.2 also gets
+	// --pidfd-socket, which runc 1.1 does not know.
+	createArgs := []string{"create", "--bundle", b.dir, "--pid-file", filepath.Join(b.dir, "init.pid")}
+	pidfd := (<-chan error)(nil)
+	if !runcIs11(t, runc) {
+		sock := filepath.Join(b.dir, "pidfd.sock")
+		pidfd = receivePidfd(t, sock)
+		createArgs = append(createArgs, "--pidfd-socket", sock)
+	}
 	// The container's stdio is the runtime's: runc create hands it over.
-	cr := runWithOutput(t, out, bin, "runtime", "--fuseguard-runtime", b.runc, "--fuseguard-state-dir="+b.stateDir,
-		"--root", b.root, "create", "--bundle", b.dir, b.id)
+	cr := runWithOutput(t, out, append([]string{bin, "runtime", "--fuseguard-runtime", b.runc, "--fuseguard-state-dir=" + b.stateDir,
+		"--root", b.root}, append(createArgs, b.id)...)...)
 	out.Close()
 	if cr.code != 0 {
 		t.Fatalf("runtime create: exit %d: %s\n%s", cr.code, cr.stderr, mustRead(b.out))
+	}
+	if pidfd != nil {
+		if err := <-pidfd; err != nil {
+			t.Errorf("--pidfd-socket: %v", err)
+		}
+	}
+	if log := mustRead(filepath.Join(b.stateDir, "runtime.log")); strings.Contains(log, "not understood") || strings.Contains(log, "does not know") {
+		t.Errorf("the wrapper did not understand %q:\n%s", createArgs, log)
 	}
 
 	// The hooks are in config.json, unknown fields kept.
@@ -290,7 +326,13 @@ func mustRead(p string) string {
 // plain runc fails after waiting 10 s, succeeds through the wrapper: it
 // rescues first, then runc deletes, and poststop removes the record.
 func TestRuncWrapperForceDeleteW2(t *testing.T) {
-	b := newRuncBundle(t, "/fusefixture", "init", "--", "/fusefixture", "serve", "-mode", "lookup", "-mount", "/mnt/f", "-self-read")
+	for _, rv := range runcVersions {
+		t.Run(rv.name, func(t *testing.T) { testRuncWrapperForceDeleteW2(t, rv.path(t)) })
+	}
+}
+
+func testRuncWrapperForceDeleteW2(t *testing.T, runc string) {
+	b := newRuncBundle(t, runc, "/fusefixture", "init", "--", "/fusefixture", "serve", "-mode", "lookup", "-mount", "/mnt/f", "-self-read")
 	out, err := os.Create(b.out)
 	if err != nil {
 		t.Fatal(err)
@@ -320,4 +362,57 @@ func TestRuncWrapperForceDeleteW2(t *testing.T) {
 	if _, err := (fuseguard.Store{Dir: b.stateDir}).Load(b.id); !errors.Is(err, fuseguard.ErrNoRecord) {
 		t.Errorf("record after delete --force: %v", err)
 	}
+}
+
+// runcIs11 reports whether runc is a 1.1 release (`runc --version`).
+func runcIs11(t *testing.T, runc string) bool {
+	t.Helper()
+	r := run(t, 10*time.Second, nil, nil, runc, "--version")
+	if r.code != 0 {
+		t.Fatalf("%s --version: %d %s", runc, r.code, r.stderr)
+	}
+	return strings.HasPrefix(r.stdout, "runc version 1.1.")
+}
+
+// receivePidfd listens on sock for the pidfd runc ≥ 1.2 sends to
+// --pidfd-socket (one SCM_RIGHTS message) and reports, once, whether one
+// arrived within 30 s. The received fd is closed.
+func receivePidfd(t *testing.T, sock string) <-chan error {
+	t.Helper()
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer l.Close()
+		_ = l.SetDeadline(time.Now().Add(30 * time.Second))
+		c, err := l.AcceptUnix()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
+		_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+		if err != nil {
+			done <- err
+			return
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil || len(msgs) != 1 {
+			done <- fmt.Errorf("no control message (%d): %v", len(msgs), err)
+			return
+		}
+		fds, err := unix.ParseUnixRights(&msgs[0])
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		if err == nil && len(fds) != 1 {
+			err = fmt.Errorf("%d fds received, want 1", len(fds))
+		}
+		done <- err
+	}()
+	return done
 }

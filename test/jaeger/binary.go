@@ -2,13 +2,14 @@ package jaeger
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
 const (
@@ -19,30 +20,6 @@ const (
 	jaegerPkg    = "github.com/jaegertracing/jaeger/cmd/jaeger"
 )
 
-// moduleRoot walks up from the working directory (a test's package
-// directory) to the fuseguard module's root, the directory with tools/.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if fileExists(filepath.Join(dir, "go.mod")) && fileExists(filepath.Join(dir, "tools", "go.mod")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("jaeger: no module root with tools/go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
 // binary returns the jaeger binary, building <root>/bin/jaeger from the
 // tools module if it is missing. A lock file serialises builds by test
 // binaries of several packages running at once.
@@ -50,12 +27,12 @@ func binary(ctx context.Context) (string, error) {
 	if p := os.Getenv(EnvBinary); p != "" {
 		return p, nil
 	}
-	root, err := moduleRoot()
+	root, err := testenv.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(root, "bin", "jaeger")
-	if fileExists(bin) {
+	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
@@ -70,7 +47,7 @@ func binary(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("jaeger: lock build: %w", err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if fileExists(bin) { // built by another package's test meanwhile
+	if _, err := os.Stat(bin); err == nil { // built by another package's test meanwhile
 		return bin, nil
 	}
 

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
 // startTimeout bounds Jaeger's start-up, from exec to both ports answering.
@@ -43,7 +45,7 @@ func Start(t testing.TB) *Jaeger {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := moduleRoot()
+	root, err := testenv.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

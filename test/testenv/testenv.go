@@ -5,8 +5,10 @@
 package testenv
 
 import (
+	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 )
@@ -69,4 +71,42 @@ func errString(err error) string {
 		return "ok"
 	}
 	return err.Error()
+}
+
+// ModuleRoot walks up from the working directory (a test's package
+// directory) to the fuseguard module's root: the directory with go.mod and
+// tools/go.mod, where bin/ holds the tools the Makefile builds.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if fileExists(filepath.Join(dir, "go.mod")) && fileExists(filepath.Join(dir, "tools", "go.mod")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("testenv: no module root with tools/go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// RequireTool needs <module root>/bin/name, a program the Makefile builds
+// from a pinned tools module (target names it), and returns its path.
+func RequireTool(t testing.TB, name, target string) string {
+	t.Helper()
+	root, err := ModuleRoot()
+	p := filepath.Join(root, "bin", name)
+	if err == nil {
+		_, err = os.Stat(p)
+	}
+	require(t, err == nil, p+" (built by `make "+target+"`): "+errString(err))
+	return p
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
