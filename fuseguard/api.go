@@ -39,6 +39,9 @@ type Mount struct {
 type Connection struct {
 	Mount
 	Owned bool `json:"owned"` // the connection is not in the host's mount table
+	// OwnershipUnknown says why ownership could not be established (the
+	// host's mount table was unreadable); such a connection is not owned.
+	OwnershipUnknown string `json:"ownership_unknown,omitempty"`
 }
 
 // Control reads and aborts FUSE connections through fusectl.

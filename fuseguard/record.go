@@ -51,14 +51,20 @@ func NewRecord(p proc.FS, id string, pid int, now time.Time) (*Record, error) {
 }
 
 // Merge adds connections not yet recorded (never forgets one) and reports
-// how many were new.
+// how many were new or newly classified.
 //
 // A connection that left the container's mount table is kept: a task stuck
 // in an exit-time flush may still wait on it.
 func (r *Record) Merge(conns []Connection, now time.Time) int {
 	added := 0
 	for _, c := range conns {
-		if _, ok := r.Lookup(c.Conn); ok {
+		if i := r.index(c.Conn); i >= 0 {
+			// Ownership unknown (the host table was unreadable) is settled
+			// by a later reading of the same mount; never the other way.
+			if have := &r.Connections[i]; have.OwnershipUnknown != "" && c.OwnershipUnknown == "" && have.MountID == c.MountID {
+				have.Owned, have.OwnershipUnknown = c.Owned, ""
+				added++
+			}
 			continue
 		}
 		r.Connections = append(r.Connections, RecordedConnection{Connection: c, FirstSeen: now})
@@ -72,10 +78,17 @@ func (r *Record) Merge(conns []Connection, now time.Time) int {
 
 // Lookup returns the recorded connection with this id.
 func (r *Record) Lookup(id ConnID) (RecordedConnection, bool) {
-	for _, c := range r.Connections {
-		if c.Conn == id {
-			return c, true
-		}
+	if i := r.index(id); i >= 0 {
+		return r.Connections[i], true
 	}
 	return RecordedConnection{}, false
+}
+
+func (r *Record) index(id ConnID) int {
+	for i, c := range r.Connections {
+		if c.Conn == id {
+			return i
+		}
+	}
+	return -1
 }

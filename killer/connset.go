@@ -34,12 +34,12 @@ func (s *connSet) add(c fuseguard.Connection) {
 }
 
 // learn adds the FUSE mounts in tid's mount table.
-func (s *connSet) learn(p proc.FS, tid int, host []fuseguard.Mount) {
+func (s *connSet) learn(p proc.FS, tid int, host fuseguard.HostTable) {
 	infos, err := p.MountInfo(tid)
 	if err != nil {
 		return
 	}
-	for _, c := range fuseguard.Classify(fuseguard.FUSEMounts(infos), host) {
+	for _, c := range host.Classify(fuseguard.FUSEMounts(infos)) {
 		s.add(c)
 	}
 	for _, m := range fuseguard.FUSEMounts(infos) {

@@ -63,9 +63,10 @@ func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard
 		return d, err
 	}
 	conns := newConnSet(rec)
-	host, hostErr := fuseguard.HostMounts(o.Proc)
-	if hostErr != nil {
-		d.Notes = append(d.Notes, "host mount table unreadable: "+hostErr.Error())
+	host := fuseguard.ReadHostTable(o.Proc)
+	if host.Err != nil {
+		// Nothing learned now is owned; the policy says so per connection.
+		d.Notes = append(d.Notes, "host mount table unreadable: "+host.Err.Error()+": ownership of connections seen now unknown, none aborted as owned")
 	}
 	for _, tgid := range members {
 		tids, err := o.Proc.Tasks(tgid)

@@ -8,7 +8,9 @@ import (
 	"github.com/fuseguard/fuseguard/fuseguard"
 )
 
-// allows reports whether the policy lets fuseguard abort c.
+// allows reports whether the policy lets fuseguard abort c. A connection
+// whose ownership is unknown is not owned: only the policies that abort
+// shared connections anyway let it through.
 func (p Policy) allows(c fuseguard.Connection) bool {
 	return c.Owned || p.AbortShared || slices.Contains(p.AllowSharedFSTypes, c.FSType)
 }
@@ -38,7 +40,11 @@ func (p Policy) plan(stuck []Task, conns []ConnState) (planned, refused []Abort)
 			planned = append(planned, a)
 			return
 		}
-		a.Reason = fmt.Sprintf("%s; shared with the host (%s), kept: allow with --allow-shared-fstype=%s", reason, c.FSType, c.FSType)
+		if c.OwnershipUnknown != "" {
+			a.Reason = fmt.Sprintf("%s; %s: ownership unknown, not aborted", reason, c.OwnershipUnknown)
+		} else {
+			a.Reason = fmt.Sprintf("%s; shared with the host (%s), kept: allow with --allow-shared-fstype=%s", reason, c.FSType, c.FSType)
+		}
 		refused = append(refused, a)
 	}
 	for _, c := range conns {
