@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/untrusted"
 )
 
 // allows reports whether the policy lets fuseguard abort c. A connection
@@ -26,7 +27,7 @@ func (p Policy) plan(stuck []Task, conns []ConnState) (planned, refused []Abort)
 	unexplained := false
 	for _, t := range stuck {
 		if t.HasConn {
-			waiters[t.Conn] = append(waiters[t.Conn], fmt.Sprintf("task %d (%s) waits on it via %s", t.TID, t.Comm, t.Via))
+			waiters[t.Conn] = append(waiters[t.Conn], fmt.Sprintf("task %d (%s) waits on it via %s", t.TID, untrusted.Text(t.Comm), t.Via))
 		} else if t.Blocker == BlockerFUSERequest || t.Blocker == BlockerFUSEFlush {
 			unexplained = true
 		}

@@ -32,7 +32,7 @@ func TestParseTraceParent(t *testing.T) {
 		{in: "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},            // wrong separator
 		{in: " 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0"},            // right length, shifted
 		{in: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\x1b[2J"},     // trailing escape
-		{in: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-\x1b\n"},       // control bytes in the flags
+		{in: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-\x1b\n"},        // control bytes in the flags
 		{in: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" + "\u202e"}, // bidi override
 		{in: ""},
 		{in: "garbage"},
