@@ -83,12 +83,9 @@ func HostMounts(p proc.FS) ([]Mount, error) {
 	}
 	self := os.Getpid()
 	hostNS, nsErr := p.NamespaceInode(1, "mnt")
-	if nsErr != nil {
-		return nil, fmt.Errorf("host mounts: pid 1: %w (its mount namespace: %w)", err, nsErr)
-	}
-	selfNS, nsErr := p.NamespaceInode(self, "mnt")
-	if nsErr != nil || selfNS != hostNS {
-		return nil, fmt.Errorf("host mounts: pid 1: %w (not in its mount namespace)", err)
+	selfNS, selfNSErr := p.NamespaceInode(self, "mnt")
+	if nsErr != nil || selfNSErr != nil || selfNS != hostNS {
+		return nil, fmt.Errorf("host mounts: pid 1: %w", err)
 	}
 	infos, selfErr := p.MountInfo(self)
 	if selfErr != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,99 +109,38 @@ func assertRefusedUnknown(t *testing.T, refused []Abort, conn fuseguard.ConnID) 
 	}
 }
 
-// deepMount mounts on a path of over 64 KiB: a tmpfs on dir, then deep
-// directories in it, then bind (a tmpfs when "") on the deepest. It works
-// on a locked OS thread of the test that joins the mount namespace of
-// nsPID, or a private copy of the test's own when nsPID is 0; that thread
-// never runs anything else and ends at cleanup (so does a namespace of its
-// own, with its mounts). It returns the thread's id and the deep path.
+// deepMount mounts on a path of over 64 KiB, in the mount namespace of
+// nsPID (0: a private one): a tmpfs on dir, then deep directories in it,
+// then bind (a tmpfs when "") on the deepest. It returns the id of the
+// thread in that namespace and the deep path.
 func deepMount(t *testing.T, nsPID int, dir, bind string) (int, string) {
 	t.Helper()
-	type result struct {
-		tid  int
-		deep string
-		err  error
-	}
-	ready := make(chan result, 1)
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done) })
-	go func() {
-		// Never unlocked: the thread has left the process's namespace and
-		// exits with this goroutine.
-		runtime.LockOSThread()
-		fail := func(err error) { ready <- result{err: err} }
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			fail(err)
-			return
-		}
-		if nsPID == 0 {
-			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-				fail(err)
-				return
-			}
-			if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-				fail(err)
-				return
-			}
-		} else {
-			fd, err := unix.Open("/proc/"+strconv.Itoa(nsPID)+"/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				fail(err)
-				return
-			}
-			err = unix.Setns(fd, unix.CLONE_NEWNS)
-			unix.Close(fd)
-			if err != nil {
-				fail(err)
-				return
-			}
-		}
+	// Names with a space: the kernel escapes it (\040), which the parser
+	// must undo across the whole line.
+	name := strings.Repeat("d", 200) + " x"
+	deep := dir
+	tid := fixture.InMountNamespace(t, nsPID, func() error {
 		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=16m"); err != nil {
-			fail(err)
-			return
+			return err
 		}
 		if err := unix.Chdir(dir); err != nil {
-			fail(err)
-			return
+			return err
 		}
-		// Names with a space: the kernel escapes it (\040), which the
-		// parser must undo across the whole line.
-		name := strings.Repeat("d", 200) + " x"
-		deep := dir
 		for len(deep) < 70<<10 {
 			if err := unix.Mkdir(name, 0o755); err != nil {
-				fail(err)
-				return
+				return err
 			}
 			if err := unix.Chdir(name); err != nil {
-				fail(err)
-				return
+				return err
 			}
 			deep += "/" + name
 		}
-		var err error
 		if bind == "" {
-			err = unix.Mount("tmpfs", ".", "tmpfs", 0, "size=1m")
-		} else {
-			err = unix.Mount(bind, ".", "", unix.MS_BIND, "")
+			return unix.Mount("tmpfs", ".", "tmpfs", 0, "size=1m")
 		}
-		if err != nil {
-			fail(err)
-			return
-		}
-		ready <- result{tid: unix.Gettid(), deep: deep}
-		<-done
-	}()
-	select {
-	case r := <-ready:
-		if r.err != nil {
-			t.Fatalf("deep mount: %v", r.err)
-		}
-		return r.tid, r.deep
-	case <-time.After(30 * time.Second):
-		t.Fatal("deep mount: not made in 30 s")
-	}
-	return 0, ""
+		return unix.Mount(bind, ".", "", unix.MS_BIND, "")
+	})
+	return tid, deep
 }
 
 // assertLongLine checks that tid's mount table really has a line that
