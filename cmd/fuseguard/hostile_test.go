@@ -101,7 +101,7 @@ func TestDiagnoseEscapesHostileNames(t *testing.T) {
 // escapes on the screen or break the table; ownership unknown is shown.
 func TestStatusEscapes(t *testing.T) {
 	conn := fuseguard.RecordedConnection{Connection: fuseguard.Connection{
-		Mount: fuseguard.Mount{Conn: 42, FSType: "fuse.x\x1b[2J", MountPoint: "/m\n\tfake\x9b31m\u202e"},
+		Mount:            fuseguard.Mount{Conn: 42, FSType: "fuse.x\x1b[2J", MountPoint: "/m\n\tfake\x9b31m\u202e"},
 		OwnershipUnknown: "host mount table unreadable: x",
 	}}
 	st := watch.Status{StateDir: "/run/fg\r", WatcherPID: 0, Containers: []watch.Tracked{{
