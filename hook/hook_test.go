@@ -174,6 +174,35 @@ func TestHostileTraceParent(t *testing.T) {
 	}
 }
 
+// TestRunHostTableUnreadable: the hook never stops a container: with the
+// host's mount table unreadable it still records the container (W4, a
+// healthy FUSE mount inside), with the connection's ownership unknown, and
+// logs why.
+func TestRunHostTableUnreadable(t *testing.T) {
+	c := fixture.W4(t)
+	store := fuseguard.Store{Dir: t.TempDir()}
+	var logBuf strings.Builder
+	log := logrus.New()
+	log.SetOutput(&logBuf)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := &specs.State{ID: "nohost", Status: specs.StateCreating, Pid: c.InitPID}
+	r, err := hook.Run(ctx, oci.CreateRuntime, st, hook.Options{Store: store, Log: log, Proc: fixture.ProcWithPID1(t, fixture.GarbagePID1(t))})
+	if err != nil {
+		t.Fatalf("hook failed with the host table unreadable: %v", err)
+	}
+	got, ok := r.Lookup(c.Conn)
+	if !ok || got.Owned || !strings.HasPrefix(got.OwnershipUnknown, "host mount table unreadable: ") {
+		t.Fatalf("record %+v: want connection %d with unknown ownership", r.Connections, c.Conn)
+	}
+	if saved, err := store.Load("nohost"); err != nil || len(saved.Connections) != len(r.Connections) {
+		t.Fatalf("saved record %+v, %v", saved, err)
+	}
+	if out := logBuf.String(); !strings.Contains(out, "unknown ownership") || !strings.Contains(out, "host mount table unreadable") {
+		t.Errorf("log does not say why:\n%s", out)
+	}
+}
+
 // TestRunErrors: a dead pid, an unknown stage and a cancelled context are
 // errors, and nothing is saved.
 func TestRunErrors(t *testing.T) {

@@ -24,27 +24,6 @@ import (
 // moby/sys/mountinfo's scanner accepts (a container makes one by mounting on
 // a deep path).
 
-// procRootWithPID1 returns a proc root that shows every current process of
-// /proc as it is, except pid 1: setup1 builds root/1 as it likes.
-func procRootWithPID1(t *testing.T, setup1 func(dir string)) proc.FS {
-	t.Helper()
-	root := t.TempDir()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil || e.Name() == "1" {
-			continue
-		}
-		if err := os.Symlink(filepath.Join("/proc", e.Name()), filepath.Join(root, e.Name())); err != nil {
-			t.Fatal(err)
-		}
-	}
-	setup1(filepath.Join(root, "1"))
-	return proc.NewFS(root)
-}
-
 // TestKillHostTableUnreadable: when the host's table cannot be read or
 // parsed, no connection is owned: Kill and Diagnose abort nothing and say
 // why, on a real wedged container (W1-private, whose connection would be
@@ -52,14 +31,7 @@ func procRootWithPID1(t *testing.T, setup1 func(dir string)) proc.FS {
 func TestKillHostTableUnreadable(t *testing.T) {
 	t.Parallel()
 	for name, setup1 := range map[string]func(dir string){
-		"garbage": func(dir string) {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "mountinfo"), []byte("not \x1b a mount table\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		},
+		"garbage": fixture.GarbagePID1(t),
 		"unreadable": func(dir string) {
 			// A directory where the file should be: read fails (EISDIR).
 			if err := os.MkdirAll(filepath.Join(dir, "mountinfo"), 0o755); err != nil {
@@ -71,7 +43,7 @@ func TestKillHostTableUnreadable(t *testing.T) {
 			t.Parallel()
 			c := fixture.W1(t, false)
 			opts := testOptions()
-			opts.Proc = procRootWithPID1(t, setup1)
+			opts.Proc = fixture.ProcWithPID1(t, setup1)
 
 			rep := killAndCheck(t, c, opts, OutcomeStillStuck)
 			assertRefusedUnknown(t, rep.Refused, c.Conn)
@@ -181,7 +153,7 @@ func TestKillLongLineInHostTable(t *testing.T) {
 	assertLongLine(t, tid, deep)
 	opts := testOptions()
 	// The namespace of that thread is the host's, as fuseguard sees it.
-	opts.Proc = procRootWithPID1(t, func(dir string) {
+	opts.Proc = fixture.ProcWithPID1(t, func(dir string) {
 		if err := os.Symlink("/proc/"+strconv.Itoa(tid), dir); err != nil {
 			t.Fatal(err)
 		}
