@@ -140,15 +140,21 @@ func TestTraceParentTracingOff(t *testing.T) {
 	}
 }
 
+// bufferLog is a text logger, safe for a terminal, writing into a buffer.
+func bufferLog() (*logrus.Logger, *strings.Builder) {
+	var b strings.Builder
+	log := logrus.New()
+	log.SetOutput(&b)
+	log.SetFormatter(untrusted.Formatter{Formatter: &logrus.TextFormatter{DisableColors: true}})
+	return log, &b
+}
+
 // TestHostileTraceParent: an annotation that is not exactly a W3C
 // traceparent is never stored, and the log says why, escaped.
 func TestHostileTraceParent(t *testing.T) {
 	c := fixture.W4(t)
 	store := fuseguard.Store{Dir: t.TempDir()}
-	var logBuf strings.Builder
-	log := logrus.New()
-	log.SetOutput(&logBuf)
-	log.SetFormatter(untrusted.Formatter{Formatter: &logrus.TextFormatter{DisableColors: true}})
+	log, logBuf := bufferLog()
 	hostile := traceParent + "\x1b]0;owned\a"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -181,9 +187,7 @@ func TestHostileTraceParent(t *testing.T) {
 func TestRunHostTableUnreadable(t *testing.T) {
 	c := fixture.W4(t)
 	store := fuseguard.Store{Dir: t.TempDir()}
-	var logBuf strings.Builder
-	log := logrus.New()
-	log.SetOutput(&logBuf)
+	log, logBuf := bufferLog()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	st := &specs.State{ID: "nohost", Status: specs.StateCreating, Pid: c.InitPID}

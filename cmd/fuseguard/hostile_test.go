@@ -1,14 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -48,21 +46,7 @@ func TestDiagnoseEscapesHostileNames(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var d killer.Diagnosis
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		stdout, stderr, code := fg(t, "diagnose", "--json", fmt.Sprint(c.InitPID))
-		if code != exitOK {
-			t.Fatalf("diagnose: exit %d\n%s", code, stderr)
-		}
-		if err := json.Unmarshal([]byte(stdout), &d); err != nil {
-			t.Fatal(err)
-		}
-		if d.InitInZap && len(d.Plan) > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	d := diagnoseKilled(t, c.InitPID)
 	// JSON keeps the raw values.
 	if !slices.ContainsFunc(d.Stuck, func(k killer.Task) bool { return k.Comm == comm }) {
 		t.Fatalf("no stuck task named %q in %+v", comm, d.Stuck)
