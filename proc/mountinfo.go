@@ -40,7 +40,7 @@ func ParseMountInfo(b []byte) ([]*mountinfo.Info, error) {
 	for len(b) > 0 {
 		line, rest, _ := bytes.Cut(b, []byte{'\n'})
 		b = rest
-		m, err := ParseMountInfoLine(string(line))
+		m, err := parseMountInfoLine(string(line))
 		if err != nil {
 			return nil, fmt.Errorf("mountinfo line %d: %w", len(out)+1, err)
 		}
@@ -52,7 +52,7 @@ func ParseMountInfo(b []byte) ([]*mountinfo.Info, error) {
 	return out, nil
 }
 
-// ParseMountInfoLine parses one line of mountinfo (proc(5)):
+// parseMountInfoLine parses one line of mountinfo (proc(5)):
 //
 //	36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
 //	(1)(2)(3)   (4)   (5)      (6)      (7)   (8) (9)   (10)         (11)
@@ -61,7 +61,7 @@ func ParseMountInfo(b []byte) ([]*mountinfo.Info, error) {
 // kernel escapes space, tab, newline and backslash in root, mount point,
 // type and source as \NNN (mangle_path), so one mount is always one line
 // and fields never contain a space.
-func ParseMountInfoLine(line string) (*mountinfo.Info, error) {
+func parseMountInfoLine(line string) (*mountinfo.Info, error) {
 	fields := strings.Split(line, " ")
 	if len(fields) < 10 {
 		return nil, fmt.Errorf("%w: %d fields", ErrMountInfoSyntax, len(fields))
