@@ -26,7 +26,7 @@ func (w *Watcher) rescan(now time.Time) {
 			w.forget(t, "record removed")
 		}
 	}
-	var host []fuseguard.Mount
+	var host *fuseguard.HostTable
 	for _, t := range w.tracks {
 		host = w.refresh(t, host, now, "rescan")
 	}

@@ -14,10 +14,11 @@ import (
 )
 
 // refresh rereads t's mount table and records the FUSE connections not yet
-// in its record. host is the host's FUSE mounts when the caller already
-// read them (nil: read them if needed); the mounts used are returned for
-// the next call.
-func (w *Watcher) refresh(t *tracked, host []fuseguard.Mount, now time.Time, why string) []fuseguard.Mount {
+// in its record. host is the host's table when the caller already read it
+// (nil: read it if needed); the table used is returned for the next call.
+// An unreadable host table records the connections with unknown ownership
+// (never owned) and is read again on the next call.
+func (w *Watcher) refresh(t *tracked, host *fuseguard.HostTable, now time.Time, why string) *fuseguard.HostTable {
 	if t.mntFD < 0 {
 		return host
 	}
@@ -54,22 +55,22 @@ func (w *Watcher) refresh(t *tracked, host []fuseguard.Mount, now time.Time, why
 	span.SetAttributes(attribute.String("container.id", t.rec.ID), attribute.Int("process.pid", t.rec.InitPID),
 		attribute.String("fuseguard.refresh_reason", why), attribute.Int("fuseguard.fuse_mounts", len(mounts)))
 	if host == nil {
-		if host, err = fuseguard.HostMounts(w.o.Proc); err != nil {
-			log.WithError(err).Warn("cannot read host mount table")
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-			return nil
-		}
-		if host == nil {
-			host = []fuseguard.Mount{}
-		}
+		table := fuseguard.ReadHostTable(w.o.Proc)
+		host = &table
 	}
-	conns := w.o.Control.Stamp(gens, fuseguard.Classify(mounts, host))
+	conns := w.o.Control.Stamp(gens, host.Classify(mounts))
+	next := host
+	if host.Err != nil {
+		log.WithError(host.Err).Warn("cannot read host mount table: ownership unknown, nothing recorded now is owned")
+		span.RecordError(host.Err)
+		span.SetStatus(codes.Error, host.Err.Error())
+		next = nil // read it again next time
+	}
 	before := len(t.rec.Connections)
 	added := t.rec.Merge(conns, now)
 	span.SetAttributes(attribute.Int("fuseguard.added", added))
 	if added == 0 {
-		return host
+		return next
 	}
 	newIDs := connIDs(t.rec.Connections[before:])
 	w.save(t)
@@ -78,5 +79,5 @@ func (w *Watcher) refresh(t *tracked, host []fuseguard.Mount, now time.Time, why
 			"owned": c.Owned, "reason": why}).Info("recorded FUSE connection")
 	}
 	w.emit(Event{Kind: EventRefreshed, ID: t.rec.ID, PID: t.rec.InitPID, Conns: newIDs})
-	return host
+	return next
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/fuseguard/fuseguard/obs"
 	"github.com/fuseguard/fuseguard/oci"
 	"github.com/fuseguard/fuseguard/telemetry"
+	"github.com/fuseguard/fuseguard/untrusted"
 )
 
 // Wrapper runs one invocation of the runtime wrapper.
@@ -122,7 +123,7 @@ func (w *Wrapper) exec(ctx context.Context, args []string) int {
 		w.Flush()
 	}
 	err := syscall.Exec(w.Runtime, argv, telemetry.InjectEnv(ctx, w.Env))
-	fmt.Fprintf(w.Stderr, "fuseguard-runtime: exec %s: %v\n", w.Runtime, err)
+	fmt.Fprintf(w.Stderr, "fuseguard-runtime: exec %s: %s\n", untrusted.Text(w.Runtime), untrusted.Line(err.Error()))
 	return 1
 }
 
@@ -271,6 +272,6 @@ func (w *Wrapper) child(ctx context.Context, args []string) int {
 		}
 		return ee.ExitCode()
 	}
-	fmt.Fprintf(w.Stderr, "fuseguard-runtime: run %s: %v\n", w.Runtime, err)
+	fmt.Fprintf(w.Stderr, "fuseguard-runtime: run %s: %s\n", untrusted.Text(w.Runtime), untrusted.Line(err.Error()))
 	return 1
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/untrusted"
 	"github.com/fuseguard/fuseguard/watch"
 )
 
@@ -40,11 +41,11 @@ func cmdStatus(ctx context.Context, a *app, args []string) int {
 func printStatus(w io.Writer, st watch.Status) {
 	switch st.WatcherPID {
 	case 0:
-		fmt.Fprintf(w, "watcher: not running (state dir %s)\n", st.StateDir)
+		fmt.Fprintf(w, "watcher: not running (state dir %s)\n", untrusted.Text(st.StateDir))
 	case -1:
-		fmt.Fprintf(w, "watcher: running, pid unknown (state dir %s)\n", st.StateDir)
+		fmt.Fprintf(w, "watcher: running, pid unknown (state dir %s)\n", untrusted.Text(st.StateDir))
 	default:
-		fmt.Fprintf(w, "watcher: running, pid %d (state dir %s)\n", st.WatcherPID, st.StateDir)
+		fmt.Fprintf(w, "watcher: running, pid %d (state dir %s)\n", st.WatcherPID, untrusted.Text(st.StateDir))
 	}
 	if len(st.Containers) == 0 {
 		fmt.Fprintln(w, "no tracked containers")
@@ -53,12 +54,16 @@ func printStatus(w io.Writer, st watch.Status) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONTAINER\tINIT\tSTATE\tCONN\tFSTYPE\tOWNED\tLIVE\tWAITING\tMOUNTPOINT")
 	for _, c := range st.Containers {
+		// Everything a container named is escaped: a tab or newline
+		// would also break the table.
+		id := untrusted.Text(c.ID)
 		state := c.Init
 		if c.InitState != "" {
 			state += " (" + c.InitState + ")"
 		}
+		state = untrusted.Text(state)
 		if len(c.Connections) == 0 {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t-\t-\t-\t-\n", c.ID, c.InitPID, state)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t-\t-\t-\t-\n", id, c.InitPID, state)
 			continue
 		}
 		for _, cn := range c.Connections {
@@ -66,8 +71,12 @@ func printStatus(w io.Writer, st watch.Status) {
 			if cn.Waiting >= 0 {
 				waiting = strconv.Itoa(cn.Waiting)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%t\t%t\t%s\t%s\n",
-				c.ID, c.InitPID, state, cn.Conn, cn.FSType, cn.Owned, cn.Live, waiting, cn.MountPoint)
+			owned := strconv.FormatBool(cn.Owned)
+			if cn.OwnershipUnknown != "" {
+				owned = "unknown"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%t\t%s\t%s\n",
+				id, c.InitPID, state, cn.Conn, untrusted.Text(cn.FSType), owned, cn.Live, waiting, untrusted.Text(cn.MountPoint))
 		}
 	}
 	tw.Flush()
