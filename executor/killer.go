@@ -42,25 +42,34 @@ type Killer struct {
 	Tracer trace.Tracer
 }
 
-// Bound is the longest Kill can take, apart from the time the diagnosis
-// spends reading /proc: an inspect, a kill and a confirming inspect, each
-// bounded by DockerTimeout, and the verify, abort and re-verify of the
-// rescue.
+// Bound is the longest Kill can take, and Kill enforces it: the whole
+// call runs under one deadline Bound after it starts, which every step
+// shares, so that a step that overruns its own timeout (a read of /proc
+// that blocks, a Docker call slow to give up) cannot stretch it. The sum
+// is an inspect, a kill and a confirming inspect, each bounded by
+// DockerTimeout, and the verify, abort and re-verify of the rescue.
 func (k *Killer) Bound() time.Duration {
-	o := k.Options
-	verify, rescue := o.VerifyTimeout, o.RecoverTimeout
+	return 3*k.dockerTimeout() + rescueBound(k.Options)
+}
+
+// StopBound is the longest Stop with this grace can take, enforced like
+// Bound: Bound, plus the SIGTERM's Docker call and the grace.
+func (k *Killer) StopBound(grace time.Duration) time.Duration {
+	return k.Bound() + k.dockerTimeout() + max(grace, 0)
+}
+
+// rescueBound is the longest killer.Kill with o takes: the verify, then
+// the diagnosis and abort, then the re-verify, each with the recover
+// timeout.
+func rescueBound(o killer.Options) time.Duration {
+	verify, recover := o.VerifyTimeout, o.RecoverTimeout
 	if verify <= 0 {
 		verify = killer.DefaultVerifyTimeout
 	}
-	if rescue <= 0 {
-		rescue = killer.DefaultRecoverTimeout
+	if recover <= 0 {
+		recover = killer.DefaultRecoverTimeout
 	}
-	return 3*k.dockerTimeout() + verify + 2*rescue
-}
-
-// StopBound is the longest Stop with this grace can take (see Bound).
-func (k *Killer) StopBound(grace time.Duration) time.Duration {
-	return k.Bound() + k.dockerTimeout() + grace
+	return verify + 2*recover
 }
 
 func (k *Killer) dockerTimeout() time.Duration {
