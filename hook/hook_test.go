@@ -18,6 +18,7 @@ import (
 	"github.com/fuseguard/fuseguard/telemetry"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/untrusted"
+	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
 const traceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -31,7 +32,7 @@ func TestRunLifecycle(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	store := fuseguard.Store{Dir: t.TempDir()}
+	store := fuseguard.Store{Dir: testenv.StateDir(t)}
 	opts := hook.Options{Store: store, Tracer: tp.Tracer("test"), Getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -122,7 +123,7 @@ func endedTraceParent(t *testing.T, rec *tracetest.SpanRecorder, name string) st
 // context the container was started under.
 func TestTraceParentTracingOff(t *testing.T) {
 	c := fixture.W4(t)
-	store := fuseguard.Store{Dir: t.TempDir()}
+	store := fuseguard.Store{Dir: testenv.StateDir(t)}
 	env := func(k string) string {
 		if k == telemetry.EnvTraceParent {
 			return traceParent
@@ -153,7 +154,7 @@ func bufferLog() (*logrus.Logger, *strings.Builder) {
 // traceparent is never stored, and the log says why, escaped.
 func TestHostileTraceParent(t *testing.T) {
 	c := fixture.W4(t)
-	store := fuseguard.Store{Dir: t.TempDir()}
+	store := fuseguard.Store{Dir: testenv.StateDir(t)}
 	log, logBuf := bufferLog()
 	hostile := traceParent + "\x1b]0;owned\a"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -186,7 +187,7 @@ func TestHostileTraceParent(t *testing.T) {
 // logs why.
 func TestRunHostTableUnreadable(t *testing.T) {
 	c := fixture.W4(t)
-	store := fuseguard.Store{Dir: t.TempDir()}
+	store := fuseguard.Store{Dir: testenv.StateDir(t)}
 	log, logBuf := bufferLog()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -210,7 +211,7 @@ func TestRunHostTableUnreadable(t *testing.T) {
 // TestRunErrors: a dead pid, an unknown stage and a cancelled context are
 // errors, and nothing is saved.
 func TestRunErrors(t *testing.T) {
-	store := fuseguard.Store{Dir: t.TempDir()}
+	store := fuseguard.Store{Dir: testenv.StateDir(t)}
 	opts := hook.Options{Store: store}
 	ctx := context.Background()
 	st := &specs.State{ID: "x", Status: specs.StateCreating, Pid: 1 << 22, Bundle: "/b"}

@@ -70,7 +70,7 @@ type idleFigures struct {
 // measures it over secs seconds once it tracks them all.
 func measureIdle(b *testing.B, bin string, n, secs int) idleFigures {
 	b.Helper()
-	dir := b.TempDir()
+	dir := testenv.StateDir(b)
 	startIdle(b, dir, n)
 	w, lines := startWatchProcess(b, bin, dir)
 	start := time.Now()
@@ -99,7 +99,7 @@ func measureIdle(b *testing.B, bin string, n, secs int) idleFigures {
 // long after the grace each detection came, measured from the SIGKILL.
 func detectionLatency(b *testing.B, bin string, n, wedges int) []time.Duration {
 	b.Helper()
-	dir := b.TempDir()
+	dir := testenv.StateDir(b)
 	startIdle(b, dir, n)
 	_, lines := startWatchProcess(b, bin, dir)
 	waitLine(b, lines, "watcher started", 10*time.Second)

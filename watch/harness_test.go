@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,11 +51,27 @@ func (e *events) wait(t *testing.T, kind EventKind, id string, d time.Duration) 
 }
 
 func (e *events) waitOK(kind EventKind, id string, d time.Duration) (Event, bool) {
+	return e.waitFor(d, func(ev Event) bool { return ev.Kind == kind && (id == "" || ev.ID == id) })
+}
+
+// waitRecorded waits until the watcher has conn in id's record, whether it
+// was there when tracking began or a refresh added it: the daemon may
+// mount before or after the record is first read.
+func (e *events) waitRecorded(t *testing.T, id string, conn fuseguard.ConnID, d time.Duration) {
+	t.Helper()
+	if _, ok := e.waitFor(d, func(ev Event) bool {
+		return ev.ID == id && (ev.Kind == EventTracked || ev.Kind == EventRefreshed) && slices.Contains(ev.Conns, conn)
+	}); !ok {
+		t.Fatalf("connection %d not in %q's record within %s; events: %v", conn, id, d, e.all())
+	}
+}
+
+func (e *events) waitFor(d time.Duration, match func(Event) bool) (Event, bool) {
 	deadline := time.After(d)
 	for {
 		e.mu.Lock()
 		for _, ev := range e.list {
-			if ev.Kind == kind && (id == "" || ev.ID == id) {
+			if match(ev) {
 				e.mu.Unlock()
 				return ev, true
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
 // TestLateMountHostTableUnreadable: with the host's mount table
@@ -15,7 +16,7 @@ import (
 // ownership unknown (never owned), so no rescue aborts it as the
 // container's.
 func TestLateMountHostTableUnreadable(t *testing.T) {
-	dir := t.TempDir()
+	dir := testenv.StateDir(t)
 	c := startShell(t, `busybox sleep 1
 "$FF" serve -mode healthy -mount "$M" -name ndrive -ready "$D/ready" &
 wait`)

@@ -106,7 +106,7 @@ type Event struct {
 	Kind   EventKind
 	ID     string
 	PID    int
-	Conns  []fuseguard.ConnID // EventRefreshed: the connections added
+	Conns  []fuseguard.ConnID // EventTracked: those recorded; EventRefreshed: those added
 	Report *killer.Report     // EventRescued
 	Err    error
 	Time   time.Time

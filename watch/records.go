@@ -82,7 +82,7 @@ func (w *Watcher) track(rec *fuseguard.Record, now time.Time) {
 	w.tracks[rec.ID] = t
 	w.dirty = true
 	log.WithFields(logrus.Fields{"connections": connIDs(rec.Connections), "mountinfo": t.mntFD >= 0}).Info("tracking container")
-	w.emit(Event{Kind: EventTracked, ID: rec.ID, PID: rec.InitPID})
+	w.emit(Event{Kind: EventTracked, ID: rec.ID, PID: rec.InitPID, Conns: connIDs(rec.Connections)})
 	w.refresh(t, nil, now, "tracked")
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
 // fg runs the fuseguard binary with a deadline and returns stdout, stderr
@@ -25,7 +26,7 @@ func fg(t *testing.T, args ...string) (string, string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "FUSEGUARD_STATE_DIR="+t.TempDir())
+	cmd.Env = append(os.Environ(), "FUSEGUARD_STATE_DIR="+testenv.StateDir(t))
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

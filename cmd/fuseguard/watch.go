@@ -7,6 +7,7 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/obs"
 	"github.com/fuseguard/fuseguard/telemetry"
 	"github.com/fuseguard/fuseguard/watch"
 )
@@ -23,11 +24,20 @@ func cmdWatch(ctx context.Context, a *app, args []string) int {
 	var allowShared stringList
 	fs.Var(&allowShared, "allow-shared-fstype", allowSharedUsage)
 	dryRun := fs.Bool("dry-run", false, "detect and diagnose, abort nothing")
+	logFile := fs.String("log-file", "", "log to this file, size-capped and rotated (default: stderr, e.g. the journal under systemd)")
 	if code, ok := a.parse(fs, format, level, args); !ok {
 		return code
 	}
 	if fs.NArg() != 0 {
 		return a.fail(exitUsage, "watch: takes no arguments")
+	}
+	if *logFile != "" {
+		lf, err := obs.OpenLogFile(*logFile, 0, 0)
+		if err != nil {
+			return a.fail(exitFailure, "watch: %v", err)
+		}
+		defer lf.Close()
+		a.log.SetOutput(lf)
 	}
 	tp, err := telemetry.New(ctx, telemetry.ConfigFromEnv(a.getenv))
 	if err != nil {

@@ -24,7 +24,7 @@ import (
 func TestWatchAndStatus(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := fgcmd.Binary(t)
-	dir := t.TempDir()
+	dir := testenv.StateDir(t)
 	rec, err := fuseguard.NewRecord(proc.NewFS(""), "self", os.Getpid(), time.Now())
 	if err != nil {
 		t.Fatal(err)
