@@ -24,6 +24,28 @@ const (
 	DefaultRescanInterval = 30 * time.Second
 	DefaultRetryInterval  = 10 * time.Second
 	DefaultShutdown       = 3 * time.Second
+	// DefaultMaxRetryInterval caps the backoff between two rescues of a
+	// container that stays stuck.
+	DefaultMaxRetryInterval = 5 * time.Minute
+	// DefaultMaxRescues is how many rescues may run at once, over all
+	// containers.
+	DefaultMaxRescues = 4
+	// DefaultMountReadInterval is the shortest time between two reads of
+	// one container's mount table: a mount-table change storm costs at
+	// most one read per interval, and a new mount is still recorded well
+	// within a second.
+	DefaultMountReadInterval = 200 * time.Millisecond
+	// DefaultMaxTracked caps the records tracked at once.
+	DefaultMaxTracked = 8192
+	// DefaultMaxConnections caps the connections the watcher adds to one
+	// record.
+	DefaultMaxConnections = 256
+	// DefaultMaxMountInfo caps the bytes of one mount table read (about
+	// 30000 mounts).
+	DefaultMaxMountInfo = 4 << 20
+	// rescueDiagnose is what a rescue's deadline allows for the diagnosis
+	// beyond its waits.
+	rescueDiagnose = 2 * time.Second
 	// rescueVerify is the Kill's verify wait: the grace already was one.
 	rescueVerify = 10 * time.Millisecond
 )
@@ -41,10 +63,31 @@ type Options struct {
 	// RescanInterval is the safety rescan of the state directory and of
 	// every tracked mount table, in case an event was missed.
 	RescanInterval time.Duration
-	// RetryInterval separates two rescues of a container still stuck.
-	RetryInterval time.Duration
+	// RetryInterval separates the first two rescues of a container still
+	// stuck; it doubles after each failed rescue, up to MaxRetryInterval.
+	RetryInterval    time.Duration
+	MaxRetryInterval time.Duration
 	// RecoverTimeout bounds the wait for the exit after an abort.
 	RecoverTimeout time.Duration
+	// RescueTimeout is the deadline of one rescue (default: the killer's
+	// bound, RescueBound). A rescue still running past it (a /proc read
+	// that ignores its context) is abandoned: its slot goes to the next
+	// container and the container is retried once the rescue returns.
+	RescueTimeout time.Duration
+	// MaxRescues caps the rescues running at once; a stuck exit detected
+	// while all slots are busy waits for one.
+	MaxRescues int
+	// MountReadInterval is the shortest time between two reads of one
+	// container's mount table (coalescing mount-table change storms).
+	MountReadInterval time.Duration
+	// MaxTracked caps the records tracked at once; records past it are
+	// logged, counted in the status, and tracked once room frees up.
+	MaxTracked int
+	// MaxConnections caps the connections the watcher adds to one record.
+	MaxConnections int
+	// MaxMountInfo caps the bytes of one mount table read; a larger table
+	// is not read (the record keeps what it has) and shows in the status.
+	MaxMountInfo int
 	// ShutdownTimeout bounds how long Run waits for rescues in flight once
 	// its context ends.
 	ShutdownTimeout time.Duration
@@ -76,8 +119,30 @@ func (o Options) withDefaults() Options {
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = DefaultRetryInterval
 	}
+	if o.MaxRetryInterval <= 0 {
+		o.MaxRetryInterval = DefaultMaxRetryInterval
+	}
+	o.MaxRetryInterval = max(o.MaxRetryInterval, o.RetryInterval)
 	if o.RecoverTimeout <= 0 {
 		o.RecoverTimeout = killer.DefaultRecoverTimeout
+	}
+	if o.RescueTimeout <= 0 {
+		o.RescueTimeout = RescueBound(o.RecoverTimeout)
+	}
+	if o.MaxRescues <= 0 {
+		o.MaxRescues = DefaultMaxRescues
+	}
+	if o.MountReadInterval <= 0 {
+		o.MountReadInterval = DefaultMountReadInterval
+	}
+	if o.MaxTracked <= 0 {
+		o.MaxTracked = DefaultMaxTracked
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	if o.MaxMountInfo <= 0 {
+		o.MaxMountInfo = DefaultMaxMountInfo
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = DefaultShutdown
@@ -85,6 +150,24 @@ func (o Options) withDefaults() Options {
 	o.Log = obs.Logger(o.Log)
 	o.Tracer = obs.Tracer(o.Tracer)
 	return o
+}
+
+// RescueBound is the default deadline of one rescue: the killer's bound
+// for a verify-only kill (the verify, an abort and the wait for the exit,
+// each at most recover) plus time for the diagnosis.
+func RescueBound(recover time.Duration) time.Duration {
+	return rescueVerify + 2*recover + rescueDiagnose
+}
+
+// backoff is the wait before the next rescue of a container whose last
+// failures rescues failed: base, doubled per further failure, at most
+// limit.
+func backoff(base, limit time.Duration, failures int) time.Duration {
+	d := base
+	for i := 1; i < failures && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
 }
 
 // EventKind names what the watcher did.
@@ -96,7 +179,9 @@ const (
 	EventStale     EventKind = "stale"     // a record whose init is gone or reused was removed
 	EventRefreshed EventKind = "refreshed" // new connections were added to a record
 	EventExiting   EventKind = "exiting"   // init started exiting
-	EventDetected  EventKind = "detected"  // init exiting for longer than the grace: rescue started
+	EventDetected  EventKind = "detected"  // init exiting for longer than the grace: rescue started or queued
+	EventRefused   EventKind = "refused"   // a record not tracked: MaxTracked reached
+	EventAbandoned EventKind = "abandoned" // a rescue ran past its deadline: its slot was freed
 	EventRescued   EventKind = "rescued"   // a rescue finished (see Report and Err)
 	EventForgotten EventKind = "forgotten" // init exited or the record was removed
 )

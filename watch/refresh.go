@@ -17,31 +17,49 @@ import (
 // in its record. host is the host's FUSE mounts when the caller already
 // read them (nil: read them if needed); the mounts used are returned for
 // the next call.
+//
+// Every read starts a cool-down of MountReadInterval for t (see cool).
 func (w *Watcher) refresh(t *tracked, host []fuseguard.Mount, now time.Time, why string) []fuseguard.Mount {
 	if t.mntFD < 0 {
 		return host
 	}
-	mounts, buf, err := t.readMounts(w.mntBuf)
+	w.cool(t, now)
+	mounts, buf, err := t.readMounts(w.mntBuf, w.o.MaxMountInfo)
 	if errors.Is(err, errRootMoved) {
 		if err = t.reopenMounts(w.o.Proc); err == nil {
 			w.dirty = true // poll the new descriptor
-			mounts, buf, err = t.readMounts(buf)
+			mounts, buf, err = t.readMounts(buf, w.o.MaxMountInfo)
 		}
 	}
 	w.mntBuf = buf
+	if cap(buf) > mntBufKeep {
+		w.mntBuf = make([]byte, 0, mntBufKeep) // a large table's buffer is not kept
+	}
 	log := w.log.WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID})
 	if err != nil {
 		// EINVAL: init left its mount namespace (it is exiting); the record
 		// keeps what was seen.
-		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT) {
+		switch {
+		case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT):
 			unix.Close(t.mntFD)
 			t.mntFD = -1
 			w.dirty = true
 			log.Debug("mount table gone; keeping the record as is")
-		} else {
-			log.WithError(err).Warn("cannot read mount table")
+		case t.mntErr != err.Error():
+			// Logged once per cause: a table that stays too big is read
+			// again on every change.
+			log.WithError(err).Warn("cannot read mount table; keeping the record as is")
+		}
+		if t.mntFD >= 0 && t.mntErr != err.Error() {
+			t.mntErr = err.Error()
+			w.state.changed()
 		}
 		return host
+	}
+	if t.mntErr != "" {
+		log.Info("mount table readable again")
+		t.mntErr = ""
+		w.state.changed()
 	}
 	if len(mounts) == 0 {
 		return host // nothing FUSE: no need to classify
@@ -61,7 +79,7 @@ func (w *Watcher) refresh(t *tracked, host []fuseguard.Mount, now time.Time, why
 			host = []fuseguard.Mount{}
 		}
 	}
-	conns := fuseguard.Classify(mounts, host)
+	conns := w.capConnections(t, fuseguard.Classify(mounts, host), log)
 	before := len(t.rec.Connections)
 	added := t.rec.Merge(conns, now)
 	span.SetAttributes(attribute.Int("fuseguard.added", added))
@@ -76,4 +94,78 @@ func (w *Watcher) refresh(t *tracked, host []fuseguard.Mount, now time.Time, why
 	}
 	w.emit(Event{Kind: EventRefreshed, ID: t.rec.ID, PID: t.rec.InitPID, Conns: newIDs})
 	return host
+}
+
+// capConnections keeps of conns what fits in t's record under
+// MaxConnections, counting (and logging once) what does not: a container
+// mounting FUSE without end must not grow its record without end. A
+// connection left out cannot be aborted on the record's word: the safe
+// side.
+func (w *Watcher) capConnections(t *tracked, conns []fuseguard.Connection, log logrus.FieldLogger) []fuseguard.Connection {
+	room := w.o.MaxConnections - len(t.rec.Connections)
+	var kept []fuseguard.Connection
+	dropped := 0
+	for _, c := range conns {
+		if _, ok := t.rec.Lookup(c.Conn); ok {
+			continue
+		}
+		if len(kept) < room {
+			kept = append(kept, c)
+		} else {
+			dropped++
+		}
+	}
+	if dropped != t.dropped {
+		if dropped > 0 {
+			log.WithFields(logrus.Fields{"dropped": dropped, "max_connections": w.o.MaxConnections}).
+				Warn("record full: FUSE connections not recorded")
+		}
+		t.dropped = dropped
+		w.state.changed()
+	}
+	return kept
+}
+
+// cool leaves t's mount table out of poll until its next read slot,
+// MountReadInterval from now. Leaving it out is what bounds a storm: the
+// kernel reports POLLPRI on every poll after a change (mounts_poll compares
+// the namespace's event count with the one the file saw at its last poll),
+// so a descriptor left in the set would wake the loop at once, again and
+// again, while a container mounts and unmounts in a loop. Nothing is lost:
+// the first poll after warm reports any change made meanwhile.
+func (w *Watcher) cool(t *tracked, now time.Time) {
+	t.mntNext = now.Add(w.o.MountReadInterval)
+	if t.cooling {
+		return
+	}
+	t.cooling = true
+	w.cooling[t] = struct{}{}
+	if t.mntIdx >= 0 && t.mntIdx < len(w.pfds) && !w.dirty {
+		w.pfds[t.mntIdx].Fd = -1
+	}
+}
+
+// warm puts back into poll every mount table whose read slot has come.
+func (w *Watcher) warm(now time.Time) {
+	for t := range w.cooling {
+		if now.Before(t.mntNext) {
+			continue
+		}
+		delete(w.cooling, t)
+		t.cooling = false
+		if t.mntIdx >= 0 && t.mntIdx < len(w.pfds) && !w.dirty && t.mntFD >= 0 {
+			w.pfds[t.mntIdx].Fd = int32(t.mntFD)
+		}
+	}
+}
+
+// nextMountSlot is the earliest time a cooling mount table is polled again.
+func (w *Watcher) nextMountSlot() time.Time {
+	d := time.Now().Add(time.Hour)
+	for t := range w.cooling {
+		if t.mntNext.Before(d) {
+			d = t.mntNext
+		}
+	}
+	return d
 }
