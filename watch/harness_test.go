@@ -75,6 +75,17 @@ func (e *events) all() []Event {
 	return append([]Event(nil), e.list...)
 }
 
+// countBetween counts the events of kind for id from from to to.
+func (e *events) countBetween(kind EventKind, id string, from, to time.Time) int {
+	n := 0
+	for _, ev := range e.all() {
+		if ev.Kind == kind && ev.ID == id && !ev.Time.Before(from) && !ev.Time.After(to) {
+			n++
+		}
+	}
+	return n
+}
+
 func (e *events) count(kind EventKind, id string) int {
 	n := 0
 	for _, ev := range e.all() {

@@ -174,16 +174,17 @@ func backoff(base, limit time.Duration, failures int) time.Duration {
 type EventKind string
 
 const (
-	EventReady     EventKind = "ready"     // the start-up scan is done
-	EventTracked   EventKind = "tracked"   // a record is being watched
-	EventStale     EventKind = "stale"     // a record whose init is gone or reused was removed
-	EventRefreshed EventKind = "refreshed" // new connections were added to a record
-	EventExiting   EventKind = "exiting"   // init started exiting
-	EventDetected  EventKind = "detected"  // init exiting for longer than the grace: rescue started or queued
-	EventRefused   EventKind = "refused"   // a record not tracked: MaxTracked reached
-	EventAbandoned EventKind = "abandoned" // a rescue ran past its deadline: its slot was freed
-	EventRescued   EventKind = "rescued"   // a rescue finished (see Report and Err)
-	EventForgotten EventKind = "forgotten" // init exited or the record was removed
+	EventReady     EventKind = "ready"      // the start-up scan is done
+	EventTracked   EventKind = "tracked"    // a record is being watched
+	EventStale     EventKind = "stale"      // a record whose init is gone or reused was removed
+	EventRefreshed EventKind = "refreshed"  // new connections were added to a record
+	EventMountRead EventKind = "mount-read" // a container's mount table was read (at most once per MountReadInterval)
+	EventExiting   EventKind = "exiting"    // init started exiting
+	EventDetected  EventKind = "detected"   // init exiting for longer than the grace: rescue started or queued
+	EventRefused   EventKind = "refused"    // a record not tracked: MaxTracked reached
+	EventAbandoned EventKind = "abandoned"  // a rescue ran past its deadline: its slot was freed
+	EventRescued   EventKind = "rescued"    // a rescue finished (see Report and Err)
+	EventForgotten EventKind = "forgotten"  // init exited or the record was removed
 )
 
 // Event is one thing the watcher did, for tests and embedding programs.

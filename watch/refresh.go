@@ -24,6 +24,7 @@ func (w *Watcher) refresh(t *tracked, host []fuseguard.Mount, now time.Time, why
 		return host
 	}
 	w.cool(t, now)
+	w.emit(Event{Kind: EventMountRead, ID: t.rec.ID, PID: t.rec.InitPID})
 	mounts, buf, err := t.readMounts(w.mntBuf, w.o.MaxMountInfo)
 	if errors.Is(err, errRootMoved) {
 		if err = t.reopenMounts(w.o.Proc); err == nil {

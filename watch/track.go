@@ -118,9 +118,13 @@ const statBuf = 1024
 
 // readStat rereads init's /proc/PID/stat through the held descriptor: no
 // path lookup, and ESRCH once init is reaped, even if its pid is reused.
-// It cannot block on the task: do_task_stat takes the task's sighand
-// spinlock only, not its exec lock (exec_update_lock, held by a task
-// stuck in a flush inside execve) nor its mm lock; schedstat takes none.
+// It takes no sleeping lock of the task: do_task_stat takes its sighand
+// spinlock, not its exec lock (exec_update_lock, held by a task stuck in a
+// flush inside execve) nor its mm lock; schedstat takes none and never
+// touches the mm. The one way a stat read can sleep is to drop the last
+// reference to the mm of a task exiting at that very moment (do_task_stat
+// holds one while it reads): the mm's teardown then runs in the reader.
+// The read is of init only, and only while it runs or exits.
 func (t *tracked) readStat(b *[statBuf]byte) ([]byte, error) {
 	n, err := unix.Pread(t.statFD, b[:], 0)
 	if err != nil {
