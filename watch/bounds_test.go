@@ -106,14 +106,7 @@ wait`)
 	time.Sleep(time.Second)
 	changes0, at0 := churnCount(t, churn.dir), time.Now()
 
-	wedged := startShell(t, `"$FF" serve -mode read -mount "$M" -name ndrive -self-read -ready "$D/ready" &
-while [ ! -s "$D/ready" ]; do busybox sleep 0.05; done
-exit 0`)
-	rec := saveRecord(t, dir, "wedged", wedged.pid())
-	conn, _ := wedged.conn(10 * time.Second)
-	if _, _, ok := wedged.out.wait("fusefixture: ready role=serve", 10*time.Second); !ok {
-		t.Fatalf("daemon not armed:\n%s", wedged.out)
-	}
+	wedged, rec, conn := startSelfExit(t, dir, "wedged")
 	exitAt := time.Now()
 	select {
 	case <-wedged.reaped:
@@ -149,16 +142,7 @@ exit 0`)
 	if err := os.WriteFile(filepath.Join(churn.dir, "go"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fconn, mountedAt := churn.conn(10 * time.Second)
-	ev := r.ev.wait(t, EventRefreshed, churnID, 3*time.Second)
-	lag := ev.Time.Sub(mountedAt)
-	t.Logf("mount recorded %s after the daemon announced it", lag.Round(time.Millisecond))
-	if !slices.Contains(ev.Conns, fconn) {
-		t.Fatalf("refreshed with %v, want %d", ev.Conns, fconn)
-	}
-	if lag > time.Second {
-		t.Errorf("recorded %s after mounting, want within 1s", lag)
-	}
+	recordedWithin(t, r, churn, churnID)
 }
 
 // churnCount is the number of mount/unmount rounds the churning shell

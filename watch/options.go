@@ -107,49 +107,30 @@ func (o Options) withDefaults() Options {
 	if o.StateDir == "" {
 		o.StateDir = fuseguard.NewStore("").Dir
 	}
-	if o.Grace <= 0 {
-		o.Grace = DefaultGrace
-	}
-	if o.CheckInterval <= 0 {
-		o.CheckInterval = DefaultCheckInterval
-	}
-	if o.RescanInterval <= 0 {
-		o.RescanInterval = DefaultRescanInterval
-	}
-	if o.RetryInterval <= 0 {
-		o.RetryInterval = DefaultRetryInterval
-	}
-	if o.MaxRetryInterval <= 0 {
-		o.MaxRetryInterval = DefaultMaxRetryInterval
-	}
+	orDefault(&o.Grace, DefaultGrace)
+	orDefault(&o.CheckInterval, DefaultCheckInterval)
+	orDefault(&o.RescanInterval, DefaultRescanInterval)
+	orDefault(&o.RetryInterval, DefaultRetryInterval)
+	orDefault(&o.MaxRetryInterval, DefaultMaxRetryInterval)
 	o.MaxRetryInterval = max(o.MaxRetryInterval, o.RetryInterval)
-	if o.RecoverTimeout <= 0 {
-		o.RecoverTimeout = killer.DefaultRecoverTimeout
-	}
-	if o.RescueTimeout <= 0 {
-		o.RescueTimeout = RescueBound(o.RecoverTimeout)
-	}
-	if o.MaxRescues <= 0 {
-		o.MaxRescues = DefaultMaxRescues
-	}
-	if o.MountReadInterval <= 0 {
-		o.MountReadInterval = DefaultMountReadInterval
-	}
-	if o.MaxTracked <= 0 {
-		o.MaxTracked = DefaultMaxTracked
-	}
-	if o.MaxConnections <= 0 {
-		o.MaxConnections = DefaultMaxConnections
-	}
-	if o.MaxMountInfo <= 0 {
-		o.MaxMountInfo = DefaultMaxMountInfo
-	}
-	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = DefaultShutdown
-	}
+	orDefault(&o.RecoverTimeout, killer.DefaultRecoverTimeout)
+	orDefault(&o.RescueTimeout, RescueBound(o.RecoverTimeout))
+	orDefault(&o.MaxRescues, DefaultMaxRescues)
+	orDefault(&o.MountReadInterval, DefaultMountReadInterval)
+	orDefault(&o.MaxTracked, DefaultMaxTracked)
+	orDefault(&o.MaxConnections, DefaultMaxConnections)
+	orDefault(&o.MaxMountInfo, DefaultMaxMountInfo)
+	orDefault(&o.ShutdownTimeout, DefaultShutdown)
 	o.Log = obs.Logger(o.Log)
 	o.Tracer = obs.Tracer(o.Tracer)
 	return o
+}
+
+// orDefault sets a zero or negative *v to def.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // RescueBound is the default deadline of one rescue: the killer's bound
