@@ -175,7 +175,9 @@ func (t *tracked) stat() (proc.Stat, error) {
 // superblock's teardown runs after namespace_unlock), and showing a FUSE
 // mount sends no request (fuse_show_options prints the options held in
 // memory). So the read waits at most behind other mount(2)/umount(2)
-// calls, never on a FUSE daemon or on a task's exec lock.
+// calls, never on a FUSE daemon or on a task's exec lock. Nothing else
+// guards the loop here: the read runs on it, under that kernel property.
+// Its cost is bounded by limit and, per container, by MountReadInterval.
 func (t *tracked) readMounts(buf []byte, limit int) ([]fuseguard.Mount, []byte, error) {
 	if _, err := unix.Seek(t.mntFD, 0, 0); err != nil {
 		return nil, buf, fmt.Errorf("seek mountinfo of %d: %w", t.rec.InitPID, err)
