@@ -127,15 +127,17 @@ func (w *Watcher) capConnections(t *tracked, conns []fuseguard.Connection, log l
 	return kept
 }
 
-// cool leaves t's mount table out of poll until its next read slot,
-// MountReadInterval from now. Leaving it out is what bounds a storm: the
+// cool leaves t's mount table out of poll until its next read slot, one
+// to two MountReadIntervals from now. Slots are aligned on multiples of the
+// interval, so that the tables of many churning containers come back into
+// poll together: one wake-up of the loop per interval for all of them. Leaving it out is what bounds a storm: the
 // kernel reports POLLPRI on every poll after a change (mounts_poll compares
 // the namespace's event count with the one the file saw at its last poll),
 // so a descriptor left in the set would wake the loop at once, again and
 // again, while a container mounts and unmounts in a loop. Nothing is lost:
 // the first poll after warm reports any change made meanwhile.
 func (w *Watcher) cool(t *tracked, now time.Time) {
-	t.mntNext = now.Add(w.o.MountReadInterval)
+	t.mntNext = now.Truncate(w.o.MountReadInterval).Add(2 * w.o.MountReadInterval)
 	if t.cooling {
 		return
 	}
