@@ -18,7 +18,7 @@ import (
 // read them (nil: read them if needed); the mounts used are returned for
 // the next call.
 //
-// Every read starts a cool-down of MountReadInterval for t (see cool).
+// Every read starts a cool-down for t (see cool).
 func (w *Watcher) refresh(t *tracked, host []fuseguard.Mount, now time.Time, why string) []fuseguard.Mount {
 	if t.mntFD < 0 {
 		return host
@@ -128,14 +128,15 @@ func (w *Watcher) capConnections(t *tracked, conns []fuseguard.Connection, log l
 }
 
 // cool leaves t's mount table out of poll until its next read slot, one
-// to two MountReadIntervals from now. Slots are aligned on multiples of the
-// interval, so that the tables of many churning containers come back into
-// poll together: one wake-up of the loop per interval for all of them. Leaving it out is what bounds a storm: the
-// kernel reports POLLPRI on every poll after a change (mounts_poll compares
-// the namespace's event count with the one the file saw at its last poll),
-// so a descriptor left in the set would wake the loop at once, again and
-// again, while a container mounts and unmounts in a loop. Nothing is lost:
-// the first poll after warm reports any change made meanwhile.
+// to two MountReadIntervals from now. Leaving it out is what bounds a
+// storm: the kernel reports POLLPRI on every poll after a change
+// (mounts_poll compares the namespace's event count with the one the file
+// saw at its last poll), so a descriptor left in the set would wake the
+// loop at once, again and again, while a container mounts and unmounts in
+// a loop. Nothing is lost: the first poll after warm reports any change
+// made meanwhile. Slots are aligned on multiples of the interval, so that
+// the tables of many churning containers come back into poll together: one
+// wake-up of the loop per interval for all of them.
 func (w *Watcher) cool(t *tracked, now time.Time) {
 	t.mntNext = now.Truncate(w.o.MountReadInterval).Add(2 * w.o.MountReadInterval)
 	if t.cooling {
