@@ -85,6 +85,21 @@ func (s Store) Save(r *Record) error {
 	return nil
 }
 
+// WriteFile writes name, a file of Dir that is no record (it must not end
+// in ".json" nor start with '.'), atomically as Save writes a record.
+func (s Store) WriteFile(name string, b []byte) error {
+	if name == "" || strings.HasSuffix(name, recordExt) || name[0] == '.' || strings.ContainsRune(name, '/') {
+		return fmt.Errorf("write %q: not a state file name", name)
+	}
+	if err := EnsureStateDir(s.Dir); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := s.writeAtomic(filepath.Join(s.Dir, name), b); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
 func (s Store) writeAtomic(dst string, b []byte) (err error) {
 	// CreateTemp makes the file 0600.
 	f, err := os.CreateTemp(s.Dir, tempPrefix+"*")

@@ -392,3 +392,23 @@ func TestStoreLoadVersions(t *testing.T) {
 		})
 	}
 }
+
+func TestStoreWriteFile(t *testing.T) {
+	s := Store{Dir: filepath.Join(t.TempDir(), "state")}
+	if err := s.WriteFile("watch.state", []byte("x\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(s.Dir, "watch.state")); err != nil || string(b) != "x\n" {
+		t.Errorf("read back %q, %v", b, err)
+	}
+	// Never a record, a temporary file or a path elsewhere.
+	for _, name := range []string{"", "c.json", ".tmp-x", "../x", "a/b"} {
+		if err := s.WriteFile(name, nil); err == nil {
+			t.Errorf("WriteFile(%q) accepted", name)
+		}
+	}
+	recs, err := s.List()
+	if err != nil || len(recs) != 0 {
+		t.Errorf("List after WriteFile: %v, %v", recs, err)
+	}
+}

@@ -17,8 +17,8 @@ import (
 	"github.com/fuseguard/fuseguard/oci"
 	"github.com/fuseguard/fuseguard/telemetry"
 	"github.com/fuseguard/fuseguard/test/fixture"
-	"github.com/fuseguard/fuseguard/untrusted"
 	"github.com/fuseguard/fuseguard/test/testenv"
+	"github.com/fuseguard/fuseguard/untrusted"
 )
 
 const traceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

@@ -92,6 +92,17 @@ func (e *events) all() []Event {
 	return append([]Event(nil), e.list...)
 }
 
+// countBetween counts the events of kind for id from from to to.
+func (e *events) countBetween(kind EventKind, id string, from, to time.Time) int {
+	n := 0
+	for _, ev := range e.all() {
+		if ev.Kind == kind && ev.ID == id && !ev.Time.Before(from) && !ev.Time.After(to) {
+			n++
+		}
+	}
+	return n
+}
+
 func (e *events) count(kind EventKind, id string) int {
 	n := 0
 	for _, ev := range e.all() {
@@ -235,7 +246,41 @@ func startShell(t *testing.T, script string) *shellContainer {
 	return c
 }
 
+// startSelfExit starts W2 whose main process exits by itself (no kill):
+// busybox sh is init, runs the self-deadlocking daemon and exits once it
+// is armed. It records the container as id in dir and returns once the
+// exit has begun, with the connection it wedges on.
+func startSelfExit(t *testing.T, dir, id string) (*shellContainer, *fuseguard.Record, fuseguard.ConnID) {
+	t.Helper()
+	c := startShell(t, `"$FF" serve -mode read -mount "$M" -name ndrive -self-read -ready "$D/ready" &
+while [ ! -s "$D/ready" ]; do busybox sleep 0.05; done
+exit 0`)
+	rec := saveRecord(t, dir, id, c.pid())
+	conn, _ := c.conn(10 * time.Second)
+	if _, _, ok := c.out.wait("fusefixture: ready role=serve", 10*time.Second); !ok {
+		t.Fatalf("daemon not armed:\n%s", c.out)
+	}
+	return c, rec, conn
+}
+
 func (c *shellContainer) pid() int { return c.cmd.Process.Pid }
+
+// recordedWithin waits for c's FUSE mount and asserts that the watcher
+// recorded it in id's record within a second of the daemon announcing it.
+func recordedWithin(t *testing.T, r *running, c *shellContainer, id string) fuseguard.ConnID {
+	t.Helper()
+	conn, mountedAt := c.conn(10 * time.Second)
+	ev := r.ev.wait(t, EventRefreshed, id, 3*time.Second)
+	lag := ev.Time.Sub(mountedAt)
+	t.Logf("mount recorded %s after the daemon announced it", lag.Round(time.Millisecond))
+	if !slices.Contains(ev.Conns, conn) {
+		t.Fatalf("refreshed with %v, want %d", ev.Conns, conn)
+	}
+	if lag > time.Second {
+		t.Errorf("recorded %s after mounting, want within 1s", lag)
+	}
+	return conn
+}
 
 // conn waits for the daemon's "mounted" line and returns its connection and
 // when the line was read.

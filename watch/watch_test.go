@@ -82,15 +82,7 @@ func TestStaleRecordsRemovedAtStart(t *testing.T) {
 func TestRescuesSelfExit(t *testing.T) {
 	dir := testenv.StateDir(t)
 	r := startWatcher(t, dir, Options{})
-	c := startShell(t, `"$FF" serve -mode read -mount "$M" -name ndrive -self-read -ready "$D/ready" &
-while [ ! -s "$D/ready" ]; do busybox sleep 0.05; done
-exit 0`)
-	rec := saveRecord(t, dir, "selfexit", c.pid())
-	conn, _ := c.conn(10 * time.Second)
-	// The exit begins once the daemon is armed.
-	if _, _, ok := c.out.wait("fusefixture: ready role=serve", 10*time.Second); !ok {
-		t.Fatalf("daemon not armed:\n%s", c.out)
-	}
+	c, rec, conn := startSelfExit(t, dir, "selfexit")
 	exitAt := time.Now()
 	select {
 	case <-c.reaped:
@@ -156,16 +148,7 @@ wait`)
 	if len(rec.Connections) != 0 {
 		t.Fatalf("record has connections at creation: %+v", rec.Connections)
 	}
-	conn, mountedAt := c.conn(10 * time.Second)
-	ev := r.ev.wait(t, EventRefreshed, rec.ID, 2*time.Second)
-	lag := ev.Time.Sub(mountedAt)
-	t.Logf("mount recorded %s after the daemon announced it", lag.Round(time.Millisecond))
-	if !slices.Contains(ev.Conns, conn) {
-		t.Fatalf("refreshed with %v, want %d", ev.Conns, conn)
-	}
-	if lag > time.Second {
-		t.Errorf("recorded %s after mounting, want within 1s", lag)
-	}
+	conn := recordedWithin(t, r, c, rec.ID)
 	saved, err := fuseguard.Store{Dir: dir}.Load(rec.ID)
 	if err != nil {
 		t.Fatal(err)

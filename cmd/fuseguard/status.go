@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/proc"
@@ -80,4 +81,40 @@ func printStatus(w io.Writer, st watch.Status) {
 		}
 	}
 	tw.Flush()
+	printWatcherState(w, st)
+}
+
+// printWatcherState prints what the running watcher published: its caps
+// and every container it has something to say about.
+func printWatcherState(w io.Writer, st watch.Status) {
+	ws := st.Watcher
+	if ws == nil {
+		return
+	}
+	fmt.Fprintf(w, "watcher: tracking %d of at most %d records, %d not tracked; rescues: %d running (at most %d), %d queued, %d past their deadline\n",
+		ws.Tracked, ws.MaxTracked, ws.NotTracked, ws.RescuesRunning, ws.MaxRescues, ws.RescuesQueued, ws.RescuesAbandoned)
+	now := time.Now()
+	for _, c := range st.Containers {
+		cw := c.Watch
+		if cw == nil {
+			continue
+		}
+		if cw.NotTracked {
+			fmt.Fprintf(w, "%s: not tracked (too many records): a stuck exit would not be rescued\n", c.ID)
+		}
+		switch cw.Rescue {
+		case watch.RescueBackoff:
+			fmt.Fprintf(w, "%s: rescue failed %d time(s), next in %s (backoff %s): %q\n",
+				c.ID, cw.Failures, max(cw.NextRescue.Sub(now), 0).Round(time.Millisecond), cw.Backoff, cw.LastError)
+		case "":
+		default:
+			fmt.Fprintf(w, "%s: rescue %s (%d failed before)\n", c.ID, cw.Rescue, cw.Failures)
+		}
+		if cw.MountTableError != "" {
+			fmt.Fprintf(w, "%s: mount table not read, record kept as is: %q\n", c.ID, cw.MountTableError)
+		}
+		if cw.ConnectionsDropped > 0 {
+			fmt.Fprintf(w, "%s: %d FUSE connection(s) not recorded: record full\n", c.ID, cw.ConnectionsDropped)
+		}
+	}
 }
