@@ -40,21 +40,8 @@ func TestExecHoldRescued(t *testing.T) {
 	rec := saveRecord(t, dir, "exec-hold", c.InitPID)
 	r.ev.waitRecorded(t, rec.ID, c.Conn, 2*time.Second)
 
-	exitAt := time.Now()
-	if err := c.Kill(); err != nil { // the container's own end, not fuseguard's
-		t.Fatal(err)
-	}
 	bound := execHoldBound(o)
-	select {
-	case <-c.Exited():
-	case <-time.After(bound + 2*time.Second):
-		t.Fatalf("W6 init not reaped within %s; events %v\n%s", bound, r.ev.all(), explainRescues(r))
-	}
-	took := time.Since(exitAt)
-	t.Logf("W6 init reaped %s after its exit began (bound %s)", took.Round(time.Millisecond), bound)
-	if took > bound {
-		t.Errorf("reaped after %s, want within %s", took, bound)
-	}
+	killRescued(t, r, c, bound, "W6")
 	ev := r.ev.wait(t, EventRescued, rec.ID, time.Second)
 	if ev.Report == nil {
 		t.Fatalf("rescue without a report: %v", ev.Err)
@@ -80,16 +67,7 @@ func TestExecHoldRescued(t *testing.T) {
 	next := fixture.W2(t, "read")
 	recNext := saveRecord(t, dir, "next", next.InitPID)
 	r.ev.waitRecorded(t, recNext.ID, next.Conn, 2*time.Second)
-	killedAt := time.Now()
-	if err := next.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-next.Exited():
-	case <-time.After(bound + 2*time.Second):
-		t.Fatalf("the next wedged container was not rescued; events %v", r.ev.all())
-	}
-	t.Logf("next wedged container reaped %s after its kill", time.Since(killedAt).Round(time.Millisecond))
+	killRescued(t, r, next, bound, "the next wedged container")
 }
 
 // TestExecHoldInitLeavesLoopRunning: a container whose init itself sleeps
@@ -119,20 +97,7 @@ exec "$FF" exec-hold "$M/`+wedgefs.DataFile+`"`)
 	wedged := fixture.W2(t, "read")
 	recWedged := saveRecord(t, dir, "wedged", wedged.InitPID)
 	r.ev.waitRecorded(t, recWedged.ID, wedged.Conn, 2*time.Second)
-	killedAt := time.Now()
-	if err := wedged.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-wedged.Exited():
-	case <-time.After(isoBound + 2*time.Second):
-		t.Fatalf("wedged container not rescued beside an init inside execve; events %v", r.ev.all())
-	}
-	took := time.Since(killedAt)
-	t.Logf("wedged container gone %s after its kill, beside an init inside execve", took.Round(time.Millisecond))
-	if took > isoBound {
-		t.Errorf("rescued after %s, want within %s", took, isoBound)
-	}
+	killRescued(t, r, wedged, isoBound, "a wedged container beside an init inside execve")
 	select {
 	case <-held.reaped:
 		t.Fatal("the exec-hold init exited: the test did not hold it in execve")
