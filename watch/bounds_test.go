@@ -25,7 +25,7 @@ import (
 // short enough to leave the rescue its share of that second.
 const (
 	boundCheck = 250 * time.Millisecond
-	isoBound   = DefaultGrace + time.Second
+	isoBound   = DefaultGrace + time.Second + raceSlack
 )
 
 func TestBackoff(t *testing.T) {

@@ -24,7 +24,7 @@ import (
 
 // rescueBound is how long after the exit began init may still be there:
 // the grace, then up to 2 s for the check, the diagnosis and the abort.
-const rescueBound = DefaultGrace + 2*time.Second
+const rescueBound = DefaultGrace + 2*time.Second + raceSlack
 
 func TestSecondInstanceRefused(t *testing.T) {
 	dir := testenv.StateDir(t)
