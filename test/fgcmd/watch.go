@@ -1,0 +1,62 @@
+package fgcmd
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fuseguard/fuseguard/watch"
+)
+
+// watcherLockTimeout bounds the wait for a new watcher to take its lock;
+// it does within tens of milliseconds.
+const watcherLockTimeout = 5 * time.Second
+
+// StartWatcher runs `fuseguard watch --state-dir dir --log-format json
+// args…` as the test's child in its own session, logging to logName in dir,
+// and returns its pid once it holds dir's lock. It is stopped (TERM, then
+// KILL) and reaped at cleanup.
+func StartWatcher(t testing.TB, dir, logName string, args ...string) int {
+	t.Helper()
+	logf, err := os.OpenFile(filepath.Join(dir, logName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(Binary(t), append([]string{"watch", "--state-dir", dir, "--log-format", "json"}, args...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(watch.DefaultShutdown + time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	deadline := time.Now().Add(watcherLockTimeout)
+	for {
+		pid, err := watch.Holder(dir)
+		if err == nil && pid == cmd.Process.Pid {
+			return pid
+		}
+		select {
+		case <-done:
+			b, _ := os.ReadFile(filepath.Join(dir, logName))
+			t.Fatalf("watcher exited before it held %s:\n%s", dir, b)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("watcher %d does not hold %s after %v (holder %d, %v)", cmd.Process.Pid, dir, watcherLockTimeout, pid, err)
+		}
+	}
+}

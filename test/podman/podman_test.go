@@ -1,0 +1,336 @@
+package podman_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/test/fgcmd"
+	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/podman"
+	"github.com/fuseguard/fuseguard/test/testenv"
+	"github.com/fuseguard/fuseguard/watch"
+)
+
+// Bounds the tests assert.
+const (
+	// grace is the watcher's --grace: how long init may be exiting before
+	// the watcher rescues it. Short, so the tests are quick.
+	grace = time.Second
+	// rescueBound is how long after `podman kill` a wedged container may
+	// take to reach exited: the grace, one check interval to notice it,
+	// the rescue's own bound (aborts and the wait for init after them),
+	// and conmon's report of the exit.
+	rescueBound = grace + watch.DefaultCheckInterval + killer.DefaultRecoverTimeout + 2*time.Second
+	// killTimeout bounds `podman kill`, which waits for conmon after a
+	// SIGKILL (podman 4.3 gives up after 5 s): past the rescue bound, so a
+	// kill that fails says so rather than being cut off.
+	killTimeout = rescueBound + 10*time.Second
+	// rmBound is what `podman rm -f` of an exited container may take.
+	rmBound = 10 * time.Second
+	// poststopBound is how long after the exit poststop may take to remove
+	// the record (podman runs it when it cleans the container up).
+	poststopBound = 10 * time.Second
+)
+
+// env is one private podman with the project's hooks.d files and a node
+// watcher, shared by the subtests of a test.
+type env struct {
+	p        *podman.Podman
+	image    string
+	stateDir string
+	watcher  int
+}
+
+// start sets up the podman, the test image (busybox-static and
+// /fusefixture) and a watcher on the state dir, started before any
+// container so that the hooks find it running.
+func start(t *testing.T) *env {
+	t.Helper()
+	testenv.RequireLong(t)
+	testenv.RequireFUSE(t)
+	e := &env{stateDir: t.TempDir()}
+	e.watcher = fgcmd.StartWatcher(t, e.stateDir, watch.LogName, "--grace", grace.String())
+	e.p = podman.Start(t, fgcmd.Binary(t), e.stateDir)
+	e.image = e.p.ImportImage(t, "localhost/fgtest/podman:latest", map[string]string{"/fusefixture": fixture.Binary(t)})
+	return e
+}
+
+// TestPodmanHooksD runs containers under podman with fuseguard's hooks.d
+// files: a healthy one is recorded at start and forgotten at stop, and a
+// container wedged in FUSE is rescued by the watcher after `podman kill`.
+func TestPodmanHooksD(t *testing.T) {
+	e := start(t)
+
+	t.Run("healthy", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		id, err := e.p.RunDetached(ctx, e.image, nil, "sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := e.p.Inspect(ctx, id)
+		if err != nil || !st.Running {
+			t.Fatalf("started container: %+v %v", st, err)
+		}
+		// `podman run -d` returns after poststart: the record is there.
+		rec, err := fuseguard.Store{Dir: e.stateDir}.Load(id)
+		if err != nil {
+			t.Fatalf("no record after start: %v\nhook.log:\n%s", err, readFile(filepath.Join(e.stateDir, "hook.log")))
+		}
+		if rec.InitPID != st.Pid {
+			t.Errorf("record's init pid %d, podman's %d", rec.InitPID, st.Pid)
+		}
+		e.assertHooksRan(t, id, "createRuntime", "poststart")
+
+		if _, _, err := e.p.Podman(ctx, "stop", "--time", "5", id); err != nil {
+			t.Fatal(err)
+		}
+		st, err = e.p.Inspect(ctx, id)
+		if err != nil || st.Status != "exited" || st.ExitCode != 0 {
+			t.Fatalf("after podman stop: %+v %v, want exited 0 (the trap)", st, err)
+		}
+		e.waitNoRecord(t, id, time.Now().Add(poststopBound))
+		if _, _, err := e.p.Podman(ctx, "rm", id); err != nil {
+			t.Fatal(err)
+		}
+		e.assertGone(t, st)
+		if lines := fgcmd.LogLinesBy(filepath.Join(e.stateDir, watch.LogName), "container", id); slices.ContainsFunc(lines, isAbort) {
+			t.Errorf("the watcher aborted something of a healthy container:\n%s", strings.Join(lines, "\n"))
+		}
+	})
+
+	for _, mode := range []string{"read", "lookup"} {
+		t.Run("W2-"+mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			e.killRescued(t, ctx, mode)
+		})
+	}
+}
+
+// killRescued starts a container whose FUSE daemon wedges itself (one of
+// its threads reads its own mount, mode read or lookup, and the daemon
+// never answers), kills it with `podman kill`, and asserts that init waits
+// in zap_pid_ns_processes until the watcher aborts exactly that
+// connection, that the container is then exited 137 within rescueBound,
+// that `podman rm -f` works within rmBound and leaves nothing behind.
+func (e *env) killRescued(t *testing.T, ctx context.Context, mode string) {
+	t.Helper()
+	// "; true" keeps sh as init, so init waits in zap_pid_ns_processes.
+	id, err := e.p.RunDetached(ctx, e.image, podman.FUSERunArgs(), "sh", "-c", "/fusefixture serve -mode "+mode+" -mount /mnt -self-read; true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := e.p.WaitLog(ctx, id, "fusefixture: ready role=serve")
+	if err != nil {
+		t.Fatalf("%v\n--- container log ---\n%s", err, logs)
+	}
+	st, err := e.p.Inspect(ctx, id)
+	if err != nil || !st.Running {
+		t.Fatalf("armed container: %+v %v", st, err)
+	}
+	conn := e.p.OwnConn(t, fixture.ConnFromOutput(t, logs), st.Pid)
+	rec := e.waitRecorded(t, id, conn.ID, time.Now().Add(2*time.Second))
+	if c := rec.Connections[slices.IndexFunc(rec.Connections, func(c fuseguard.RecordedConnection) bool { return c.Conn == conn.ID })]; !c.Owned {
+		t.Fatalf("the container's own connection recorded as not owned: %+v", c)
+	}
+	if h, err := watch.Holder(e.stateDir); err != nil || h != e.watcher {
+		t.Fatalf("watch lock held by %d (%v), want the test's watcher %d", h, err, e.watcher)
+	}
+
+	begin := time.Now()
+	type result struct {
+		stderr string
+		err    error
+	}
+	killed := make(chan result, 1)
+	go func() {
+		kctx, cancel := context.WithTimeout(ctx, killTimeout)
+		defer cancel()
+		_, stderr, err := e.p.Podman(kctx, "kill", id)
+		killed <- result{stderr, err}
+	}()
+	assertWedged(t, st.Pid, begin)
+	r := <-killed
+	if r.err != nil {
+		t.Fatalf("podman kill after %v: %v\nwatch.log:\n%s", time.Since(begin), r.err, readFile(filepath.Join(e.stateDir, watch.LogName)))
+	}
+	wctx, cancel := context.WithDeadline(ctx, begin.Add(rescueBound))
+	defer cancel()
+	exited, err := e.p.WaitStatus(wctx, id, "exited")
+	if err != nil {
+		t.Fatalf("not exited within %v of podman kill: %v\nwatch.log:\n%s", rescueBound, err, readFile(filepath.Join(e.stateDir, watch.LogName)))
+	}
+	took := exited.FinishedAt.Sub(begin)
+	t.Logf("podman kill returned after %v; exited %v after it (podman's FinishedAt)", time.Since(begin).Round(time.Millisecond), took.Round(time.Millisecond))
+	if took < grace || took > rescueBound {
+		t.Errorf("FinishedAt %v after podman kill, want after the %v grace (the wedge held until the rescue) and within %v", took, grace, rescueBound)
+	}
+	if exited.ExitCode != 137 {
+		t.Errorf("exit code %d, want 137 (SIGKILL)", exited.ExitCode)
+	}
+	e.assertRescuedConn(t, id, conn.ID)
+	e.waitNoRecord(t, id, time.Now().Add(poststopBound))
+	e.assertHooksRan(t, id, "createRuntime", "poststart")
+
+	rmBegin := time.Now()
+	rctx, rcancel := context.WithTimeout(ctx, rmBound)
+	defer rcancel()
+	if _, _, err := e.p.Podman(rctx, "rm", "--force", id); err != nil {
+		t.Fatalf("podman rm -f after %v: %v", time.Since(rmBegin), err)
+	}
+	t.Logf("podman rm -f took %v", time.Since(rmBegin).Round(time.Millisecond))
+	e.assertGone(t, st)
+	if _, err := fuseguard.NewControl("").WaitingInstance(conn); !errors.Is(err, fuseguard.ErrNoSuchConnection) && !errors.Is(err, fuseguard.ErrConnectionReplaced) {
+		t.Errorf("connection %s still there after the rescue (%v)", conn, err)
+	}
+}
+
+// assertWedged checks, inside the grace that follows since (the kill),
+// the W2 shape: init waits in zap_pid_ns_processes while a task of its FUSE
+// daemon is in D.
+func assertWedged(t *testing.T, pid int, since time.Time) {
+	t.Helper()
+	p := proc.NewFS("")
+	var zap bool
+	var stuck []int
+	for time.Since(since) < grace*3/4 {
+		st, _ := p.Stack(context.Background(), pid)
+		zap = st.Has("zap_pid_ns_processes")
+		stuck = stuck[:0]
+		kids, _ := p.Descendants(pid)
+		for _, k := range kids {
+			tids, _ := p.Tasks(k)
+			for _, tid := range tids {
+				if s, err := p.Stat(context.Background(), tid); err == nil && s.State == "D" {
+					stuck = append(stuck, tid)
+				}
+			}
+		}
+		if zap && len(stuck) > 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("init %d after podman kill: in zap_pid_ns_processes %v, tasks in D %v: not the W2 wedge", pid, zap, stuck)
+}
+
+// assertRescuedConn checks the watcher's log: it aborted exactly conn for
+// id, and init exited after the abort.
+func (e *env) assertRescuedConn(t *testing.T, id string, conn fuseguard.ConnID) {
+	t.Helper()
+	path := filepath.Join(e.stateDir, watch.LogName)
+	lines := fgcmd.LogLinesBy(path, "container", id)
+	var aborted []fuseguard.ConnID
+	for _, l := range lines {
+		if isAbort(l) {
+			var m struct{ Conn fuseguard.ConnID }
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("%s: %v", l, err)
+			}
+			aborted = append(aborted, m.Conn)
+		}
+	}
+	if !slices.Equal(aborted, []fuseguard.ConnID{conn}) || !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "rescued: init exited after the abort") }) {
+		t.Fatalf("watcher aborted %v, want exactly [%s] and a rescue:\n%s", aborted, conn, strings.Join(lines, "\n"))
+	}
+}
+
+func isAbort(line string) bool {
+	return strings.Contains(line, `"msg":"rescue aborted FUSE connection"`)
+}
+
+// assertHooksRan checks hook.log: each stage's hook finished for id, and
+// none started a watcher (the test's runs).
+func (e *env) assertHooksRan(t *testing.T, id string, stages ...string) {
+	t.Helper()
+	path := filepath.Join(e.stateDir, "hook.log")
+	for _, s := range stages {
+		if !e.hookDone(id, s) {
+			t.Errorf("hook.log: no %s hook done for %.12s:\n%s", s, id, readFile(path))
+		}
+	}
+	if strings.Contains(readFile(path), "started the node watcher") {
+		t.Errorf("a hook started a watcher although the test's held the lock:\n%s", readFile(path))
+	}
+}
+
+// hookDone reports whether hook.log says stage's hook finished for id.
+func (e *env) hookDone(id, stage string) bool {
+	return slices.ContainsFunc(fgcmd.LogLines(filepath.Join(e.stateDir, "hook.log"), id), func(l string) bool {
+		return strings.Contains(l, `"msg":"hook done"`) && strings.Contains(l, `"stage":"`+stage+`"`)
+	})
+}
+
+// waitRecorded polls id's record until it holds conn, failing t after
+// deadline.
+func (e *env) waitRecorded(t *testing.T, id string, conn fuseguard.ConnID, deadline time.Time) *fuseguard.Record {
+	t.Helper()
+	for {
+		rec, err := fuseguard.Store{Dir: e.stateDir}.Load(id)
+		if err == nil && slices.ContainsFunc(rec.Connections, func(c fuseguard.RecordedConnection) bool { return c.Conn == conn }) {
+			return rec
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connection %s not in the record of %.12s in time: %+v %v\nwatch.log:\n%s", conn, id, rec, err, readFile(filepath.Join(e.stateDir, watch.LogName)))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitNoRecord polls until the record of id is gone and the poststop hook
+// has run for id (podman runs it itself, with an empty environment, when
+// it cleans up the exited container; the watcher also drops the record of
+// an init that exited).
+func (e *env) waitNoRecord(t *testing.T, id string, deadline time.Time) {
+	t.Helper()
+	store := fuseguard.Store{Dir: e.stateDir}
+	for {
+		_, err := store.Load(id)
+		if errors.Is(err, fuseguard.ErrNoRecord) && e.hookDone(id, "poststop") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("record of %.12s still there (%v)\nhook.log:\n%s", id, err, readFile(filepath.Join(e.stateDir, "hook.log")))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// assertGone checks that nothing of a removed container is left: podman
+// does not know it, its init and conmon are gone, no process of this
+// podman remains, and nothing is mounted below its directory but what
+// podman keeps for itself.
+func (e *env) assertGone(t *testing.T, st podman.State) {
+	t.Helper()
+	p := proc.NewFS("")
+	for _, pid := range []int{st.Pid, st.ConmonPid} {
+		if s, err := p.Stat(context.Background(), pid); err == nil && s.State != "Z" {
+			t.Errorf("process %d (%s) of the removed container still there", pid, s.Comm)
+		}
+	}
+	if left := e.p.Leftovers(); len(left) > 0 {
+		t.Errorf("processes of this podman left: %v", left)
+	}
+	if mounts, err := e.p.Mounts(); err != nil || len(mounts) > 0 {
+		t.Errorf("mounts left below %s: %v %v", e.p.Dir, mounts, err)
+	}
+}
+
+func readFile(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
