@@ -50,6 +50,7 @@ type Podman struct {
 	HooksDir string
 
 	binary string   // podman
+	runc   string   // the OCI runtime
 	global []string // podman's global flags
 
 	mu    sync.Mutex
@@ -70,7 +71,7 @@ func Start(t testing.TB, binary, stateDir string) *Podman {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Podman{Dir: dir, HooksDir: filepath.Join(dir, "hooks.d"), binary: bin}
+	p := &Podman{Dir: dir, HooksDir: filepath.Join(dir, "hooks.d"), binary: bin, runc: runc}
 	t.Cleanup(func() { p.teardown(t) })
 	WriteHooksDir(t, p.HooksDir, binary, stateDir)
 	p.global = []string{
@@ -79,6 +80,8 @@ func Start(t testing.TB, binary, stateDir string) *Podman {
 		"--tmpdir", filepath.Join(dir, "tmp"),
 		"--storage-driver", "vfs",
 		"--hooks-dir", p.HooksDir,
+		// runc keeps its state in its default root: podman 4.3 does not
+		// pass --runtime-flag on to the cleanup conmon runs at exit.
 		"--runtime", runc,
 		// What podman needs on these machines (no systemd, no journald).
 		"--cgroup-manager", "cgroupfs",
@@ -240,6 +243,16 @@ func (p *Podman) OwnConn(t testing.TB, id fuseguard.ConnID, pids ...int) fusegua
 	return ref
 }
 
+// runcRoot is runc's default state directory for root, where podman has
+// it keep its containers' state.
+const runcRoot = "/run/runc"
+
+// HasRuntimeState reports whether runc still keeps state for container id.
+func HasRuntimeState(id string) bool {
+	_, err := os.Lstat(filepath.Join(runcRoot, id))
+	return err == nil
+}
+
 // Leftovers returns the conmon processes of this podman and all their
 // descendants. Only processes named conmon have their command line read
 // (it names our directory), so a task stuck with its mm locked is never
@@ -269,14 +282,21 @@ func (p *Podman) Leftovers() []int {
 func (p *Podman) teardown(t testing.TB) {
 	begin := time.Now()
 	p.abortOwnConns(t)
+	var ids []string
 	if p.global != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), removeTimeout)
-		if _, _, err := p.Podman(ctx, "rm", "--all", "--force", "--time", "0"); err != nil {
+		out, _, err := p.Podman(ctx, "ps", "--all", "--quiet", "--no-trunc")
+		ids = strings.Fields(out)
+		if err == nil && len(ids) > 0 {
+			_, _, err = p.Podman(ctx, "rm", "--all", "--force", "--time", "0")
+		}
+		if err != nil {
 			t.Logf("podman teardown: %v", err)
 		}
 		cancel()
 	}
 	p.killLeftovers(t)
+	p.deleteRuntimeStates(t, ids)
 	p.unmountAll(t)
 	p.removeDir(t)
 	t.Logf("podman teardown took %v", time.Since(begin).Round(time.Millisecond))
@@ -336,6 +356,22 @@ func (p *Podman) Mounts() ([]string, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
 	return out, nil
+}
+
+// deleteRuntimeStates deletes what runc still keeps of containers ids (a
+// podman rm that failed leaves it), bounded.
+func (p *Podman) deleteRuntimeStates(t testing.TB, ids []string) {
+	for _, id := range ids {
+		if !HasRuntimeState(id) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), killWaitTimeout)
+		out, err := exec.CommandContext(ctx, p.runc, "--root", runcRoot, "delete", "--force", id).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Errorf("podman teardown: runc delete --force %.12s: %v: %s", id, err, out)
+		}
+	}
 }
 
 // unmountAll lazily unmounts everything below Dir, deepest first.
