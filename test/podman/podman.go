@@ -41,6 +41,10 @@ const (
 	pollInterval    = 20 * time.Millisecond
 )
 
+// systemContainersDir is where podman, run as root, keeps its image copy
+// cache (cache/blob-info-cache-v1.boltdb) whatever its --root.
+const systemContainersDir = "/var/lib/containers"
+
 // Podman is a private podman: every command runs with its own root,
 // runroot, tmpdir, vfs storage and hooks directory below Dir.
 type Podman struct {
@@ -53,14 +57,19 @@ type Podman struct {
 	runc   string   // the OCI runtime
 	global []string // podman's global flags
 
+	// madeSystemDir: systemContainersDir did not exist before this podman.
+	madeSystemDir bool
+
 	mu    sync.Mutex
 	conns []fuseguard.ConnRef // the test's own FUSE connections
+	ids   []string            // every container run, even those podman forgot
 }
 
 // Start prepares a private podman whose hooks directory holds the shipped
 // hooks.d files for fuseguard (the binary at binary, records in
-// stateDir; see WriteHooksDir), and registers its teardown with t.Cleanup.
-// It needs root, podman, conmon and runc (Debian packages).
+// stateDir; see WriteHooksDir), or nothing when binary is "" (podman
+// without fuseguard), and registers its teardown with t.Cleanup. It needs
+// root, podman, conmon and runc (Debian packages).
 func Start(t testing.TB, binary, stateDir string) *Podman {
 	t.Helper()
 	testenv.RequireRoot(t)
@@ -72,8 +81,15 @@ func Start(t testing.TB, binary, stateDir string) *Podman {
 		t.Fatal(err)
 	}
 	p := &Podman{Dir: dir, HooksDir: filepath.Join(dir, "hooks.d"), binary: bin, runc: runc}
+	if _, err := os.Lstat(systemContainersDir); errors.Is(err, os.ErrNotExist) {
+		p.madeSystemDir = true
+	}
 	t.Cleanup(func() { p.teardown(t) })
-	WriteHooksDir(t, p.HooksDir, binary, stateDir)
+	if binary != "" {
+		WriteHooksDir(t, p.HooksDir, binary, stateDir)
+	} else if err := os.Mkdir(p.HooksDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	p.global = []string{
 		"--root", filepath.Join(dir, "root"),
 		"--runroot", filepath.Join(dir, "runroot"),
@@ -154,7 +170,18 @@ func (p *Podman) RunDetached(ctx context.Context, image string, extraArgs []stri
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimSpace(out), nil
+	id := strings.TrimSpace(out)
+	p.mu.Lock()
+	p.ids = append(p.ids, id)
+	p.mu.Unlock()
+	return id, nil
+}
+
+// IDs returns the ids of the containers RunDetached started, oldest first.
+func (p *Podman) IDs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.ids)
 }
 
 // WaitLog polls the container's log until it contains substr and returns
@@ -282,12 +309,10 @@ func (p *Podman) Leftovers() []int {
 func (p *Podman) teardown(t testing.TB) {
 	begin := time.Now()
 	p.abortOwnConns(t)
-	var ids []string
 	if p.global != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), removeTimeout)
 		out, _, err := p.Podman(ctx, "ps", "--all", "--quiet", "--no-trunc")
-		ids = strings.Fields(out)
-		if err == nil && len(ids) > 0 {
+		if err == nil && strings.TrimSpace(out) != "" {
 			_, _, err = p.Podman(ctx, "rm", "--all", "--force", "--time", "0")
 		}
 		if err != nil {
@@ -296,9 +321,13 @@ func (p *Podman) teardown(t testing.TB) {
 		cancel()
 	}
 	p.killLeftovers(t)
+	p.mu.Lock()
+	ids := slices.Clone(p.ids)
+	p.mu.Unlock()
 	p.deleteRuntimeStates(t, ids)
 	p.unmountAll(t)
 	p.removeDir(t)
+	p.removeSystemCache(t)
 	t.Logf("podman teardown took %v", time.Since(begin).Round(time.Millisecond))
 }
 
@@ -385,6 +414,22 @@ func (p *Podman) unmountAll(t testing.TB) {
 		err := unix.Unmount(m, unix.MNT_DETACH)
 		if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 			t.Errorf("podman teardown: unmount %s: %v", m, err)
+		}
+	}
+}
+
+// removeSystemCache removes the image copy cache podman made in
+// systemContainersDir when that did not exist before: the machine is
+// left as it was found. Directories are removed only when empty.
+func (p *Podman) removeSystemCache(t testing.TB) {
+	if !p.madeSystemDir {
+		return
+	}
+	cache := filepath.Join(systemContainersDir, "cache")
+	for _, path := range []string{filepath.Join(cache, "blob-info-cache-v1.boltdb"), cache, systemContainersDir} {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Logf("podman teardown: %v", err)
+			return
 		}
 	}
 }

@@ -40,6 +40,9 @@ const (
 	// poststopBound is how long after the exit poststop may take to remove
 	// the record (podman runs it when it cleans the container up).
 	poststopBound = 10 * time.Second
+	// removeTimeout bounds a `podman rm -f` that fails (podman 4.3 gives
+	// up on a container whose init does not die after about 10 s).
+	removeTimeout = 30 * time.Second
 )
 
 // env is one private podman with the project's hooks.d files and a node
@@ -118,28 +121,14 @@ func TestPodmanHooksD(t *testing.T) {
 	}
 }
 
-// killRescued starts a container whose FUSE daemon wedges itself (one of
-// its threads reads its own mount, mode read or lookup, and the daemon
-// never answers), kills it with `podman kill`, and asserts that init waits
+// killRescued arms a self-wedging container (see arm), kills it with
+// `podman kill`, and asserts that init waits
 // in zap_pid_ns_processes until the watcher aborts exactly that
 // connection, that the container is then exited 137 within rescueBound,
 // that `podman rm -f` works within rmBound and leaves nothing behind.
 func (e *env) killRescued(t *testing.T, ctx context.Context, mode string) {
 	t.Helper()
-	// "; true" keeps sh as init, so init waits in zap_pid_ns_processes.
-	id, err := e.p.RunDetached(ctx, e.image, podman.FUSERunArgs(), "sh", "-c", "/fusefixture serve -mode "+mode+" -mount /mnt -self-read; true")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs, err := e.p.WaitLog(ctx, id, "fusefixture: ready role=serve")
-	if err != nil {
-		t.Fatalf("%v\n--- container log ---\n%s", err, logs)
-	}
-	st, err := e.p.Inspect(ctx, id)
-	if err != nil || !st.Running {
-		t.Fatalf("armed container: %+v %v", st, err)
-	}
-	conn := e.p.OwnConn(t, fixture.ConnFromOutput(t, logs), st.Pid)
+	id, st, conn := e.arm(t, ctx, mode)
 	rec := e.waitRecorded(t, id, conn.ID, time.Now().Add(2*time.Second))
 	if c := rec.Connections[slices.IndexFunc(rec.Connections, func(c fuseguard.RecordedConnection) bool { return c.Conn == conn.ID })]; !c.Owned {
 		t.Fatalf("the container's own connection recorded as not owned: %+v", c)
@@ -160,7 +149,7 @@ func (e *env) killRescued(t *testing.T, ctx context.Context, mode string) {
 		_, stderr, err := e.p.Podman(kctx, "kill", id)
 		killed <- result{stderr, err}
 	}()
-	assertWedged(t, st.Pid, begin)
+	assertWedged(t, st.Pid, begin, grace*3/4)
 	r := <-killed
 	if r.err != nil {
 		t.Fatalf("podman kill after %v: %v\nwatch.log:\n%s", time.Since(begin), r.err, readFile(filepath.Join(e.stateDir, watch.LogName)))
@@ -196,15 +185,36 @@ func (e *env) killRescued(t *testing.T, ctx context.Context, mode string) {
 	}
 }
 
-// assertWedged checks, inside the grace that follows since (the kill),
-// the W2 shape: init waits in zap_pid_ns_processes while a task of its FUSE
+// arm starts a container whose FUSE daemon wedges itself (one of its
+// threads reads its own mount, mode read or lookup, and the daemon never
+// answers) and returns it once armed, its connection owned by the test.
+func (e *env) arm(t *testing.T, ctx context.Context, mode string) (string, podman.State, fuseguard.ConnRef) {
+	t.Helper()
+	// "; true" keeps sh as init, so init waits in zap_pid_ns_processes.
+	id, err := e.p.RunDetached(ctx, e.image, podman.FUSERunArgs(), "sh", "-c", "/fusefixture serve -mode "+mode+" -mount /mnt -self-read; true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := e.p.WaitLog(ctx, id, "fusefixture: ready role=serve")
+	if err != nil {
+		t.Fatalf("%v\n--- container log ---\n%s", err, logs)
+	}
+	st, err := e.p.Inspect(ctx, id)
+	if err != nil || !st.Running {
+		t.Fatalf("armed container: %+v %v", st, err)
+	}
+	return id, st, e.p.OwnConn(t, fixture.ConnFromOutput(t, logs), st.Pid)
+}
+
+// assertWedged checks, within window after since (the kill), the W2
+// shape: init waits in zap_pid_ns_processes while a task of its FUSE
 // daemon is in D.
-func assertWedged(t *testing.T, pid int, since time.Time) {
+func assertWedged(t *testing.T, pid int, since time.Time, window time.Duration) {
 	t.Helper()
 	p := proc.NewFS("")
 	var zap bool
 	var stuck []int
-	for time.Since(since) < grace*3/4 {
+	for time.Since(since) < window {
 		st, _ := p.Stack(context.Background(), pid)
 		zap = st.Has("zap_pid_ns_processes")
 		stuck = stuck[:0]
@@ -223,6 +233,42 @@ func assertWedged(t *testing.T, pid int, since time.Time) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("init %d after podman kill: in zap_pid_ns_processes %v, tasks in D %v: not the W2 wedge", pid, zap, stuck)
+}
+
+// TestPodmanBaseline shows what fuseguard fixes: with podman alone (no
+// hooks, no watcher) `podman kill` of a container wedged in FUSE fails,
+// and so does `podman rm -f`; init stays in zap_pid_ns_processes through
+// both. The test's cleanup aborts the connection.
+func TestPodmanBaseline(t *testing.T) {
+	testenv.RequireLong(t)
+	testenv.RequireFUSE(t)
+	e := &env{p: podman.Start(t, "", "")}
+	e.image = e.p.ImportImage(t, "localhost/fgtest/podman:latest", map[string]string{"/fusefixture": fixture.Binary(t)})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id, st, _ := e.arm(t, ctx, "read")
+
+	begin := time.Now()
+	kctx, kcancel := context.WithTimeout(ctx, killTimeout)
+	defer kcancel()
+	_, _, err := e.p.Podman(kctx, "kill", id)
+	if err == nil {
+		t.Fatalf("podman kill of a wedged container succeeded after %v without fuseguard", time.Since(begin))
+	}
+	t.Logf("podman kill failed after %v: %v", time.Since(begin).Round(time.Millisecond), err)
+	after, ierr := e.p.Inspect(ctx, id)
+	t.Logf("podman then reports %+v (%v)", after, ierr)
+	assertWedged(t, st.Pid, time.Now(), time.Second)
+
+	rmBegin := time.Now()
+	rctx, rcancel := context.WithTimeout(ctx, removeTimeout)
+	defer rcancel()
+	if _, _, err := e.p.Podman(rctx, "rm", "--force", id); err == nil {
+		t.Fatalf("podman rm -f of a wedged container succeeded after %v without fuseguard", time.Since(rmBegin))
+	} else {
+		t.Logf("podman rm -f failed after %v: %v", time.Since(rmBegin).Round(time.Millisecond), err)
+	}
+	assertWedged(t, st.Pid, time.Now(), time.Second)
 }
 
 // assertRescuedConn checks the watcher's log: it aborted exactly conn for
