@@ -11,14 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
@@ -374,18 +372,7 @@ func (p *Podman) killLeftovers(t testing.TB) {
 }
 
 // Mounts returns the mount points below Dir in the test's mount table.
-func (p *Podman) Mounts() ([]string, error) {
-	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(p.Dir))
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, m := range infos {
-		out = append(out, m.Mountpoint)
-	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out, nil
-}
+func (p *Podman) Mounts() ([]string, error) { return dockerd.MountsBelow(p.Dir) }
 
 // deleteRuntimeStates deletes what runc still keeps of containers ids (a
 // podman rm that failed leaves it), bounded.
@@ -403,18 +390,10 @@ func (p *Podman) deleteRuntimeStates(t testing.TB, ids []string) {
 	}
 }
 
-// unmountAll lazily unmounts everything below Dir, deepest first.
+// unmountAll lazily unmounts everything below Dir.
 func (p *Podman) unmountAll(t testing.TB) {
-	mounts, err := p.Mounts()
-	if err != nil {
-		t.Logf("podman teardown: reading mounts: %v", err)
-		return
-	}
-	for _, m := range mounts {
-		err := unix.Unmount(m, unix.MNT_DETACH)
-		if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			t.Errorf("podman teardown: unmount %s: %v", m, err)
-		}
+	if err := dockerd.UnmountBelow(p.Dir); err != nil {
+		t.Errorf("podman teardown: %v", err)
 	}
 }
 
@@ -436,14 +415,7 @@ func (p *Podman) removeSystemCache(t testing.TB) {
 
 // removeDir removes Dir within rmdirTimeout.
 func (p *Podman) removeDir(t testing.TB) {
-	done := make(chan error, 1)
-	go func() { done <- os.RemoveAll(p.Dir) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("podman teardown: %v", err)
-		}
-	case <-time.After(rmdirTimeout):
-		t.Errorf("podman teardown: removing %s did not finish within %v", p.Dir, rmdirTimeout)
+	if err := dockerd.RemoveDir(p.Dir, rmdirTimeout); err != nil {
+		t.Errorf("podman teardown: %v", err)
 	}
 }

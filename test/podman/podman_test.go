@@ -211,28 +211,18 @@ func (e *env) arm(t *testing.T, ctx context.Context, mode string) (string, podma
 // daemon is in D.
 func assertWedged(t *testing.T, pid int, since time.Time, window time.Duration) {
 	t.Helper()
-	p := proc.NewFS("")
-	var zap bool
-	var stuck []int
-	for time.Since(since) < window {
-		st, _ := p.Stack(context.Background(), pid)
-		zap = st.Has("zap_pid_ns_processes")
-		stuck = stuck[:0]
-		kids, _ := p.Descendants(pid)
-		for _, k := range kids {
-			tids, _ := p.Tasks(k)
-			for _, tid := range tids {
-				if s, err := p.Stat(context.Background(), tid); err == nil && s.State == "D" {
-					stuck = append(stuck, tid)
-				}
-			}
-		}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		zap, stuck := fixture.WedgeShape(ctx, pid)
+		cancel()
 		if zap && len(stuck) > 0 {
 			return
 		}
+		if time.Since(since) >= window {
+			t.Fatalf("init %d after podman kill: in zap_pid_ns_processes %v, tasks in D %v: not the W2 wedge", pid, zap, stuck)
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("init %d after podman kill: in zap_pid_ns_processes %v, tasks in D %v: not the W2 wedge", pid, zap, stuck)
 }
 
 // TestPodmanBaseline shows what fuseguard fixes: with podman alone (no
