@@ -106,7 +106,7 @@ func TestPodmanHooksD(t *testing.T) {
 		if _, _, err := e.p.Podman(ctx, "rm", id); err != nil {
 			t.Fatal(err)
 		}
-		e.assertGone(t, st)
+		e.assertGone(t, id, st)
 		if lines := fgcmd.LogLinesBy(filepath.Join(e.stateDir, watch.LogName), "container", id); slices.ContainsFunc(lines, isAbort) {
 			t.Errorf("the watcher aborted something of a healthy container:\n%s", strings.Join(lines, "\n"))
 		}
@@ -119,6 +119,29 @@ func TestPodmanHooksD(t *testing.T) {
 			e.killRescued(t, ctx, mode)
 		})
 	}
+
+	// `podman rm -f` straight away: podman kills, the watcher rescues, and
+	// the removal completes.
+	t.Run("W2-read-rm-force", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		id, st, conn := e.arm(t, ctx, "read")
+		e.waitRecorded(t, id, conn.ID, time.Now().Add(2*time.Second))
+		begin := time.Now()
+		rctx, rcancel := context.WithTimeout(ctx, killTimeout)
+		defer rcancel()
+		if _, _, err := e.p.Podman(rctx, "rm", "--force", "--time", "0", id); err != nil {
+			t.Fatalf("podman rm -f after %v: %v\nwatch.log:\n%s", time.Since(begin), err, readFile(filepath.Join(e.stateDir, watch.LogName)))
+		}
+		took := time.Since(begin)
+		t.Logf("podman rm -f of the wedged container took %v", took.Round(time.Millisecond))
+		if took > rescueBound {
+			t.Errorf("podman rm -f took %v, want within %v", took, rescueBound)
+		}
+		e.assertRescuedConn(t, id, conn.ID)
+		e.waitNoRecord(t, id, time.Now().Add(poststopBound))
+		e.assertGone(t, id, st)
+	})
 }
 
 // killRescued arms a self-wedging container (see arm), kills it with
@@ -179,7 +202,7 @@ func (e *env) killRescued(t *testing.T, ctx context.Context, mode string) {
 		t.Fatalf("podman rm -f after %v: %v", time.Since(rmBegin), err)
 	}
 	t.Logf("podman rm -f took %v", time.Since(rmBegin).Round(time.Millisecond))
-	e.assertGone(t, st)
+	e.assertGone(t, id, st)
 	if _, err := fuseguard.NewControl("").WaitingInstance(conn); !errors.Is(err, fuseguard.ErrNoSuchConnection) && !errors.Is(err, fuseguard.ErrConnectionReplaced) {
 		t.Errorf("connection %s still there after the rescue (%v)", conn, err)
 	}
@@ -343,11 +366,11 @@ func (e *env) waitNoRecord(t *testing.T, id string, deadline time.Time) {
 	}
 }
 
-// assertGone checks that nothing of a removed container is left: podman
-// does not know it, its init and conmon are gone, no process of this
-// podman remains, and nothing is mounted below its directory but what
-// podman keeps for itself.
-func (e *env) assertGone(t *testing.T, st podman.State) {
+// assertGone checks that nothing of a removed container is left: its init
+// and conmon are gone, no process of this podman remains, nothing is
+// mounted below its directory, runc keeps no state and podman lists no
+// container (the subtests run one container at a time).
+func (e *env) assertGone(t *testing.T, id string, st podman.State) {
 	t.Helper()
 	p := proc.NewFS("")
 	for _, pid := range []int{st.Pid, st.ConmonPid} {
@@ -360,6 +383,12 @@ func (e *env) assertGone(t *testing.T, st podman.State) {
 	}
 	if mounts, err := e.p.Mounts(); err != nil || len(mounts) > 0 {
 		t.Errorf("mounts left below %s: %v %v", e.p.Dir, mounts, err)
+	}
+	if podman.HasRuntimeState(id) {
+		t.Errorf("runc still keeps state of %.12s", id)
+	}
+	if out, _, err := e.p.Podman(context.Background(), "ps", "--all", "--quiet", "--no-trunc"); err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("podman still lists %q (%v)", out, err)
 	}
 }
 
