@@ -45,7 +45,7 @@ func sleeper(t *testing.T) int {
 func TestHookStartsWatcher(t *testing.T) {
 	bin := fgcmd.Binary(t)
 	dir := t.TempDir()
-	t.Cleanup(func() { stopWatcher(t, dir) })
+	t.Cleanup(func() { fgcmd.StopWatcher(t, dir) })
 	pid := sleeper(t)
 
 	// A pipe without O_CLOEXEC in the hook, as a runtime could leave one:
@@ -117,7 +117,7 @@ func TestHookWatcherOff(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			t.Cleanup(func() { stopWatcher(t, dir) })
+			t.Cleanup(func() { fgcmd.StopWatcher(t, dir) })
 			argv := append(append([]string{bin, "hook"}, tc.flags...), tc.stage)
 			r := run(t, 10*time.Second, append(tc.env, fuseguard.EnvStateDir+"="+dir), stdinFile(t, hookState("off", "running", pid)), argv...)
 			if r.code != 0 || strings.Contains(r.stderr, `"error"`) {

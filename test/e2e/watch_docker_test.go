@@ -53,7 +53,7 @@ func TestDockerWatcher(t *testing.T) {
 	// is stopped when the subtest ends.
 	sub := func(t *testing.T, name string) (*dockerEnv, string) {
 		e := &dockerEnv{d: d, image: image, stateDir: dirs[name]}
-		t.Cleanup(func() { stopWatcher(t, e.stateDir) })
+		t.Cleanup(func() { fgcmd.StopWatcher(t, e.stateDir) })
 		return e, "fg-" + name
 	}
 
@@ -379,35 +379,4 @@ func killWatcher(t *testing.T, dir string, pid int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// stopWatcher stops whatever watcher holds dir's lock (the hook's): TERM,
-// then KILL, bounded. The hook's watcher is not the test's child (the
-// shim, a subreaper, reaps it), so it waits for the pid to go or turn
-// zombie.
-func stopWatcher(t testing.TB, dir string) {
-	pid, err := watch.Holder(dir)
-	if err != nil || pid <= 0 {
-		return
-	}
-	p := proc.NewFS("")
-	st, err := p.Stat(context.Background(), pid)
-	if err != nil {
-		return
-	}
-	gone := func() bool {
-		now, err := p.Stat(context.Background(), pid)
-		return err != nil || now.StartTime != st.StartTime || now.State == "Z"
-	}
-	for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGKILL} {
-		_ = unix.Kill(pid, sig)
-		deadline := time.Now().Add(watch.DefaultShutdown + time.Second)
-		for time.Now().Before(deadline) {
-			if gone() {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	t.Errorf("watcher %d of %s survived SIGKILL", pid, dir)
 }

@@ -1,6 +1,7 @@
 package fgcmd
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/watch"
 )
 
@@ -59,4 +63,35 @@ func StartWatcher(t testing.TB, dir, logName string, args ...string) int {
 			t.Fatalf("watcher %d does not hold %s after %v (holder %d, %v)", cmd.Process.Pid, dir, watcherLockTimeout, pid, err)
 		}
 	}
+}
+
+// StopWatcher stops whatever watcher holds dir's lock (one a hook
+// started): TERM, then KILL, bounded. Such a watcher is not the test's
+// child (a subreaper or init reaps it), so it waits for the pid to go or
+// turn zombie.
+func StopWatcher(t testing.TB, dir string) {
+	pid, err := watch.Holder(dir)
+	if err != nil || pid <= 0 {
+		return
+	}
+	p := proc.NewFS("")
+	st, err := p.Stat(context.Background(), pid)
+	if err != nil {
+		return
+	}
+	gone := func() bool {
+		now, err := p.Stat(context.Background(), pid)
+		return err != nil || now.StartTime != st.StartTime || now.State == "Z"
+	}
+	for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGKILL} {
+		_ = unix.Kill(pid, sig)
+		deadline := time.Now().Add(watch.DefaultShutdown + time.Second)
+		for time.Now().Before(deadline) {
+			if gone() {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	t.Errorf("watcher %d of %s survived SIGKILL", pid, dir)
 }

@@ -23,18 +23,10 @@ import (
 
 // Bounds the tests assert.
 const (
-	// grace is the watcher's --grace: how long init may be exiting before
-	// the watcher rescues it. Short, so the tests are quick.
-	grace = time.Second
-	// rescueBound is how long after `podman kill` a wedged container may
-	// take to reach exited: the grace, one check interval to notice it,
-	// the rescue's own bound (aborts and the wait for init after them),
-	// and conmon's report of the exit.
-	rescueBound = grace + watch.DefaultCheckInterval + killer.DefaultRecoverTimeout + 2*time.Second
-	// killTimeout bounds `podman kill`, which waits for conmon after a
-	// SIGKILL (podman 4.3 gives up after 5 s): past the rescue bound, so a
-	// kill that fails says so rather than being cut off.
-	killTimeout = rescueBound + 10*time.Second
+	// testGrace is the --grace of the watcher the test starts: how long
+	// init may be exiting before the watcher rescues it. Short, so the
+	// tests are quick.
+	testGrace = time.Second
 	// rmBound is what `podman rm -f` of an exited container may take.
 	rmBound = 10 * time.Second
 	// poststopBound is how long after the exit poststop may take to remove
@@ -51,8 +43,23 @@ type env struct {
 	p        *podman.Podman
 	image    string
 	stateDir string
-	watcher  int
+	watcher  int           // its pid
+	grace    time.Duration // its --grace
+	hookMade bool          // a hook started it, not the test
 }
+
+// rescueBound is how long after `podman kill` a wedged container may take
+// to reach exited: the watcher's grace, one check interval to notice it,
+// the rescue's own bound (aborts and the wait for init after them), and
+// conmon's report of the exit.
+func (e *env) rescueBound() time.Duration {
+	return e.grace + watch.DefaultCheckInterval + killer.DefaultRecoverTimeout + 2*time.Second
+}
+
+// killTimeout bounds `podman kill`, which waits for conmon after a SIGKILL
+// (podman 4.3 gives up after 5 s): past the rescue bound, so a kill that
+// fails says so rather than being cut off.
+func (e *env) killTimeout() time.Duration { return e.rescueBound() + 10*time.Second }
 
 // start sets up the podman, the test image (busybox-static and
 // /fusefixture) and a watcher on the state dir, started before any
@@ -61,8 +68,8 @@ func start(t *testing.T) *env {
 	t.Helper()
 	testenv.RequireLong(t)
 	testenv.RequireFUSE(t)
-	e := &env{stateDir: t.TempDir()}
-	e.watcher = fgcmd.StartWatcher(t, e.stateDir, watch.LogName, "--grace", grace.String())
+	e := &env{stateDir: t.TempDir(), grace: testGrace}
+	e.watcher = fgcmd.StartWatcher(t, e.stateDir, watch.LogName, "--grace", testGrace.String())
 	e.p = podman.Start(t, fgcmd.Binary(t), e.stateDir)
 	e.image = e.p.ImportImage(t, "localhost/fgtest/podman:latest", map[string]string{"/fusefixture": fixture.Binary(t)})
 	return e
@@ -128,20 +135,74 @@ func TestPodmanHooksD(t *testing.T) {
 		id, st, conn := e.arm(t, ctx, "read")
 		e.waitRecorded(t, id, conn.ID, time.Now().Add(2*time.Second))
 		begin := time.Now()
-		rctx, rcancel := context.WithTimeout(ctx, killTimeout)
+		rctx, rcancel := context.WithTimeout(ctx, e.killTimeout())
 		defer rcancel()
 		if _, _, err := e.p.Podman(rctx, "rm", "--force", "--time", "0", id); err != nil {
 			t.Fatalf("podman rm -f after %v: %v\nwatch.log:\n%s", time.Since(begin), err, readFile(filepath.Join(e.stateDir, watch.LogName)))
 		}
 		took := time.Since(begin)
 		t.Logf("podman rm -f of the wedged container took %v", took.Round(time.Millisecond))
-		if took > rescueBound {
-			t.Errorf("podman rm -f took %v, want within %v", took, rescueBound)
+		if took > e.rescueBound() {
+			t.Errorf("podman rm -f took %v, want within %v", took, e.rescueBound())
 		}
 		e.assertRescuedConn(t, id, conn.ID)
 		e.waitNoRecord(t, id, time.Now().Add(poststopBound))
 		e.assertGone(t, id, st)
 	})
+}
+
+// TestPodmanHookStartsWatcher runs with no watcher at first: the hook
+// starts one (under podman, with the environment conmon gives it), outside
+// the container's cgroup; it rescues a `podman kill` at its default grace
+// and outlives the container and its conmon.
+func TestPodmanHookStartsWatcher(t *testing.T) {
+	testenv.RequireLong(t)
+	testenv.RequireFUSE(t)
+	e := &env{stateDir: t.TempDir(), grace: watch.DefaultGrace, hookMade: true}
+	// Registered first, so it runs after the podman's teardown.
+	t.Cleanup(func() { fgcmd.StopWatcher(t, e.stateDir) })
+	e.p = podman.Start(t, fgcmd.Binary(t), e.stateDir)
+	e.image = e.p.ImportImage(t, "localhost/fgtest/podman:latest", map[string]string{"/fusefixture": fixture.Binary(t)})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	id, st, conn := e.arm(t, ctx, "read")
+	wpid, err := watch.Holder(e.stateDir)
+	if err != nil || wpid <= 0 {
+		t.Fatalf("no watcher holds %s after the hooks ran: %d %v\nhook.log:\n%s", e.stateDir, wpid, err, readFile(filepath.Join(e.stateDir, "hook.log")))
+	}
+	if !strings.Contains(readFile(filepath.Join(e.stateDir, "hook.log")), `"msg":"started the node watcher"`) {
+		t.Fatalf("hook.log does not say a hook started the watcher:\n%s", readFile(filepath.Join(e.stateDir, "hook.log")))
+	}
+	e.watcher = wpid
+	p := proc.NewFS("")
+	wcg, err1 := p.Cgroup(wpid)
+	icg, err2 := p.Cgroup(st.Pid)
+	if err1 != nil || err2 != nil || wcg == icg {
+		t.Errorf("watcher cgroup %q (%v), container's %q (%v): want apart", wcg, err1, icg, err2)
+	}
+	e.killArmed(t, ctx, id, st, conn)
+	if h, err := watch.Holder(e.stateDir); err != nil || h != wpid {
+		t.Fatalf("after the container was removed, the lock is held by %d (%v), want the hook's watcher %d", h, err, wpid)
+	}
+	// The hook's orphan went to the nearest subreaper, the container's
+	// conmon, which waits for it: it stays until the watcher ends, then
+	// goes too.
+	if w, err := p.Stat(context.Background(), wpid); err != nil || w.PPID != st.ConmonPid {
+		t.Errorf("watcher %d: parent %d (%v), want the container's conmon %d", wpid, w.PPID, err, st.ConmonPid)
+	}
+	fgcmd.StopWatcher(t, e.stateDir)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := e.p.Leftovers()
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes of this podman left 5 s after the watcher stopped: %v", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // killRescued arms a self-wedging container (see arm), kills it with
@@ -152,12 +213,18 @@ func TestPodmanHooksD(t *testing.T) {
 func (e *env) killRescued(t *testing.T, ctx context.Context, mode string) {
 	t.Helper()
 	id, st, conn := e.arm(t, ctx, mode)
+	e.killArmed(t, ctx, id, st, conn)
+}
+
+// killArmed is killRescued for a container arm started.
+func (e *env) killArmed(t *testing.T, ctx context.Context, id string, st podman.State, conn fuseguard.ConnRef) {
+	t.Helper()
 	rec := e.waitRecorded(t, id, conn.ID, time.Now().Add(2*time.Second))
 	if c := rec.Connections[slices.IndexFunc(rec.Connections, func(c fuseguard.RecordedConnection) bool { return c.Conn == conn.ID })]; !c.Owned {
 		t.Fatalf("the container's own connection recorded as not owned: %+v", c)
 	}
 	if h, err := watch.Holder(e.stateDir); err != nil || h != e.watcher {
-		t.Fatalf("watch lock held by %d (%v), want the test's watcher %d", h, err, e.watcher)
+		t.Fatalf("watch lock held by %d (%v), want the watcher %d", h, err, e.watcher)
 	}
 
 	begin := time.Now()
@@ -167,16 +234,17 @@ func (e *env) killRescued(t *testing.T, ctx context.Context, mode string) {
 	}
 	killed := make(chan result, 1)
 	go func() {
-		kctx, cancel := context.WithTimeout(ctx, killTimeout)
+		kctx, cancel := context.WithTimeout(ctx, e.killTimeout())
 		defer cancel()
 		_, stderr, err := e.p.Podman(kctx, "kill", id)
 		killed <- result{stderr, err}
 	}()
-	assertWedged(t, st.Pid, begin, grace*3/4)
+	assertWedged(t, st.Pid, begin, e.grace*3/4)
 	r := <-killed
 	if r.err != nil {
 		t.Fatalf("podman kill after %v: %v\nwatch.log:\n%s", time.Since(begin), r.err, readFile(filepath.Join(e.stateDir, watch.LogName)))
 	}
+	rescueBound := e.rescueBound()
 	wctx, cancel := context.WithDeadline(ctx, begin.Add(rescueBound))
 	defer cancel()
 	exited, err := e.p.WaitStatus(wctx, id, "exited")
@@ -185,8 +253,8 @@ func (e *env) killRescued(t *testing.T, ctx context.Context, mode string) {
 	}
 	took := exited.FinishedAt.Sub(begin)
 	t.Logf("podman kill returned after %v; exited %v after it (podman's FinishedAt)", time.Since(begin).Round(time.Millisecond), took.Round(time.Millisecond))
-	if took < grace || took > rescueBound {
-		t.Errorf("FinishedAt %v after podman kill, want after the %v grace (the wedge held until the rescue) and within %v", took, grace, rescueBound)
+	if took < e.grace || took > rescueBound {
+		t.Errorf("FinishedAt %v after podman kill, want after the %v grace (the wedge held until the rescue) and within %v", took, e.grace, rescueBound)
 	}
 	if exited.ExitCode != 137 {
 		t.Errorf("exit code %d, want 137 (SIGKILL)", exited.ExitCode)
@@ -262,7 +330,7 @@ func TestPodmanBaseline(t *testing.T) {
 	id, st, _ := e.arm(t, ctx, "read")
 
 	begin := time.Now()
-	kctx, kcancel := context.WithTimeout(ctx, killTimeout)
+	kctx, kcancel := context.WithTimeout(ctx, e.killTimeout())
 	defer kcancel()
 	_, _, err := e.p.Podman(kctx, "kill", id)
 	if err == nil {
@@ -319,7 +387,7 @@ func (e *env) assertHooksRan(t *testing.T, id string, stages ...string) {
 			t.Errorf("hook.log: no %s hook done for %.12s:\n%s", s, id, readFile(path))
 		}
 	}
-	if strings.Contains(readFile(path), "started the node watcher") {
+	if !e.hookMade && strings.Contains(readFile(path), "started the node watcher") {
 		t.Errorf("a hook started a watcher although the test's held the lock:\n%s", readFile(path))
 	}
 }
@@ -370,15 +438,25 @@ func (e *env) waitNoRecord(t *testing.T, id string, deadline time.Time) {
 // and conmon are gone, no process of this podman remains, nothing is
 // mounted below its directory, runc keeps no state and podman lists no
 // container (the subtests run one container at a time).
+//
+// A watcher a hook started is a child of the first container's conmon (a
+// subreaper), which stays until the watcher ends: those two may remain.
 func (e *env) assertGone(t *testing.T, id string, st podman.State) {
 	t.Helper()
 	p := proc.NewFS("")
+	keep := map[int]bool{}
+	if e.hookMade {
+		keep[e.watcher] = true
+		if w, err := p.Stat(context.Background(), e.watcher); err == nil {
+			keep[w.PPID] = true
+		}
+	}
 	for _, pid := range []int{st.Pid, st.ConmonPid} {
-		if s, err := p.Stat(context.Background(), pid); err == nil && s.State != "Z" {
+		if s, err := p.Stat(context.Background(), pid); err == nil && s.State != "Z" && !keep[pid] {
 			t.Errorf("process %d (%s) of the removed container still there", pid, s.Comm)
 		}
 	}
-	if left := e.p.Leftovers(); len(left) > 0 {
+	if left := slices.DeleteFunc(e.p.Leftovers(), func(pid int) bool { return keep[pid] }); len(left) > 0 {
 		t.Errorf("processes of this podman left: %v", left)
 	}
 	if mounts, err := e.p.Mounts(); err != nil || len(mounts) > 0 {
