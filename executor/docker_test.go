@@ -299,8 +299,13 @@ func testFrozenNoLeak(t *testing.T, e *env) {
 	k.DockerTimeout = time.Second
 	thaw := freeze(t, e.d)
 
+	const grace = 5 * time.Second
+	begin := time.Now()
 	repA, errA := k.Kill(ctx, a.id)
-	repB, errB := k.Stop(ctx, b.id, 5*time.Second)
+	tookA := time.Since(begin)
+	begin = time.Now()
+	repB, errB := k.Stop(ctx, b.id, grace)
+	tookB := time.Since(begin)
 	closeCli()
 	leakErr := goleak.Find(ignore)
 	thaw()
@@ -308,6 +313,13 @@ func testFrozenNoLeak(t *testing.T, e *env) {
 	logReport(t, repB)
 	if leakErr != nil {
 		t.Errorf("goroutines left after calls blocked on a frozen dockerd:\n%v", leakErr)
+	}
+	// The documented bounds, which Kill and Stop enforce as deadlines.
+	if tookA > k.Bound() {
+		t.Errorf("Kill took %v, more than its bound %v", tookA, k.Bound())
+	}
+	if tookB > k.StopBound(grace) {
+		t.Errorf("Stop took %v, more than its bound %v", tookB, k.StopBound(grace))
 	}
 	for _, r := range []struct {
 		name string

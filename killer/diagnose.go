@@ -75,9 +75,10 @@ func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard
 		return d, err
 	}
 	cut := err != nil
-	host, hostErr := fuseguard.HostMounts(o.Proc)
-	if hostErr != nil {
-		d.Notes = append(d.Notes, "host mount table unreadable: "+hostErr.Error())
+	host := fuseguard.ReadHostTable(o.Proc)
+	if host.Err != nil {
+		// Nothing learned now is owned; the policy says so per connection.
+		d.Notes = append(d.Notes, "host mount table unreadable: "+host.Err.Error()+": ownership of connections seen now unknown, none aborted as owned")
 	}
 	if err := o.Control.Ensure(); err != nil {
 		d.Notes = append(d.Notes, "fusectl: "+err.Error())

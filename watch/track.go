@@ -24,6 +24,11 @@ var errStale = errors.New("init gone or pid reused")
 // pivot_root: the descriptor must be opened again.
 var errRootMoved = errors.New("no mount visible through the held mountinfo")
 
+// errMountTableTooBig: the mount table is larger than MaxMountInfo. The
+// record keeps what it has: nothing of a table that was not read whole is
+// recorded.
+var errMountTableTooBig = errors.New("mount table larger than the read cap")
+
 // tracked is one record being watched and the descriptors that watch it.
 type tracked struct {
 	rec     *fuseguard.Record
@@ -34,9 +39,21 @@ type tracked struct {
 	haveRun bool
 	mntFD   int // /proc/PID/mountinfo, POLLPRI on mount-table changes; -1 when unreadable
 
-	exitingSince time.Time // zero while init is not exiting
-	rescuing     bool
-	nextRescue   time.Time
+	// Coalescing of mount-table changes: after a read the descriptor is
+	// left out of poll until mntNext (mntIdx is its slot in the poll set,
+	// -1 when not polled).
+	mntIdx  int
+	mntNext time.Time
+	cooling bool
+	mntErr  string // the last failed read of the mount table, "" once one works
+	dropped int    // connections of the last read left out of the record: MaxConnections
+
+	exitingSince time.Time  // zero while init is not exiting
+	queued       bool       // detected, waiting for a rescue slot
+	rescue       *rescueRun // the rescue in flight (maybe abandoned), nil when none
+	failures     int        // rescues in a row that left init stuck
+	lastErr      string     // the last failed rescue's error
+	nextRescue   time.Time  // no rescue before: the backoff after a failure
 }
 
 func (t *tracked) close() {
@@ -52,7 +69,7 @@ func (t *tracked) close() {
 // second: from then on the descriptors name exactly that process, whatever
 // happens to its pid.
 func openTracked(p proc.FS, rec *fuseguard.Record) (*tracked, error) {
-	t := &tracked{rec: rec, pidfd: -1, statFD: -1, schedFD: -1, mntFD: -1}
+	t := &tracked{rec: rec, pidfd: -1, statFD: -1, schedFD: -1, mntFD: -1, mntIdx: -1}
 	pid := rec.InitPID
 	if pid <= 0 {
 		return nil, fmt.Errorf("record %s: init pid %d: %w", rec.ID, pid, errStale)
@@ -101,6 +118,13 @@ const statBuf = 1024
 
 // readStat rereads init's /proc/PID/stat through the held descriptor: no
 // path lookup, and ESRCH once init is reaped, even if its pid is reused.
+// It takes no sleeping lock of the task: do_task_stat takes its sighand
+// spinlock, not its exec lock (exec_update_lock, held by a task stuck in a
+// flush inside execve) nor its mm lock; schedstat takes none and never
+// touches the mm. The one way a stat read can sleep is to drop the last
+// reference to the mm of a task exiting at that very moment (do_task_stat
+// holds one while it reads): the mm's teardown then runs in the reader.
+// The read is of init only, and only while it runs or exits.
 func (t *tracked) readStat(b *[statBuf]byte) ([]byte, error) {
 	n, err := unix.Pread(t.statFD, b[:], 0)
 	if err != nil {
@@ -142,17 +166,31 @@ func (t *tracked) stat() (proc.Stat, error) {
 	return proc.ParseStat(raw)
 }
 
-// readMounts reads the held mountinfo descriptor from the start.
-func (t *tracked) readMounts(buf []byte) ([]fuseguard.Mount, []byte, error) {
+// readMounts reads the held mountinfo descriptor from the start, at most
+// limit bytes (errMountTableTooBig past them).
+//
+// The read takes the kernel's namespace_sem for reading (m_start in
+// fs/namespace.c) while it generates each chunk. Writers hold it only for
+// the mount-tree change itself, never across a FUSE request (a FUSE
+// superblock's teardown runs after namespace_unlock), and showing a FUSE
+// mount sends no request (fuse_show_options prints the options held in
+// memory). So the read waits at most behind other mount(2)/umount(2)
+// calls, never on a FUSE daemon or on a task's exec lock. Nothing else
+// guards the loop here: the read runs on it, under that kernel property.
+// Its cost is bounded by limit and, per container, by MountReadInterval.
+func (t *tracked) readMounts(buf []byte, limit int) ([]fuseguard.Mount, []byte, error) {
 	if _, err := unix.Seek(t.mntFD, 0, 0); err != nil {
 		return nil, buf, fmt.Errorf("seek mountinfo of %d: %w", t.rec.InitPID, err)
 	}
 	buf = buf[:0]
 	for {
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, max(cap(buf), 64<<10))
+		if len(buf) >= limit {
+			return nil, buf, fmt.Errorf("mountinfo of %d: %w (%d bytes)", t.rec.InitPID, errMountTableTooBig, limit)
 		}
-		n, err := unix.Read(t.mntFD, buf[len(buf):cap(buf)])
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(max(cap(buf), 64<<10), limit-len(buf)))
+		}
+		n, err := unix.Read(t.mntFD, buf[len(buf):min(cap(buf), limit)])
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}

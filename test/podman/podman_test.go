@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,6 +33,9 @@ const (
 	// poststopBound is how long after the exit poststop may take to remove
 	// the record (podman runs it when it cleans the container up).
 	poststopBound = 10 * time.Second
+	// goneBound is how long after `podman rm` returns the container's
+	// processes may take to be gone (conmon exits after it reported).
+	goneBound = 5 * time.Second
 	// removeTimeout bounds a `podman rm -f` that fails (podman 4.3 gives
 	// up on a container whose init does not die after about 10 s).
 	removeTimeout = 30 * time.Second
@@ -68,7 +72,7 @@ func start(t *testing.T) *env {
 	t.Helper()
 	testenv.RequireLong(t)
 	testenv.RequireFUSE(t)
-	e := &env{stateDir: t.TempDir(), grace: testGrace}
+	e := &env{stateDir: testenv.StateDir(t), grace: testGrace}
 	e.watcher = fgcmd.StartWatcher(t, e.stateDir, watch.LogName, "--grace", testGrace.String())
 	e.p = podman.Start(t, fgcmd.Binary(t), e.stateDir)
 	e.image = e.p.ImportImage(t, "localhost/fgtest/podman:latest", map[string]string{"/fusefixture": fixture.Binary(t)})
@@ -158,7 +162,7 @@ func TestPodmanHooksD(t *testing.T) {
 func TestPodmanHookStartsWatcher(t *testing.T) {
 	testenv.RequireLong(t)
 	testenv.RequireFUSE(t)
-	e := &env{stateDir: t.TempDir(), grace: watch.DefaultGrace, hookMade: true}
+	e := &env{stateDir: testenv.StateDir(t), grace: watch.DefaultGrace, hookMade: true}
 	// Registered first, so it runs after the podman's teardown.
 	t.Cleanup(func() { fgcmd.StopWatcher(t, e.stateDir) })
 	e.p = podman.Start(t, fgcmd.Binary(t), e.stateDir)
@@ -451,13 +455,24 @@ func (e *env) assertGone(t *testing.T, id string, st podman.State) {
 			keep[w.PPID] = true
 		}
 	}
-	for _, pid := range []int{st.Pid, st.ConmonPid} {
-		if s, err := p.Stat(context.Background(), pid); err == nil && s.State != "Z" && !keep[pid] {
-			t.Errorf("process %d (%s) of the removed container still there", pid, s.Comm)
+	// conmon may still be on its way out when podman rm returns.
+	deadline := time.Now().Add(goneBound)
+	for {
+		var alive []string
+		for _, pid := range []int{st.Pid, st.ConmonPid} {
+			if s, err := p.Stat(context.Background(), pid); err == nil && s.State != "Z" && !keep[pid] {
+				alive = append(alive, fmt.Sprintf("%d (%s)", pid, s.Comm))
+			}
 		}
-	}
-	if left := slices.DeleteFunc(e.p.Leftovers(), func(pid int) bool { return keep[pid] }); len(left) > 0 {
-		t.Errorf("processes of this podman left: %v", left)
+		left := slices.DeleteFunc(e.p.Leftovers(), func(pid int) bool { return keep[pid] })
+		if len(alive) == 0 && len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%v after the removal: processes of the container %v, of this podman %v", goneBound, alive, left)
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if mounts, err := e.p.Mounts(); err != nil || len(mounts) > 0 {
 		t.Errorf("mounts left below %s: %v %v", e.p.Dir, mounts, err)
