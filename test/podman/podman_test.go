@@ -158,7 +158,8 @@ func TestPodmanHooksD(t *testing.T) {
 // TestPodmanHookStartsWatcher runs with no watcher at first: the hook
 // starts one (under podman, with the environment conmon gives it), outside
 // the container's cgroup; it rescues a `podman kill` at its default grace
-// and outlives the container and its conmon.
+// and outlives the container. The container's conmon, its parent, stays
+// until the watcher stops, then goes.
 func TestPodmanHookStartsWatcher(t *testing.T) {
 	testenv.RequireLong(t)
 	testenv.RequireFUSE(t)
@@ -196,14 +197,14 @@ func TestPodmanHookStartsWatcher(t *testing.T) {
 		t.Errorf("watcher %d: parent %d (%v), want the container's conmon %d", wpid, w.PPID, err, st.ConmonPid)
 	}
 	fgcmd.StopWatcher(t, e.stateDir)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(goneBound)
 	for {
 		left := e.p.Leftovers()
 		if len(left) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("processes of this podman left 5 s after the watcher stopped: %v", left)
+			t.Fatalf("processes of this podman left %v after the watcher stopped: %v", goneBound, left)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
