@@ -127,8 +127,12 @@ scan:
 			default:
 				task.Blocker = classify(task.Stack)
 			}
+			// Every stuck member's mount table is a live table of the
+			// container, whatever the task waits on: mountinfo answers even
+			// behind a task's exec lock (see package proc), so a task whose
+			// stack is unreadable still shows which connections are mounted.
+			own := conns.learn(o.Proc, tid)
 			if task.Blocker == BlockerFUSERequest || task.Blocker == BlockerFUSEFlush {
-				own := conns.learn(o.Proc, tid)
 				rctx, cancel := context.WithTimeout(scan, rd.timeout)
 				task.Conn, task.Via, task.HasConn = waitedOn(rctx, o.Proc, tid, own)
 				cancel()

@@ -72,6 +72,26 @@ func waitStatus(t *testing.T, dir string, d time.Duration, ok func(Status) bool)
 	}
 }
 
+// killRescued kills c's init (its own end, not fuseguard's) and requires
+// the watcher to have it reaped within bound.
+func killRescued(t *testing.T, r *running, c *fixture.Container, bound time.Duration, what string) {
+	t.Helper()
+	killedAt := time.Now()
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Exited():
+	case <-time.After(bound + 2*time.Second):
+		t.Fatalf("%s: not rescued within %s; events %v\n%s", what, bound, r.ev.all(), explainRescues(r))
+	}
+	took := time.Since(killedAt)
+	t.Logf("%s: reaped %s after its init was killed (bound %s)", what, took.Round(time.Millisecond), bound)
+	if took > bound {
+		t.Errorf("%s: reaped after %s, want within %s", what, took, bound)
+	}
+}
+
 func watchOf(st Status, id string) *ContainerWatch {
 	for _, c := range st.Containers {
 		if c.ID == id {
@@ -190,20 +210,7 @@ func TestFailingRescueIsolated(t *testing.T) {
 		t.Fatalf("the shared connection %d is not among the refused: %+v", stuck.Conn, first.Report.Refused)
 	}
 
-	killedAt := time.Now()
-	if err := wedged.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-wedged.Exited():
-	case <-time.After(isoBound + 2*time.Second):
-		t.Fatalf("wedged container not rescued beside the failing one; events %v", r.ev.all())
-	}
-	took := time.Since(killedAt)
-	t.Logf("wedged container gone %s after its kill, beside a failing rescue", took.Round(time.Millisecond))
-	if took > isoBound {
-		t.Errorf("rescued after %s, want within %s", took, isoBound)
-	}
+	killRescued(t, r, wedged, isoBound, "the wedged container beside a failing rescue")
 
 	// The failing one backs off: status shows the failures and the
 	// doubling wait, capped.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/proc"
 )
 
 // zapFrame is where a namespace's init waits for the rest of it to die.
@@ -24,7 +25,8 @@ const zapFrame = "zap_pid_ns_processes"
 // periodic read, kept cheap for thousands of containers: a pread of the
 // held /proc/PID/schedstat per init (no path lookup, no allocation), and
 // /proc/PID/stat only for an init that has run since the last look or is
-// already exiting. Neither read can block on the task (see readStat).
+// already exiting. schedstat takes no lock of the task; the stat read can
+// sleep behind an init in execve, so it is bounded (see readStat).
 func (w *Watcher) checkExits(now time.Time) {
 	var buf [statBuf]byte
 	for _, t := range w.tracks {
@@ -34,8 +36,18 @@ func (w *Watcher) checkExits(now time.Time) {
 		if !t.ran(&buf) && t.exitingSince.IsZero() {
 			continue // idle since the last look: it cannot have started exiting
 		}
-		raw, err := t.readStat(&buf)
-		if err != nil {
+		raw, err := t.readStat()
+		switch {
+		case err == nil:
+			t.statBlocked = false
+		case errors.Is(err, proc.ErrReadTimeout) || errors.Is(err, proc.ErrTooManyBlockedReads):
+			if !t.statBlocked {
+				t.statBlocked = true
+				w.log.WithError(err).WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID}).
+					Warn("init's stat does not answer (init is inside execve, behind its exec lock): its exit is checked again once it does")
+			}
+			continue
+		default:
 			if !errors.Is(err, unix.ESRCH) {
 				w.log.WithError(err).WithField("container", t.rec.ID).Debug("cannot read init's stat")
 			}
@@ -180,17 +192,9 @@ func (w *Watcher) rescue(ctx context.Context, rec *fuseguard.Record, log logrus.
 	ctx, span := w.o.Tracer.Start(ctx, "fuseguard.watch.rescue", trace.WithAttributes(
 		attribute.String("container.id", rec.ID), attribute.Int("process.pid", rec.InitPID)))
 	defer span.End()
-	rep, err := killer.Kill(ctx, killer.Target{PID: rec.InitPID, StartTime: rec.InitStartTime}, killer.Options{
-		VerifyOnly:     true,
-		VerifyTimeout:  rescueVerify,
-		RecoverTimeout: w.o.RecoverTimeout,
-		Policy:         w.o.Policy,
-		Record:         rec,
-		Proc:           w.o.Proc,
-		Control:        w.o.Control,
-		Log:            log,
-		Tracer:         w.o.Tracer,
-	})
+	ko := rescueKillOptions(w.o.RecoverTimeout)
+	ko.Policy, ko.Record, ko.Proc, ko.Control, ko.Log, ko.Tracer = w.o.Policy, rec, w.o.Proc, w.o.Control, log, w.o.Tracer
+	rep, err := killer.Kill(ctx, killer.Target{PID: rec.InitPID, StartTime: rec.InitStartTime}, ko)
 	span.SetAttributes(attribute.String("fuseguard.outcome", string(rep.Outcome)), attribute.Int("fuseguard.aborted", len(rep.Aborted)))
 	if err != nil {
 		span.RecordError(err)

@@ -43,9 +43,6 @@ const (
 	// DefaultMaxMountInfo caps the bytes of one mount table read (about
 	// 30000 mounts).
 	DefaultMaxMountInfo = 4 << 20
-	// rescueDiagnose is what a rescue's deadline allows for the diagnosis
-	// beyond its waits.
-	rescueDiagnose = 2 * time.Second
 	// rescueVerify is the Kill's verify wait: the grace already was one.
 	rescueVerify = 10 * time.Millisecond
 )
@@ -133,11 +130,17 @@ func orDefault[T int | time.Duration](v *T, def T) {
 	}
 }
 
-// RescueBound is the default deadline of one rescue: the killer's bound
-// for a verify-only kill (the verify, an abort and the wait for the exit,
-// each at most recover) plus time for the diagnosis.
+// RescueBound is the default deadline of one rescue: the bound killer.Kill
+// enforces for the rescue's verify-only kill (its short verify, the
+// diagnosis, the aborts and the wait for the exit, within recover).
 func RescueBound(recover time.Duration) time.Duration {
-	return rescueVerify + 2*recover + rescueDiagnose
+	return rescueKillOptions(recover).Bound()
+}
+
+// rescueKillOptions are the timeouts of a rescue's kill: the grace already
+// was the verify, so the kill's own is short.
+func rescueKillOptions(recover time.Duration) killer.Options {
+	return killer.Options{VerifyOnly: true, VerifyTimeout: rescueVerify, RecoverTimeout: recover}
 }
 
 // backoff is the wait before the next rescue of a container whose last

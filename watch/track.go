@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -37,7 +38,9 @@ type tracked struct {
 	schedFD int    // /proc/PID/schedstat, pread every CheckInterval; -1 without CONFIG_SCHED_INFO
 	lastRun uint64 // init's CPU time (ns) at the last look
 	haveRun bool
-	mntFD   int // /proc/PID/mountinfo, POLLPRI on mount-table changes; -1 when unreadable
+	// statBlocked: the last read of init's stat did not answer in time.
+	statBlocked bool
+	mntFD       int // /proc/PID/mountinfo, POLLPRI on mount-table changes; -1 when unreadable
 
 	// Coalescing of mount-table changes: after a read the descriptor is
 	// left out of poll until mntNext (mntIdx is its slot in the poll set,
@@ -116,21 +119,30 @@ func openTracked(p proc.FS, rec *fuseguard.Record) (*tracked, error) {
 // statBuf is enough for any /proc/PID/stat (52 numbers and a 16-byte comm).
 const statBuf = 1024
 
+// statReadTimeout bounds one read of init's /proc/PID/stat. A read takes
+// microseconds unless it sleeps behind a lock of the task (see readStat),
+// and then it would sleep as long as the task holds it.
+const statReadTimeout = 100 * time.Millisecond
+
 // readStat rereads init's /proc/PID/stat through the held descriptor: no
 // path lookup, and ESRCH once init is reaped, even if its pid is reused.
-// It takes no sleeping lock of the task: do_task_stat takes its sighand
-// spinlock, not its exec lock (exec_update_lock, held by a task stuck in a
-// flush inside execve) nor its mm lock; schedstat takes none and never
-// touches the mm. The one way a stat read can sleep is to drop the last
-// reference to the mm of a task exiting at that very moment (do_task_stat
-// holds one while it reads): the mm's teardown then runs in the reader.
-// The read is of init only, and only while it runs or exits.
-func (t *tracked) readStat(b *[statBuf]byte) ([]byte, error) {
-	n, err := unix.Pread(t.statFD, b[:], 0)
+//
+// The read can sleep: do_task_stat waits for the task's exec lock, which
+// an init inside execve holds for as long as its exec does, and an exec
+// that flushes a close-on-exec file on a FUSE mount whose daemon never
+// answers never ends (the W6 scenario; see package proc). So the read runs
+// bounded (proc.PreadBounded): the loop waits statReadTimeout once, then
+// every later read of that init fails at once (proc.ErrReadTimeout) until
+// the blocked one returns. Such an init is not exiting (it is in execve),
+// and the loop goes on for everyone else.
+func (t *tracked) readStat() ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), statReadTimeout)
+	defer cancel()
+	b, err := proc.PreadBounded(ctx, t.rec.InitPID, t.statFD, statBuf)
 	if err != nil {
 		return nil, fmt.Errorf("read stat of %d: %w", t.rec.InitPID, err)
 	}
-	return b[:n], nil
+	return b, nil
 }
 
 // ran reports whether init has run on a CPU since the last call (true when
@@ -158,8 +170,7 @@ func (t *tracked) ran(b *[statBuf]byte) bool {
 
 // stat is the full parse, for the start-time check.
 func (t *tracked) stat() (proc.Stat, error) {
-	var b [statBuf]byte
-	raw, err := t.readStat(&b)
+	raw, err := t.readStat()
 	if err != nil {
 		return proc.Stat{}, err
 	}
@@ -220,8 +231,7 @@ func (t *tracked) reopenMounts(p proc.FS) error {
 	if err != nil {
 		return fmt.Errorf("reopen mountinfo of %d: %w", t.rec.InitPID, err)
 	}
-	var b [statBuf]byte
-	if _, err := t.readStat(&b); err != nil {
+	if _, err := t.readStat(); err != nil {
 		unix.Close(fd)
 		return err
 	}
