@@ -54,10 +54,10 @@ type env struct {
 
 // rescueBound is how long after `podman kill` a wedged container may take
 // to reach exited: the watcher's grace, one check interval to notice it,
-// the rescue's own bound (aborts and the wait for init after them), and
-// conmon's report of the exit.
+// the rescue's own bound (watch.RescueBound: diagnosis, aborts and the wait
+// for init after them), and 2 s for conmon to report the exit.
 func (e *env) rescueBound() time.Duration {
-	return e.grace + watch.DefaultCheckInterval + killer.DefaultRecoverTimeout + 2*time.Second
+	return e.grace + watch.DefaultCheckInterval + watch.RescueBound(killer.DefaultRecoverTimeout) + 2*time.Second
 }
 
 // killTimeout bounds `podman kill`, which waits for conmon after a SIGKILL
