@@ -68,7 +68,11 @@ func cmdHook(ctx context.Context, a *app, args []string) int {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	begin := time.Now()
-	rec, err := runHook(ctx, a, stage, store, entry, tp.Tracer())
+	id, rec, err := runHook(ctx, a, stage, store, entry, tp.Tracer())
+	if id != "" {
+		// poststop has no record to name the container by.
+		entry = entry.WithField("id", id)
+	}
 	// After the record, so that a new watcher's first scan finds it.
 	if (stage == oci.CreateRuntime || stage == oci.Poststart) && watcherWanted(a, *noWatcher, entry) {
 		ensureWatcher(ctx, store.Dir, entry)
@@ -82,16 +86,17 @@ func cmdHook(ctx context.Context, a *app, args []string) int {
 		return exitOK
 	}
 	if rec != nil {
-		entry = entry.WithFields(logrus.Fields{"id": rec.ID, "init_pid": rec.InitPID, "connections": len(rec.Connections)})
+		entry = entry.WithFields(logrus.Fields{"init_pid": rec.InitPID, "connections": len(rec.Connections)})
 	}
 	entry.WithField("ms", float64(time.Since(begin))/float64(time.Millisecond)).Info("hook done")
 	return exitOK
 }
 
 // runHook reads the State and runs the stage, bounded by ctx even if
-// stdin never ends.
-func runHook(ctx context.Context, a *app, stage oci.Stage, store fuseguard.Store, log logrus.FieldLogger, tr trace.Tracer) (*fuseguard.Record, error) {
+// stdin never ends. It returns the container's id once the State is read.
+func runHook(ctx context.Context, a *app, stage oci.Stage, store fuseguard.Store, log logrus.FieldLogger, tr trace.Tracer) (string, *fuseguard.Record, error) {
 	type result struct {
+		id  string
 		rec *fuseguard.Record
 		err error
 	}
@@ -103,13 +108,13 @@ func runHook(ctx context.Context, a *app, stage oci.Stage, store fuseguard.Store
 			return
 		}
 		rec, err := hook.Run(ctx, stage, st, hook.Options{Store: store, Log: log, Tracer: tr, Getenv: a.getenv})
-		done <- result{rec, err}
+		done <- result{st.ID, rec, err}
 	}()
 	select {
 	case r := <-done:
-		return r.rec, r.err
+		return r.id, r.rec, r.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("hook %s: %w", stage, ctx.Err())
+		return "", nil, fmt.Errorf("hook %s: %w", stage, ctx.Err())
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,8 +130,14 @@ func TestHookLifecycle(t *testing.T) {
 	if _, err := (fuseguard.Store{Dir: dir}).Load("life"); !errors.Is(err, fuseguard.ErrNoRecord) {
 		t.Fatalf("record after poststop: %v", err)
 	}
-	if lines := fgcmd.LogLines(filepath.Join(dir, "hook.log"), "life"); len(lines) != 2 {
-		t.Errorf("hook.log lines for life: %d, want 2 (createRuntime, poststart):\n%s", len(lines), strings.Join(lines, "\n"))
+	lines := fgcmd.LogLines(filepath.Join(dir, "hook.log"), "life")
+	for _, stage := range []string{"createRuntime", "poststart", "poststop"} {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, `"stage":"`+stage+`"`) }) {
+			t.Errorf("hook.log: no %s line for life", stage)
+		}
+	}
+	if len(lines) != 3 {
+		t.Errorf("hook.log lines for life: %d, want 3 (createRuntime, poststart, poststop):\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 }
 

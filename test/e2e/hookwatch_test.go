@@ -15,6 +15,7 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
+	"github.com/fuseguard/fuseguard/test/fgwatch"
 	"github.com/fuseguard/fuseguard/test/testenv"
 	"github.com/fuseguard/fuseguard/watch"
 )
@@ -46,7 +47,7 @@ func sleeper(t *testing.T) int {
 func TestHookStartsWatcher(t *testing.T) {
 	bin := fgcmd.Binary(t)
 	dir := testenv.StateDir(t)
-	t.Cleanup(func() { stopWatcher(t, dir) })
+	t.Cleanup(func() { fgwatch.StopWatcher(t, dir) })
 	pid := sleeper(t)
 
 	// A pipe without O_CLOEXEC in the hook, as a runtime could leave one:
@@ -80,8 +81,10 @@ func TestHookStartsWatcher(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("the runtime's pipe is still open after the hook exited: watcher %d holds it", wpid)
 	}
-	if lines := fgcmd.LogLines(filepath.Join(dir, "hook.log"), "hw"); len(lines) != 1 {
-		t.Errorf("hook.log: %q", lines)
+	lines := fgcmd.LogLines(filepath.Join(dir, "hook.log"), "hw")
+	done := slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return !strings.Contains(l, `"msg":"hook done"`) })
+	if len(done) != 1 {
+		t.Errorf("hook.log: %q, want one hook done", lines)
 	}
 	if !strings.Contains(mustRead(filepath.Join(dir, "hook.log")), `"msg":"started the node watcher"`) {
 		t.Errorf("hook.log does not say it started the watcher:\n%s", mustRead(filepath.Join(dir, "hook.log")))
@@ -116,7 +119,7 @@ func TestHookWatcherOff(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := testenv.StateDir(t)
-			t.Cleanup(func() { stopWatcher(t, dir) })
+			t.Cleanup(func() { fgwatch.StopWatcher(t, dir) })
 			argv := append(append([]string{bin, "hook"}, tc.flags...), tc.stage)
 			r := run(t, 10*time.Second, append(tc.env, fuseguard.EnvStateDir+"="+dir), stdinFile(t, hookState("off", "running", pid)), argv...)
 			if r.code != 0 || strings.Contains(r.stderr, `"error"`) {
