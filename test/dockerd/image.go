@@ -47,6 +47,25 @@ func (d *Daemon) ImportImage(t testing.TB, name string, extraFiles map[string]st
 	return name
 }
 
+// WriteRootfs writes, as a tar stream, the root file system ImportImage
+// imports: busybox-static with every applet linked in /bin, the usual empty
+// directories, and extraFiles (path in the image → host file). Other
+// harnesses (test/cri) build their images from it too.
+func WriteRootfs(ctx context.Context, w io.Writer, extraFiles map[string]string) error {
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		return err
+	}
+	if err := requireStatic(busybox); err != nil {
+		return err
+	}
+	applets, err := busyboxApplets(ctx, busybox)
+	if err != nil {
+		return err
+	}
+	return writeRootfs(w, busybox, applets, extraFiles)
+}
+
 // requireStatic refuses a dynamically linked busybox: the image has no
 // libc for it.
 func requireStatic(p string) error {

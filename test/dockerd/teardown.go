@@ -83,13 +83,11 @@ func (d *Daemon) abortOwnedFUSE(t testing.TB) {
 	if len(pids) == 0 {
 		return
 	}
-	conns, err := FUSEConns(pids...)
+	conns, err := OwnedFUSEConns(pids...)
 	if err != nil {
 		t.Logf("dockerd teardown: FUSE connections of %v: %v", pids, err)
 		return
 	}
-	host := hostFUSEConns()
-	conns = slices.DeleteFunc(conns, func(id uint32) bool { return host[id] })
 	if len(conns) == 0 {
 		return
 	}
