@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -79,7 +80,11 @@ func TestCRIStop(t *testing.T) {
 	fix := fixture.Binary(t)
 	stateDir := t.TempDir()
 	d := cri.Start(t, cri.Options{
-		Runtimes: map[string]string{handlerRunc: runc, handlerFuseguard: fgcmd.Runtime(t)},
+		// The fuseguard handler is the one README documents:
+		// deploy/containerd/fuseguard.toml, imported, with its path
+		// rewritten as `make install` does for its prefix.
+		Runtimes: map[string]string{handlerRunc: runc, handlerFuseguard: ""},
+		Imports:  []string{deploySnippet(t, "fuseguard.toml", fgcmd.Runtime(t))},
 		// The wrapper's environment comes from containerd through the shim:
 		// its state directory and the real runtime. The node watcher stays
 		// off: the rescue under test is the wrapper's.
@@ -229,7 +234,78 @@ func removePod(t *testing.T, ctx context.Context, d *cri.Daemon, pod *cri.Pod) {
 	}
 }
 
+// deploySnippet returns a copy of deploy/containerd/name whose
+// /usr/local/bin/fuseguard-runtime is runtime.
+func deploySnippet(t *testing.T, name, runtime string) string {
+	t.Helper()
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "deploy/containerd", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const installed = "'/usr/local/bin/fuseguard-runtime'"
+	if n := strings.Count(string(b), installed); n != 1 {
+		t.Fatalf("deploy/containerd/%s names %s %d times, want once", name, installed, n)
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), installed, fmt.Sprintf("%q", runtime), 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func mustRead(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
+}
+
+// TestDeployDefaultSnippet merges deploy/containerd/fuseguard-default.toml
+// into a config that sets another runc option, as an operator's would, and
+// reads containerd 2's merged config back (`containerd config dump`): the
+// default "runc" handler runs fuseguard's wrapper and keeps the operator's
+// option.
+func TestDeployDefaultSnippet(t *testing.T) {
+	containerd := testenv.RequireTool(t, "containerd", "bin/containerd")
+	dir := t.TempDir()
+	main := filepath.Join(dir, "config.toml")
+	conf := fmt.Sprintf("version = 3\nroot = %q\nstate = %q\nimports = [%q]\n"+
+		"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = true\n",
+		filepath.Join(dir, "root"), filepath.Join(dir, "state"), deploySnippet(t, "fuseguard-default.toml", "/opt/fg/fuseguard-runtime"))
+	if err := os.WriteFile(main, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cri.CallTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, containerd, "--config", main, "config", "dump").Output()
+	if err != nil {
+		t.Fatalf("containerd config dump: %v", err)
+	}
+	options := tomlTable(string(out), "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]")
+	for _, want := range []string{"BinaryName = '/opt/fg/fuseguard-runtime'", "SystemdCgroup = true"} {
+		if !slices.Contains(options, want) {
+			t.Errorf("merged runc options %q lack %q\n--- config dump ---\n%s", options, want, out)
+		}
+	}
+}
+
+// tomlTable returns the trimmed key lines of the table header in a
+// config dump, up to the next table.
+func tomlTable(dump, header string) []string {
+	var lines []string
+	in := false
+	for line := range strings.Lines(dump) {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == header:
+			in = true
+		case strings.HasPrefix(line, "["):
+			in = false
+		case in && line != "":
+			lines = append(lines, line)
+		}
+	}
+	return lines
 }

@@ -32,9 +32,12 @@ const SandboxImage = "docker.io/fgtest/pause:1"
 // Options configure the containerd that Start launches.
 type Options struct {
 	// Runtimes maps a CRI runtime handler name to the runtime binary the
-	// runc shim runs for it (runc options BinaryName). "runc" is the
-	// default handler, used by pods that name none.
+	// runc shim runs for it (runc options BinaryName; "" leaves it to an
+	// import). "runc" is the default handler, used by pods that name none.
 	Runtimes map[string]string
+	// Imports are config files containerd merges into the one Start
+	// writes (config `imports`), such as deploy/containerd's snippets.
+	Imports []string
 	// Env is appended to containerd's environment; the shims, and so the
 	// runtimes, inherit it.
 	Env []string
@@ -134,6 +137,13 @@ func Start(t testing.TB, opts Options) *Daemon {
 func (d *Daemon) config(opts Options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "version = 3\nroot = %q\nstate = %q\n", filepath.Join(d.Dir, "root"), filepath.Join(d.Dir, "state"))
+	if len(opts.Imports) > 0 {
+		quoted := make([]string, len(opts.Imports))
+		for i, p := range opts.Imports {
+			quoted[i] = fmt.Sprintf("%q", p)
+		}
+		fmt.Fprintf(&b, "imports = [%s]\n", strings.Join(quoted, ", "))
+	}
 	// NRI's socket is host-wide; the other snapshotters need what a test
 	// machine lacks.
 	b.WriteString(`disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.erofs", "io.containerd.snapshotter.v1.blockfile"]` + "\n")
@@ -148,7 +158,10 @@ func (d *Daemon) config(opts Options) string {
 	for _, name := range slices.Sorted(maps.Keys(opts.Runtimes)) {
 		section := "plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes." + name
 		fmt.Fprintf(&b, "[%s]\n  runtime_type = 'io.containerd.runc.v2'\n", section)
-		fmt.Fprintf(&b, "  [%s.options]\n    BinaryName = %q\n    Root = %q\n", section, opts.Runtimes[name], d.RuncRoot)
+		fmt.Fprintf(&b, "  [%s.options]\n    Root = %q\n", section, d.RuncRoot)
+		if bin := opts.Runtimes[name]; bin != "" {
+			fmt.Fprintf(&b, "    BinaryName = %q\n", bin)
+		}
 	}
 	return b.String()
 }

@@ -6,7 +6,10 @@
 // socket and shim socket directory, the native snapshotter, no NRI, and one
 // CRI runtime handler per entry of Options.Runtimes, each an
 // io.containerd.runc.v2 runtime whose runc options name the handler's
-// binary (BinaryName) and a private runc root. ImportImage builds an image
+// binary (BinaryName, or an imported file's, such as deploy/containerd's
+// snippet) and a private runc root. containerd 2.4 also imports
+// /etc/containerd/conf.d/*.toml whatever the config says: a host file
+// there applies to the test's daemon too. ImportImage builds an image
 // from busybox-static and chosen host files and imports it with ctr (no
 // registry is reachable); the first one imported is also the pod sandbox
 // ("pause") image.
