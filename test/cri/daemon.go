@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fuseguard/fuseguard/test/teardown"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
@@ -197,14 +198,4 @@ func (d *Daemon) OnCleanup(f func()) {
 }
 
 // LogTail returns the last n lines of containerd's log.
-func (d *Daemon) LogTail(n int) string {
-	b, err := os.ReadFile(d.LogPath)
-	if err != nil {
-		return fmt.Sprintf("(log unreadable: %v)", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (d *Daemon) LogTail(n int) string { return teardown.LogTail(d.LogPath, n) }

@@ -2,19 +2,13 @@ package cri
 
 import (
 	"context"
-	"errors"
-	"os"
 	"slices"
-	"sort"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/moby/sys/mountinfo"
-	"golang.org/x/sys/unix"
-
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/dockerd"
+	"github.com/fuseguard/fuseguard/test/teardown"
 )
 
 // Deadlines of the teardown steps.
@@ -39,8 +33,8 @@ func (d *Daemon) teardown(t testing.TB) {
 		d.stopDaemon(t)
 		d.killLeftovers(t)
 	}
-	d.unmountAll(t)
-	d.removeDir(t)
+	teardown.UnmountBelow(t, "containerd teardown", d.Dir)
+	teardown.RemoveDir(t, "containerd teardown", d.Dir, rmdirTimeout)
 	t.Logf("containerd teardown took %v", time.Since(begin).Round(time.Millisecond))
 }
 
@@ -50,18 +44,7 @@ func (d *Daemon) runHooks(t testing.TB) {
 	hooks := slices.Clone(d.cleanups)
 	d.cleanups = nil
 	d.mu.Unlock()
-	for i := len(hooks) - 1; i >= 0; i-- {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			hooks[i]()
-		}()
-		select {
-		case <-done:
-		case <-time.After(hookTimeout):
-			t.Errorf("containerd teardown: an OnCleanup hook did not return within %v; abandoned", hookTimeout)
-		}
-	}
+	teardown.Hooks(t, "containerd teardown", hooks, hookTimeout)
 }
 
 // ContainerProcesses returns the pids of every process below this
@@ -124,19 +107,7 @@ func (d *Daemon) hasExited() bool {
 // stopDaemon sends SIGTERM, and SIGKILL when containerd has not exited
 // after stopTimeout.
 func (d *Daemon) stopDaemon(t testing.TB) {
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-		return
-	case <-time.After(stopTimeout):
-	}
-	t.Logf("containerd teardown: containerd %d ignored SIGTERM for %v; SIGKILL", d.Pid, stopTimeout)
-	_ = d.cmd.Process.Kill()
-	select {
-	case <-d.exited:
-	case <-time.After(killWaitTimeout):
-		t.Errorf("containerd teardown: containerd %d survived SIGKILL for %v", d.Pid, killWaitTimeout)
-	}
+	teardown.Stop(t, "containerd teardown: containerd", d.cmd.Process, d.exited, stopTimeout, killWaitTimeout)
 }
 
 // leftovers lists our shims and everything below them.
@@ -152,52 +123,5 @@ func (d *Daemon) leftovers() []int {
 // killLeftovers kills our shims and whatever still runs below them, after
 // aborting the FUSE connections that could keep those from dying.
 func (d *Daemon) killLeftovers(t testing.TB) {
-	left := d.leftovers()
-	if len(left) == 0 {
-		return
-	}
-	t.Logf("containerd teardown: killing leftover processes %v", left)
-	d.abortOwnedFUSE(t)
-	for _, pid := range left {
-		_ = unix.Kill(pid, unix.SIGKILL)
-	}
-	deadline := time.Now().Add(killWaitTimeout)
-	for time.Now().Before(deadline) {
-		if left = d.leftovers(); len(left) == 0 {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Errorf("containerd teardown: processes %v survived SIGKILL for %v", left, killWaitTimeout)
-}
-
-// unmountAll lazily unmounts everything mounted below our directory,
-// deepest first.
-func (d *Daemon) unmountAll(t testing.TB) {
-	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(d.Dir))
-	if err != nil {
-		t.Logf("containerd teardown: reading mounts: %v", err)
-		return
-	}
-	sort.Slice(infos, func(i, j int) bool { return len(infos[i].Mountpoint) > len(infos[j].Mountpoint) })
-	for _, m := range infos {
-		err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH)
-		if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			t.Errorf("containerd teardown: unmount %s: %v", m.Mountpoint, err)
-		}
-	}
-}
-
-// removeDir removes our directory within rmdirTimeout.
-func (d *Daemon) removeDir(t testing.TB) {
-	done := make(chan error, 1)
-	go func() { done <- os.RemoveAll(d.Dir) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("containerd teardown: %v", err)
-		}
-	case <-time.After(rmdirTimeout):
-		t.Errorf("containerd teardown: removing %s did not finish within %v", d.Dir, rmdirTimeout)
-	}
+	teardown.KillAll(t, "containerd teardown", d.leftovers, func() { d.abortOwnedFUSE(t) }, killWaitTimeout)
 }
