@@ -16,6 +16,7 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/hook"
+	"github.com/fuseguard/fuseguard/obs"
 	"github.com/fuseguard/fuseguard/oci"
 )
 
@@ -114,10 +115,11 @@ func runHook(ctx context.Context, a *app, stage oci.Stage, store fuseguard.Store
 
 // stateLog returns a JSON logger writing to <dir>/name, opened on the first
 // entry (so a command that logs nothing touches no file), and to also when
-// not nil. When the file cannot be opened the entries go to also, or to
-// a.stderr.
+// not nil. The file is size-capped and rotated (obs.LogFile) and refused
+// when dir is not private (fuseguard.CheckStateDir) or name is a symlink;
+// the entries then go to also, or to a.stderr, after one line saying why.
 func stateLog(a *app, dir, name string, also io.Writer) (*logrus.Logger, func()) {
-	lf := &lazyFile{path: filepath.Join(dir, name)}
+	lf := &lazyFile{dir: dir, name: name, errOut: a.stderr}
 	l := logrus.New()
 	l.SetFormatter(&logrus.JSONFormatter{})
 	w := io.Writer(lf)
@@ -130,24 +132,26 @@ func stateLog(a *app, dir, name string, also io.Writer) (*logrus.Logger, func())
 	return l, lf.close
 }
 
-// lazyFile opens an append-only log file on the first write; it never
-// fails a write (a log must not fail the command), falling back to
-// fallback when the file cannot be opened.
+// lazyFile opens a state-dir log file on the first write; it never fails
+// a write (a log must not fail the command), falling back to fallback when
+// the file cannot be opened.
 type lazyFile struct {
-	path     string
-	fallback io.Writer
-	once     sync.Once
-	f        *os.File
-	err      error
+	dir, name string
+	fallback  io.Writer // the entries, when the file cannot be opened
+	errOut    io.Writer // why it cannot, once
+	once      sync.Once
+	f         *obs.LogFile
 }
 
 func (l *lazyFile) Write(p []byte) (int, error) {
 	l.once.Do(func() {
-		if err := os.MkdirAll(filepath.Dir(l.path), 0o700); err != nil {
-			l.err = err
-			return
+		err := fuseguard.EnsureStateDir(l.dir)
+		if err == nil {
+			l.f, err = obs.OpenLogFile(filepath.Join(l.dir, l.name), 0, 0)
 		}
-		l.f, l.err = os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			fmt.Fprintf(l.errOut, "fuseguard: %s not written: %v\n", l.name, err)
+		}
 	})
 	if l.f != nil {
 		if _, err := l.f.Write(p); err == nil {

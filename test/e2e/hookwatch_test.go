@@ -15,6 +15,7 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
+	"github.com/fuseguard/fuseguard/test/testenv"
 	"github.com/fuseguard/fuseguard/watch"
 )
 
@@ -44,7 +45,7 @@ func sleeper(t *testing.T) int {
 // not kept open by it.
 func TestHookStartsWatcher(t *testing.T) {
 	bin := fgcmd.Binary(t)
-	dir := t.TempDir()
+	dir := testenv.StateDir(t)
 	t.Cleanup(func() { stopWatcher(t, dir) })
 	pid := sleeper(t)
 
@@ -114,7 +115,7 @@ func TestHookWatcherOff(t *testing.T) {
 		{"poststop", "poststop", []string{"FUSEGUARD_WATCHER="}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := testenv.StateDir(t)
 			t.Cleanup(func() { stopWatcher(t, dir) })
 			argv := append(append([]string{bin, "hook"}, tc.flags...), tc.stage)
 			r := run(t, 10*time.Second, append(tc.env, fuseguard.EnvStateDir+"="+dir), stdinFile(t, hookState("off", "running", pid)), argv...)
@@ -147,7 +148,7 @@ func TestRuntimeForwardsWatcherEnv(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := run(t, 10*time.Second, []string{"FUSEGUARD_WATCHER=" + val}, nil,
-			bin, "runtime", "--fuseguard-runtime", truePath, "--fuseguard-state-dir", t.TempDir(), "create", "--bundle", bundle, "fw")
+			bin, "runtime", "--fuseguard-runtime", truePath, "--fuseguard-state-dir", testenv.StateDir(t), "create", "--bundle", bundle, "fw")
 		if r.code != 0 {
 			t.Fatalf("runtime create: exit %d %s", r.code, r.stderr)
 		}

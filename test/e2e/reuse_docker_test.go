@@ -82,7 +82,7 @@ func TestDockerKillLeavesReusedConnection(t *testing.T) {
 // mount and leave the host's N serving, its reader still waiting.
 func TestDockerWatcherLeavesReusedConnection(t *testing.T) {
 	testenv.RequireLong(t)
-	dir := t.TempDir()
+	dir := testenv.StateDir(t)
 	// Unset TestMain's FUSEGUARD_WATCHER=0: the hooks start the watcher.
 	d, image := startDaemon(t, map[string]string{"fg-reuse": fgcmd.RuntimeScript(t, dir, "-u", "FUSEGUARD_WATCHER")})
 	e := &dockerEnv{d: d, image: image, stateDir: dir}

@@ -46,7 +46,7 @@ func TestDockerWatcher(t *testing.T) {
 	dirs := map[string]string{}
 	runtimes := map[string]string{}
 	for _, n := range names {
-		dirs[n] = t.TempDir()
+		dirs[n] = testenv.StateDir(t)
 		// Unset TestMain's FUSEGUARD_WATCHER=0: the default is under test.
 		runtimes["fg-"+n] = fgcmd.RuntimeScript(t, dirs[n], "-u", "FUSEGUARD_WATCHER")
 	}
