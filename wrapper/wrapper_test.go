@@ -193,7 +193,7 @@ func TestKillRefusedByRuntime(t *testing.T) {
 		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
 	}
 	fs := proc.NewFS("")
-	store := fuseguard.Store{Dir: t.TempDir()}
+	store := fuseguard.Store{Dir: testenv.StateDir(t)}
 	for id, pid := range map[string]int{"alive": alive.Process.Pid, "zombie": zombie.Process.Pid} {
 		r, err := fuseguard.NewRecord(fs, id, pid, time.Now())
 		if err != nil {

@@ -78,7 +78,7 @@ func TestCRIStop(t *testing.T) {
 	testenv.RequireLong(t)
 	runc := testenv.RequireTool(t, "runc-1.3", "bin/runc-1.3")
 	fix := fixture.Binary(t)
-	stateDir := t.TempDir()
+	stateDir := testenv.StateDir(t)
 	d := cri.Start(t, cri.Options{
 		// The fuseguard handler is the one README documents:
 		// deploy/containerd/fuseguard.toml, imported, with its path
