@@ -16,6 +16,7 @@ all: build
 
 include tools/jaeger.mk
 include tools/runc.mk
+include tools/containerd.mk
 
 build: $(BIN)
 
@@ -34,7 +35,7 @@ TIMING_PKGS := watch
 
 # The whole suite against the real kernel (with a real Jaeger), then every
 # fuzz target briefly.
-test: build $(JAEGER) $(RUNC13)
+test: build $(JAEGER) $(RUNC13) $(CONTAINERD_TOOLS)
 	$(GO) vet ./...
 	# -p 1: the id-reuse tests need the kernel to hand a freed FUSE
 	# connection id to their own next mount; another package's mount

@@ -6,9 +6,11 @@
 #   $DESTDIR/etc/containers/oci/hooks.d/fuseguard-*.json   hooks for podman and CRI-O
 #   $DESTDIR/etc/fuseguard/docker-daemon.json      runtimes snippet to merge into /etc/docker/daemon.json
 #   $DESTDIR/etc/fuseguard/docker-daemon.default-runtime.json   the same, with fuseguard as default runtime
+#   $DESTDIR/etc/fuseguard/containerd-fuseguard.toml          containerd 2 CRI runtime handler "fuseguard"
+#   $DESTDIR/etc/fuseguard/containerd-fuseguard-default.toml  containerd 2: the default "runc" handler through fuseguard
 #
 # The deploy files name /usr/local/bin; they are rewritten for $PREFIX.
-# /etc/docker/daemon.json itself is never touched.
+# /etc/docker/daemon.json and /etc/containerd itself are never touched.
 #
 # usage: DESTDIR=… PREFIX=… deploy/install.sh BINARY
 set -eu
@@ -28,4 +30,7 @@ for f in "$here"/hooks.d/fuseguard-*.json; do
 done
 rewrite "$here/docker/daemon.json" >"$destdir/etc/fuseguard/docker-daemon.json"
 rewrite "$here/docker/daemon.default-runtime.json" >"$destdir/etc/fuseguard/docker-daemon.default-runtime.json"
-chmod 0644 "$destdir"/etc/fuseguard/docker-daemon*.json
+for f in "$here"/containerd/fuseguard*.toml; do
+	rewrite "$f" >"$destdir/etc/fuseguard/containerd-$(basename "$f")"
+done
+chmod 0644 "$destdir"/etc/fuseguard/docker-daemon*.json "$destdir"/etc/fuseguard/containerd-*.toml

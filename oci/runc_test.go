@@ -77,6 +77,22 @@ func TestParseRuncArgs(t *testing.T) {
 			want: Invocation{GlobalFlags: sp("--root /run/containerd/runc/k8s.io --log /l --log-format json"), Command: "create",
 				CommandArgs: sp("--bundle /b --pid-file /p --console-socket /c --pidfd-socket /s --no-pivot --no-new-keyring --preserve-fds 1 id"), ContainerID: "id", Bundle: "/b"}},
 		{args: "run --bundle /b --pidfd-socket=/s --detach id", want: Invocation{Command: "run", CommandArgs: sp("--bundle /b --pidfd-socket=/s --detach id"), ContainerID: "id", Bundle: "/b"}},
+		// containerd 2.4's runc shim under CRI, as recorded by test/cri's
+		// containerd with runc 1.3 (RunPodSandbox, CreateContainer,
+		// StartContainer, crictl exec, StopContainer, RemovePodSandbox).
+		{args: c2 + "create --bundle " + c2Bundle + " --pid-file " + c2Bundle + "/init.pid " + c2ID,
+			want: Invocation{GlobalFlags: sp(c2g), Command: "create", CommandArgs: sp("--bundle " + c2Bundle + " --pid-file " + c2Bundle + "/init.pid " + c2ID),
+				ContainerID: c2ID, Bundle: c2Bundle}},
+		{args: c2 + "start " + c2ID, want: Invocation{GlobalFlags: sp(c2g), Command: "start", CommandArgs: sp(c2ID), ContainerID: c2ID}},
+		{args: c2 + "exec --process /tmp/runc-process3055019303 --detach --pid-file " + c2Bundle + "/e.pid " + c2ID,
+			want: Invocation{GlobalFlags: sp(c2g), Command: "exec", CommandArgs: sp("--process /tmp/runc-process3055019303 --detach --pid-file " + c2Bundle + "/e.pid " + c2ID), ContainerID: c2ID}},
+		{args: c2 + "kill " + c2ID + " 15", want: Invocation{GlobalFlags: sp(c2g), Command: "kill", CommandArgs: sp(c2ID + " 15"), ContainerID: c2ID, Signal: "15"}},
+		{args: c2 + "kill " + c2ID + " 9", want: Invocation{GlobalFlags: sp(c2g), Command: "kill", CommandArgs: sp(c2ID + " 9"), ContainerID: c2ID, Signal: "9"}},
+		{args: c2 + "kill --all " + c2ID + " 9", want: Invocation{GlobalFlags: sp(c2g), Command: "kill", CommandArgs: sp("--all " + c2ID + " 9"), ContainerID: c2ID, Signal: "9", All: true}},
+		{args: c2 + "state " + c2ID, want: Invocation{GlobalFlags: sp(c2g), Command: "state", CommandArgs: sp(c2ID), ContainerID: c2ID}},
+		{args: c2 + "delete " + c2ID, want: Invocation{GlobalFlags: sp(c2g), Command: "delete", CommandArgs: sp(c2ID), ContainerID: c2ID}},
+		{args: c2 + "delete --force " + c2ID, want: Invocation{GlobalFlags: sp(c2g), Command: "delete", CommandArgs: sp("--force " + c2ID), ContainerID: c2ID, Force: true}},
+
 		{args: "create --bundle /b --future-socket /s --pid-file /p id", want: Invocation{Command: "create",
 			CommandArgs: sp("--bundle /b --future-socket /s --pid-file /p id"), ContainerID: "id", Bundle: "/b", Unknown: sp("--future-socket /s")}},
 		{args: "create --bundle /b --future-bool id", want: Invocation{Command: "create",
@@ -158,6 +174,15 @@ func checkPassThrough(t testing.TB, args []string, inv Invocation) {
 }
 
 // sp splits a test command line on spaces; "" is an empty argv.
+// containerd 2's global flags (c2g; c2 is them and a space) and paths
+// for the runc shim.
+const (
+	c2ID     = "6ac5592097ac887ed3c1dc074ad598017e37cc0aca40b927b4a89748b0bc3ce4"
+	c2Bundle = "/run/containerd/io.containerd.runtime.v2.task/k8s.io/" + c2ID
+	c2g      = "--root /run/containerd/runc/k8s.io --log " + c2Bundle + "/log.json --log-format json"
+	c2       = c2g + " "
+)
+
 func sp(s string) []string {
 	if s == "" {
 		return []string{}

@@ -7,7 +7,10 @@
 //     config.json, then execs the real runtime;
 //   - on kill with SIGKILL, runs the real runtime's kill and then the
 //     bounded verify-and-rescue of package killer on the container's init,
-//     so that a container wedged in FUSE dies and Docker gets its exit event;
+//     so that a container wedged in FUSE dies and Docker gets its exit event
+//     (also when the runtime refuses the kill because init is already
+//     exiting, as after CRI's stop signal: containerd then waits for an
+//     exit event that only the rescue brings);
 //   - on delete --force, rescues first (delete --force kills anyway), then
 //     execs the real runtime, whose own kill would otherwise wait 10 s on a
 //     wedged init and fail;

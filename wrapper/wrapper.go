@@ -22,6 +22,7 @@ import (
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/obs"
 	"github.com/fuseguard/fuseguard/oci"
+	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/telemetry"
 	"github.com/fuseguard/fuseguard/untrusted"
 )
@@ -227,15 +228,40 @@ func (w *Wrapper) kill(ctx context.Context, inv oci.Invocation, args []string) i
 	}
 	code := w.child(ctx, log, args)
 	span.SetAttributes(attribute.Int("fuseguard.runtime.exit_code", code))
-	if code != 0 {
+	if code != 0 && (terr != nil || !w.dying(ctx, t)) {
 		return code
 	}
 	if terr != nil {
 		log.WithError(terr).Warn("no init to verify after the kill")
 		return code
 	}
+	if code != 0 {
+		// CRI's StopContainer sends the stop signal first and SIGKILL
+		// only after the grace period. An init that died of the first
+		// signal but waits in zap_pid_ns_processes for a task stuck in
+		// FUSE is "stopped" to runc, whose kill then fails with "container
+		// not running"; the shim reports that as already finished, and
+		// containerd waits for an exit event that never comes. The
+		// runtime's exit code stays the caller's answer.
+		log.WithField("exit_code", code).Warn("the runtime refused to kill an init that is still exiting; verifying it dies")
+	}
 	w.rescue(ctx, span, log, t, rec, true)
 	return code
+}
+
+// dying reports whether t is still there (same start time) and already
+// exiting: a zombie thread-group leader whose other threads have not
+// exited, or a task with PF_EXITING, such as a PID namespace's init in
+// zap_pid_ns_processes. Only such an init may be verified after a kill
+// the runtime refused: any other would not have been signalled at all.
+func (w *Wrapper) dying(ctx context.Context, t killer.Target) bool {
+	ctx, cancel := context.WithTimeout(ctx, stateTimeout)
+	defer cancel()
+	st, err := proc.NewFS("").Stat(ctx, t.PID)
+	if err != nil || st.StartTime != t.StartTime {
+		return false
+	}
+	return st.State == "Z" || st.Exiting()
 }
 
 // forceDelete kills and rescues the init of a container about to be

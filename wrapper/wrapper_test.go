@@ -174,3 +174,69 @@ func TestKillPassesTraceContext(t *testing.T) {
 		t.Errorf("runtime env has TRACEPARENT %d times, want once the kill span's %s:\n%s", n, kill[0], env)
 	}
 }
+
+// TestKillRefusedByRuntime: the real runtime's kill fails (here `false`,
+// as runc's "container not running"). An init that is alive and not
+// exiting was not signalled, so it is left alone and the exit code is the
+// runtime's; an init already exiting (a zombie here; in CRI's stop, a PID
+// namespace init waiting in zap_pid_ns_processes) is verified all the
+// same, still with the runtime's exit code.
+func TestKillRefusedByRuntime(t *testing.T) {
+	testenv.RequireRoot(t)
+	falseBin := testenv.RequireBinary(t, "false")
+	alive := exec.Command(testenv.RequireBinary(t, "sleep"), "60")
+	zombie := exec.Command(testenv.RequireBinary(t, "sleep"), "0.3")
+	for _, c := range []*exec.Cmd{alive, zombie} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	}
+	fs := proc.NewFS("")
+	store := fuseguard.Store{Dir: testenv.StateDir(t)}
+	for id, pid := range map[string]int{"alive": alive.Process.Pid, "zombie": zombie.Process.Pid} {
+		r, err := fuseguard.NewRecord(fs, id, pid, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Save(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Recorded while it runs (as the createRuntime hook does); not
+	// waited for, it then stays a zombie until the cleanup.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := fs.Stat(context.Background(), zombie.Process.Pid)
+		if err == nil && st.State == "Z" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d not a zombie: %+v, %v", zombie.Process.Pid, st, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, tc := range []struct {
+		id      string
+		rescued bool
+	}{{"alive", false}, {"zombie", true}} {
+		t.Run(tc.id, func(t *testing.T) {
+			var logs bytes.Buffer
+			l := logrus.New()
+			l.SetFormatter(&logrus.JSONFormatter{})
+			l.SetOutput(&logs)
+			w := &Wrapper{Runtime: falseBin, Store: store, VerifyTimeout: 100 * time.Millisecond, RecoverTimeout: 100 * time.Millisecond, Log: l}
+			if code := w.Run(context.Background(), []string{"kill", tc.id, "9"}); code != 1 {
+				t.Fatalf("exit %d, want the runtime's 1", code)
+			}
+			refused := strings.Contains(logs.String(), "refused to kill an init that is still exiting")
+			verified := strings.Contains(logs.String(), `"outcome":`)
+			if refused != tc.rescued || verified != tc.rescued {
+				t.Errorf("refused logged %v, verified %v; want %v:\n%s", refused, verified, tc.rescued, logs.String())
+			}
+		})
+	}
+	if err := syscall.Kill(alive.Process.Pid, 0); err != nil {
+		t.Errorf("the healthy init was signalled: %v", err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/fuseguard/fuseguard/test/teardown"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
@@ -253,17 +254,7 @@ func (d *Daemon) OnCleanup(f func()) {
 }
 
 // LogTail returns the last n lines of the daemon's log.
-func (d *Daemon) LogTail(n int) string {
-	b, err := os.ReadFile(d.LogPath)
-	if err != nil {
-		return fmt.Sprintf("(log unreadable: %v)", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (d *Daemon) LogTail(n int) string { return teardown.LogTail(d.LogPath, n) }
 
 // shortTempDir picks a parent for the daemon's directory that keeps
 // socket paths (exec-root/containerd/containerd.sock.ttrpc and the like)

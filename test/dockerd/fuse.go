@@ -64,6 +64,18 @@ func hostFUSEConns() map[uint32]bool {
 	return host
 }
 
+// OwnedFUSEConns is FUSEConns of pids without the connections also mounted
+// in the test's own mount namespace: a host mount bind-mounted into a
+// container is not the container's.
+func OwnedFUSEConns(pids ...int) ([]uint32, error) {
+	conns, err := FUSEConns(pids...)
+	if err != nil {
+		return nil, err
+	}
+	host := hostFUSEConns()
+	return slices.DeleteFunc(conns, func(id uint32) bool { return host[id] }), nil
+}
+
 // AbortFUSEOf aborts those of ids still mounted in the mount table of pids
 // or of one of their descendants' tasks. Connection ids are reused at once:
 // by the time a cleanup runs, an id may name another test's connection, so a

@@ -38,7 +38,21 @@ func readProcTable(p proc.FS) (procTable, error) {
 // have their cmdline read, so a task stuck with its mm locked is never
 // touched.
 func (d *Daemon) shims(p proc.FS, pt procTable) []int {
-	sock := d.containerdSocket()
+	return shimsOf(p, pt, d.containerdSocket())
+}
+
+// ShimsOf returns the containerd shims serving the containerd whose socket
+// is sock (their command line names it).
+func ShimsOf(sock string) ([]int, error) {
+	p := proc.NewFS("")
+	pt, err := readProcTable(p)
+	if err != nil {
+		return nil, err
+	}
+	return shimsOf(p, pt, sock), nil
+}
+
+func shimsOf(p proc.FS, pt procTable, sock string) []int {
 	var out []int
 	for pid, comm := range pt {
 		if !strings.HasPrefix(comm, "containerd-shim") {

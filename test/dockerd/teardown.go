@@ -4,14 +4,13 @@ import (
 	"context"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"golang.org/x/sys/unix"
 
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/test/teardown"
 )
 
 // Deadlines of the teardown steps. A wedged container makes Docker spend
@@ -40,30 +39,18 @@ func (d *Daemon) teardown(t testing.TB) {
 		d.stopDaemon(t)
 		d.killLeftovers(t)
 	}
-	d.unmountAll(t)
-	d.removeDir(t)
+	teardown.UnmountBelow(t, "dockerd teardown", d.Dir)
+	teardown.RemoveDir(t, "dockerd teardown", d.Dir, rmdirTimeout)
 	t.Logf("dockerd teardown took %v", time.Since(begin).Round(time.Millisecond))
 }
 
-// runHooks runs the OnCleanup functions, newest first, each bounded: one
-// that hangs is abandoned so that the harsher steps still run.
+// runHooks runs the OnCleanup functions, newest first, each bounded.
 func (d *Daemon) runHooks(t testing.TB) {
 	d.mu.Lock()
 	hooks := slices.Clone(d.cleanups)
 	d.cleanups = nil
 	d.mu.Unlock()
-	for i := len(hooks) - 1; i >= 0; i-- {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			hooks[i]()
-		}()
-		select {
-		case <-done:
-		case <-time.After(hookTimeout):
-			t.Errorf("dockerd teardown: an OnCleanup hook did not return within %v; abandoned", hookTimeout)
-		}
-	}
+	teardown.Hooks(t, "dockerd teardown", hooks, hookTimeout)
 }
 
 // abortOwnedFUSE aborts the FUSE connections of every process in our
@@ -79,13 +66,11 @@ func (d *Daemon) abortOwnedFUSE(t testing.TB) {
 	if len(pids) == 0 {
 		return
 	}
-	conns, err := FUSEConns(pids...)
+	conns, err := OwnedFUSEConns(pids...)
 	if err != nil {
 		t.Logf("dockerd teardown: FUSE connections of %v: %v", pids, err)
 		return
 	}
-	host := hostFUSEConns()
-	conns = slices.DeleteFunc(conns, func(id uint32) bool { return host[id] })
 	if len(conns) == 0 {
 		return
 	}
@@ -135,45 +120,17 @@ func (d *Daemon) closeClient() {
 	}
 }
 
-// stopDaemon sends SIGTERM, and SIGKILL when dockerd has not exited after
-// stopTimeout.
+// stopDaemon sends SIGTERM, and SIGKILL when dockerd has not exited
+// after stopTimeout.
 func (d *Daemon) stopDaemon(t testing.TB) {
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-		return
-	case <-time.After(stopTimeout):
-	}
-	t.Logf("dockerd teardown: dockerd %d ignored SIGTERM for %v; SIGKILL\n%s", d.Pid, stopTimeout, d.LogTail(20))
-	_ = d.cmd.Process.Kill()
-	select {
-	case <-d.exited:
-	case <-time.After(killWaitTimeout):
-		t.Errorf("dockerd teardown: dockerd %d survived SIGKILL for %v", d.Pid, killWaitTimeout)
-	}
+	teardown.Stop(t, "dockerd teardown: dockerd", d.cmd.Process, d.exited, stopTimeout, killWaitTimeout)
 }
 
 // killLeftovers kills our containerd, our shims and whatever still runs
 // below them, after aborting the FUSE connections that could keep those
 // processes from dying.
 func (d *Daemon) killLeftovers(t testing.TB) {
-	left := d.leftovers()
-	if len(left) == 0 {
-		return
-	}
-	t.Logf("dockerd teardown: killing leftover processes %v", left)
-	d.abortOwnedFUSE(t)
-	for _, pid := range left {
-		_ = unix.Kill(pid, unix.SIGKILL)
-	}
-	deadline := time.Now().Add(killWaitTimeout)
-	for time.Now().Before(deadline) {
-		if left = d.leftovers(); len(left) == 0 {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Errorf("dockerd teardown: processes %v survived SIGKILL for %v", left, killWaitTimeout)
+	teardown.KillAll(t, "dockerd teardown", d.leftovers, func() { d.abortOwnedFUSE(t) }, killWaitTimeout)
 }
 
 // leftovers lists our containerd, our shims and their descendants.
@@ -185,18 +142,4 @@ func (d *Daemon) leftovers() []int {
 	}
 	left, _ := p.Descendants(append(d.containerds(p, pt), d.shims(p, pt)...)...)
 	return left
-}
-
-// unmountAll lazily unmounts everything mounted below our directory.
-func (d *Daemon) unmountAll(t testing.TB) {
-	if err := UnmountBelow(d.Dir); err != nil {
-		t.Errorf("dockerd teardown: %v", err)
-	}
-}
-
-// removeDir removes our directory within rmdirTimeout.
-func (d *Daemon) removeDir(t testing.TB) {
-	if err := RemoveDir(d.Dir, rmdirTimeout); err != nil {
-		t.Errorf("dockerd teardown: %v", err)
-	}
 }

@@ -126,4 +126,13 @@ func TestInstallLayout(t *testing.T) {
 			t.Errorf("%s does not name %s/bin/fuseguard-runtime:\n%s", name, prefix, b)
 		}
 	}
+	for _, name := range []string{"containerd-fuseguard.toml", "containerd-fuseguard-default.toml"} {
+		b, err := os.ReadFile(filepath.Join(dest, "etc/fuseguard", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte(`BinaryName = '`+prefix+`/bin/fuseguard-runtime'`)) {
+			t.Errorf("%s does not name %s/bin/fuseguard-runtime:\n%s", name, prefix, b)
+		}
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/dockerd"
+	"github.com/fuseguard/fuseguard/test/teardown"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
@@ -149,7 +150,8 @@ func (p *Podman) ImportImage(t testing.TB, name string, extraFiles map[string]st
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), ImportTimeout)
 	defer cancel()
-	write := dockerd.RootfsWriter(t, ctx, extraFiles)
+	testenv.RequireBinary(t, "busybox")
+	write := func(w io.Writer) error { return dockerd.WriteRootfs(ctx, w, extraFiles) }
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(write(pw)) }()
 	_, _, err := p.podmanStdin(ctx, pr, "import", "-", name)
@@ -372,7 +374,7 @@ func (p *Podman) killLeftovers(t testing.TB) {
 }
 
 // Mounts returns the mount points below Dir in the test's mount table.
-func (p *Podman) Mounts() ([]string, error) { return dockerd.MountsBelow(p.Dir) }
+func (p *Podman) Mounts() ([]string, error) { return teardown.MountsBelow(p.Dir) }
 
 // deleteRuntimeStates deletes what runc still keeps of containers ids (a
 // podman rm that failed leaves it), bounded.
@@ -391,11 +393,7 @@ func (p *Podman) deleteRuntimeStates(t testing.TB, ids []string) {
 }
 
 // unmountAll lazily unmounts everything below Dir.
-func (p *Podman) unmountAll(t testing.TB) {
-	if err := dockerd.UnmountBelow(p.Dir); err != nil {
-		t.Errorf("podman teardown: %v", err)
-	}
-}
+func (p *Podman) unmountAll(t testing.TB) { teardown.UnmountBelow(t, "podman teardown", p.Dir) }
 
 // removeSystemCache removes the image copy cache podman made in
 // systemContainersDir when that did not exist before: the machine is
@@ -415,7 +413,5 @@ func (p *Podman) removeSystemCache(t testing.TB) {
 
 // removeDir removes Dir within rmdirTimeout.
 func (p *Podman) removeDir(t testing.TB) {
-	if err := dockerd.RemoveDir(p.Dir, rmdirTimeout); err != nil {
-		t.Errorf("podman teardown: %v", err)
-	}
+	teardown.RemoveDir(t, "podman teardown", p.Dir, rmdirTimeout)
 }
