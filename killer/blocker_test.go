@@ -46,3 +46,37 @@ func TestClassifyCaptures(t *testing.T) {
 		})
 	}
 }
+
+// TestUntrustedFDCaptures: on real stacks, the fd evidence is set aside
+// for the wait under a page fault (W7: read(2) of a shared mount's fd into
+// a buffer mapped from another FUSE file) and kept for plain FUSE waits.
+func TestUntrustedFDCaptures(t *testing.T) {
+	tests := []struct {
+		file      string
+		untrusted bool
+	}{
+		{"linux-6.18-fuse-read-mmap-fault-killed.stack", true},
+		{"linux-6.1-fuse-read-killed.stack", false},
+		{"linux-6.18-fuse-read-killed.stack", false},
+		{"linux-6.18-fuse-lookup-killed.stack", false},
+		{"linux-6.18-fuse_flush-at-exit.stack", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("..", "proc", "testdata", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := proc.ParseStack(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := classify(st); got != BlockerFUSERequest && got != BlockerFUSEFlush {
+				t.Fatalf("classify = %s, want a FUSE wait", got)
+			}
+			if why := untrustedFD(st); (why != "") != tt.untrusted {
+				t.Errorf("untrustedFD = %q, want set aside: %v", why, tt.untrusted)
+			}
+		})
+	}
+}
