@@ -55,7 +55,8 @@ func TestUntrustedFDCaptures(t *testing.T) {
 		file      string
 		untrusted bool
 	}{
-		{"linux-6.18-fuse-read-mmap-fault-killed.stack", true},
+		{"linux-6.18-fuse-read-mmap-fault-copy-out-killed.stack", true},
+		{"linux-6.18-fuse-read-mmap-fault-pin-killed.stack", true},
 		{"linux-6.1-fuse-read-killed.stack", false},
 		{"linux-6.18-fuse-read-killed.stack", false},
 		{"linux-6.18-fuse-lookup-killed.stack", false},

@@ -5,7 +5,7 @@
 // that also runs in a busybox image), and `fuseguard demo` runs it by
 // re-executing itself.
 //
-//	serve -mode M -mount DIR [-name N] [-self-read] [-hold] [-spawn-ns] [-ready FILE] [-- cmd args…]
+//	serve -mode M -mount DIR [-name N] [-cached] [-self-read] [-hold] [-spawn-ns] [-ready FILE] [-- cmd args…]
 //	init [-private=true] [-n N] [-ready FILE] -- cmd args…
 //	hold [-ready FILE] FILE
 //	read FILE
