@@ -197,21 +197,6 @@ func TestKillLongLineInContainerTable(t *testing.T) {
 	reaped(t, c)
 }
 
-// sharedFSType is the fs type of c's shared host mount, read from the
-// host's table: what an operator would pass to --allow-shared-fstype.
-func sharedFSType(t *testing.T, c *fixture.Container) string {
-	t.Helper()
-	host, err := fuseguard.HostMounts(proc.NewFS(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(host, func(m fuseguard.Mount) bool { return m.Conn == c.Shared })
-	if i < 0 {
-		t.Fatalf("shared connection %d not in the host's table", c.Shared)
-	}
-	return host[i].FSType
-}
-
 // TestKillMmapFaultEvidenceSetAside: fd evidence faked with a page fault
 // (W7, both ways the fault happens). The stuck task's blocked read(2)
 // names an fd of the shared mount, but it waits on the container's own
@@ -226,8 +211,12 @@ func TestKillMmapFaultEvidenceSetAside(t *testing.T) {
 		t.Run(variant, func(t *testing.T) {
 			t.Parallel()
 			c := fixture.W7(t, variant)
+			fsType, err := c.SharedFSType()
+			if err != nil {
+				t.Fatal(err)
+			}
 			opts := testOptions()
-			opts.Policy.AllowSharedFSTypes = []string{sharedFSType(t, c)}
+			opts.Policy.AllowSharedFSTypes = []string{fsType}
 			rep := killAndCheck(t, c, opts, OutcomeRecovered, c.Conn)
 			assertEvidenceSetAside(t, c, rep)
 			reaped(t, c)
