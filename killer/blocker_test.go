@@ -26,14 +26,7 @@ func TestClassifyCaptures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("..", "proc", "testdata", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := proc.ParseStack(b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := captureStack(t, tt.file)
 			if len(st) < tt.frames {
 				t.Fatalf("parsed %d frames, want at least %d", len(st), tt.frames)
 			}
@@ -64,14 +57,7 @@ func TestUntrustedFDCaptures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("..", "proc", "testdata", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := proc.ParseStack(b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := captureStack(t, tt.file)
 			if got := classify(st); got != BlockerFUSERequest && got != BlockerFUSEFlush {
 				t.Fatalf("classify = %s, want a FUSE wait", got)
 			}
@@ -80,4 +66,18 @@ func TestUntrustedFDCaptures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// captureStack parses a captured kernel stack of proc/testdata.
+func captureStack(t *testing.T, file string) proc.Stack {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "proc", "testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := proc.ParseStack(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -137,18 +136,7 @@ func TestKillMmapFaultAllowedSharedKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, code := fg(t, "kill", "--json", "--verify-timeout", "1s", "--allow-shared-fstype", fsType, fmt.Sprint(c.InitPID))
-	if code != exitOK {
-		t.Fatalf("kill of W7: exit %d\n%s\n%s", code, stdout, stderr)
-	}
-	var rep killer.Report
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-		t.Fatalf("--json output: %v\n%s", err, stdout)
-	}
-	var aborted []fuseguard.ConnID
-	for _, a := range rep.Aborted {
-		aborted = append(aborted, a.Conn)
-	}
+	rep, aborted := killJSON(t, "--verify-timeout", "1s", "--allow-shared-fstype", fsType, fmt.Sprint(c.InitPID))
 	if rep.Outcome != killer.OutcomeRecovered || !slices.Equal(aborted, []fuseguard.ConnID{c.Conn}) || !rep.Aborted[0].Done {
 		t.Fatalf("report: outcome %s, aborted %+v; want recovered, only the container's own connection %d (shared %d allowed as %s)",
 			rep.Outcome, rep.Aborted, c.Conn, c.Shared, fsType)
