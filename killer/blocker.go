@@ -28,6 +28,10 @@ func inZap(st proc.Stack) bool { return st.Has("zap_pid_ns_processes") }
 // or while pinning the pages for direct I/O (get_user_pages →
 // handle_mm_fault), and the request it waits on is B's. (fuse_read_folio
 // alone is no sign: a buffered read of the fd's own file reaches it too.)
+// On Linux 6.18 do_user_addr_fault is inlined away: the copy-out stack
+// shows asm_exc_page_fault and exc_page_fault, the pinning one neither,
+// and both show handle_mm_fault (captures in proc/testdata, test/fixture
+// W7).
 var pageFaultFrames = []string{
 	"asm_exc_page_fault", "exc_page_fault", "do_user_addr_fault",
 	"handle_mm_fault", "__handle_mm_fault", "filemap_fault",

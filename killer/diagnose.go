@@ -138,7 +138,7 @@ scan:
 				cancel()
 				if task.HasConn {
 					if why := untrustedFD(task.Stack); why != "" {
-						task.Untrusted = fmt.Sprintf("fd %s names connection %s, but %s", task.Via, task.Conn, why)
+						task.Untrusted = fmt.Sprintf("%s names connection %s, but %s", task.Via, task.Conn, why)
 						task.Conn, task.Via, task.HasConn = 0, "", false
 					}
 				}

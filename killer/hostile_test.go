@@ -196,3 +196,64 @@ func TestKillLongLineInContainerTable(t *testing.T) {
 	killAndCheck(t, c, testOptions(), OutcomeRecovered, c.Conn)
 	reaped(t, c)
 }
+
+// TestKillMmapFaultEvidenceSetAside: fd evidence faked with a page fault
+// (W7, both ways the fault happens). The stuck task's blocked read(2)
+// names an fd of the shared mount, but it waits on the container's own
+// connection, faulting on a buffer mapped from a file there. The operator
+// allows the shared fs type, so evidence naming the shared connection
+// would be enough to abort it: the diagnosis must set that evidence aside,
+// abort only the container's own connection, and leave the shared one
+// serving.
+func TestKillMmapFaultEvidenceSetAside(t *testing.T) {
+	t.Parallel()
+	for _, variant := range []string{"copy-out", "pin"} {
+		t.Run(variant, func(t *testing.T) {
+			t.Parallel()
+			c := fixture.W7(t, variant)
+			fsType, err := c.SharedFSType()
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := testOptions()
+			opts.Policy.AllowSharedFSTypes = []string{fsType}
+			rep := killAndCheck(t, c, opts, OutcomeRecovered, c.Conn)
+			assertEvidenceSetAside(t, c, rep)
+			reaped(t, c)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := c.SharedAnswers(ctx); err != nil {
+				t.Fatalf("shared connection %d no longer answers: %v", c.Shared, err)
+			}
+		})
+	}
+}
+
+// assertEvidenceSetAside checks a W7 kill's report: the shared connection
+// is not planned, and the faulting task's fd evidence, which names it, is
+// set aside and said so.
+func assertEvidenceSetAside(t *testing.T, c *fixture.Container, rep Report) {
+	t.Helper()
+	if i := slices.IndexFunc(rep.Aborted, func(a Abort) bool { return a.Conn == c.Shared }); i >= 0 {
+		t.Errorf("shared connection %d planned for abort: %+v", c.Shared, rep.Aborted[i])
+	}
+	d := rep.Diagnosis
+	if d == nil {
+		t.Fatal("no diagnosis in the report")
+	}
+	i := slices.IndexFunc(d.Stuck, func(task Task) bool { return task.TID == c.FaultPID })
+	if i < 0 {
+		t.Fatalf("faulting task %d not among the stuck: %+v", c.FaultPID, d.Stuck)
+	}
+	task := d.Stuck[i]
+	t.Logf("faulting task: blocker %s, evidence set aside: %q, stack %v", task.Blocker, task.Untrusted, task.Stack)
+	if task.Blocker != BlockerFUSERequest || task.HasConn || !strings.Contains(task.Untrusted, "names connection "+c.Shared.String()+",") {
+		t.Errorf("faulting task: blocker %s, has conn %v (%d), set aside %q; want %s, no conn, the shared connection %d's evidence set aside",
+			task.Blocker, task.HasConn, task.Conn, task.Untrusted, BlockerFUSERequest, c.Shared)
+	}
+	var text strings.Builder
+	d.Explain(&text)
+	if !strings.Contains(text.String(), "evidence set aside") {
+		t.Errorf("explanation does not say the evidence was set aside:\n%s", text.String())
+	}
+}

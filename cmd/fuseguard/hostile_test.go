@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -118,5 +120,40 @@ func assertNoControl(t *testing.T, out string) {
 		if r != '\n' && (unicode.IsControl(r) || unicode.Is(unicode.Cf, r)) {
 			t.Fatalf("output holds %U: %q", r, out)
 		}
+	}
+}
+
+// TestKillMmapFaultAllowedSharedKept: `fuseguard kill
+// --allow-shared-fstype` of W7 (copy-out). The stuck task's blocked
+// read(2) names an fd of the shared mount whose type the operator allowed,
+// but the task waits under a page fault on the container's own
+// connection: only that one is aborted, the task's fd evidence is reported
+// as set aside, and the shared mount keeps serving.
+func TestKillMmapFaultAllowedSharedKept(t *testing.T) {
+	t.Parallel()
+	c := fixture.W7(t, "copy-out")
+	fsType, err := c.SharedFSType()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, aborted := killJSON(t, "--verify-timeout", "1s", "--allow-shared-fstype", fsType, fmt.Sprint(c.InitPID))
+	if rep.Outcome != killer.OutcomeRecovered || !slices.Equal(aborted, []fuseguard.ConnID{c.Conn}) || !rep.Aborted[0].Done {
+		t.Fatalf("report: outcome %s, aborted %+v; want recovered, only the container's own connection %d (shared %d allowed as %s)",
+			rep.Outcome, rep.Aborted, c.Conn, c.Shared, fsType)
+	}
+	if rep.Diagnosis == nil || !slices.ContainsFunc(rep.Diagnosis.Stuck, func(task killer.Task) bool {
+		return task.TID == c.FaultPID && !task.HasConn && strings.Contains(task.Untrusted, "names connection "+c.Shared.String()+",")
+	}) {
+		t.Errorf("faulting task %d's evidence for shared connection %d not set aside: %+v", c.FaultPID, c.Shared, rep.Diagnosis)
+	}
+	select {
+	case <-c.Exited():
+	case <-time.After(5 * time.Second):
+		t.Fatal("init not reaped after fuseguard kill")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.SharedAnswers(ctx); err != nil {
+		t.Fatalf("shared connection %d no longer answers: %v", c.Shared, err)
 	}
 }

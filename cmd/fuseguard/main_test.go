@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
@@ -41,6 +42,25 @@ func fg(t *testing.T, args ...string) (string, string, int) {
 		t.Fatal(err)
 	}
 	return stdout.String(), stderr.String(), code
+}
+
+// killJSON runs `fuseguard kill --json` with args, requires it to exit 0,
+// and returns its report and the connections it reports aborted.
+func killJSON(t *testing.T, args ...string) (killer.Report, []fuseguard.ConnID) {
+	t.Helper()
+	stdout, stderr, code := fg(t, append([]string{"kill", "--json"}, args...)...)
+	if code != exitOK {
+		t.Fatalf("kill %v: exit %d\n%s\n%s", args, code, stdout, stderr)
+	}
+	var rep killer.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, stdout)
+	}
+	var aborted []fuseguard.ConnID
+	for _, a := range rep.Aborted {
+		aborted = append(aborted, a.Conn)
+	}
+	return rep, aborted
 }
 
 func TestBadInput(t *testing.T) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -32,21 +31,9 @@ func TestKillLeavesReusedConnection(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	stdout, stderr, code := fg(t, "kill", "--json", "--id", "reuse", "--state-dir", stateDir,
-		"--verify-timeout", "1s", fmt.Sprint(c.InitPID))
-	if code != exitOK {
-		t.Fatalf("kill: exit %d\n%s\n%s", code, stdout, stderr)
-	}
-	var rep killer.Report
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-		t.Fatalf("--json output: %v\n%s", err, stdout)
-	}
-	var aborted []fuseguard.ConnID
-	for _, a := range rep.Aborted {
-		aborted = append(aborted, a.Conn)
-	}
+	rep, aborted := killJSON(t, "--id", "reuse", "--state-dir", stateDir, "--verify-timeout", "1s", fmt.Sprint(c.InitPID))
 	if rep.Outcome != killer.OutcomeRecovered || !slices.Equal(aborted, []fuseguard.ConnID{c.Conn}) {
-		t.Fatalf("report: outcome %s, aborted %v; want recovered, exactly [%d]\n%s", rep.Outcome, aborted, c.Conn, stdout)
+		t.Fatalf("report: outcome %s, aborted %v; want recovered, exactly [%d]\n%+v", rep.Outcome, aborted, c.Conn, rep)
 	}
 	if !slices.ContainsFunc(rep.Refused, func(a killer.Abort) bool {
 		return a.Conn == reused.Conn && strings.Contains(a.Reason, "replaced since it was recorded")

@@ -5,12 +5,13 @@
 // that also runs in a busybox image), and `fuseguard demo` runs it by
 // re-executing itself.
 //
-//	serve -mode M -mount DIR [-name N] [-self-read] [-hold] [-spawn-ns] [-ready FILE] [-- cmd args…]
+//	serve -mode M -mount DIR [-name N] [-cached] [-self-read] [-hold] [-spawn-ns] [-ready FILE] [-- cmd args…]
 //	init [-private=true] [-n N] [-ready FILE] -- cmd args…
 //	hold [-ready FILE] FILE
 //	read FILE
 //	stat PATH
 //	exec-hold FILE
+//	mmap-read SHARED_FILE OWN_FILE
 //
 // Progress is reported as lines on stdout, one write each (atomic on a
 // pipe shared by several processes):
@@ -18,7 +19,8 @@
 //	fusefixture: EVENT key=value …
 //
 // with EVENT one of mounted (conn, dir, mode), held (path, fd), spawned
-// (by, pid), exec (pid), blocked (op), reaped (by, pid, status), read (n,
+// (by, pid), exec (pid), mapped (path, fd), reading (path, fd),
+// blocked (op), reaped (by, pid, status), read (n,
 // data in hex), stat, and ready (role) once the process is armed. Pids are as seen in the
 // emitter's PID namespace. -ready FILE also appends "ready\n" to FILE.
 // $FUSEFIXTURE_COMM, when set, is the process name (comm) of every
@@ -59,6 +61,8 @@ func Main(args []string) int {
 		err = stat(rest)
 	case "exec-hold":
 		err = execHold(rest)
+	case "mmap-read":
+		err = mmapRead(rest)
 	default:
 		return usage()
 	}
@@ -70,6 +74,6 @@ func Main(args []string) int {
 }
 
 func usage() int {
-	fmt.Fprintln(os.Stderr, "usage: fusefixture serve|init|hold|read|stat|exec-hold [flags] [args]")
+	fmt.Fprintln(os.Stderr, "usage: fusefixture serve|init|hold|read|stat|exec-hold|mmap-read [flags] [args]")
 	return 2
 }

@@ -30,6 +30,7 @@ func serve(args []string) error {
 	spawnNS := fl.Bool("spawn-ns", false, "start the command after -- in new PID and mount namespaces (as a container init)")
 	readyFile := fl.String("ready", "", "also append \"ready\" to this file once armed")
 	debug := fl.Bool("debug", false, "log FUSE requests on stderr")
+	cached := fl.Bool("cached", false, "open DIR/data without direct I/O: reads go through the page cache (with -mode healthy)")
 	fl.Parse(args)
 	mode, err := wedgefs.ParseMode(*modeName)
 	if err != nil {
@@ -44,9 +45,10 @@ func serve(args []string) error {
 
 	blocked := make(chan string, 1)
 	srv, err := wedgefs.Mount(*dir, wedgefs.Options{
-		Mode:  mode,
-		Name:  *name,
-		Debug: *debug,
+		Mode:   mode,
+		Name:   *name,
+		Debug:  *debug,
+		Cached: *cached,
 		OnBlocked: func(op string) {
 			emit("blocked", "op", op)
 			select {

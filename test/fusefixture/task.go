@@ -4,7 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // The tasks below use raw syscalls: an os.File may park a FUSE file in the
@@ -83,4 +86,46 @@ func execHold(args []string) error {
 	emit("exec", "pid", syscall.Getpid())
 	err = syscall.Exec("/proc/self/exe", []string{"fusefixture", "stat", "/"}, nil)
 	return fmt.Errorf("exec: %w", err)
+}
+
+// mmapRead maps OWN_FILE private and writable, not yet faulted in, and
+// read(2)s SHARED_FILE into that mapping: the read's copy into the buffer
+// (or, under direct I/O, its pinning of the buffer's pages) faults, the
+// fault reads the page from OWN_FILE, and when OWN_FILE's READ is never
+// answered the task sleeps on OWN_FILE's connection while its
+// /proc/TID/syscall names read() on SHARED_FILE's fd: fd evidence that
+// points at the wrong connection.
+//
+// MADV_RANDOM turns off readahead on the mapping: filemap_fault then reads
+// the page itself (read_folio, a synchronous FUSE READ), so the task waits
+// in request_wait_answer; with readahead the READ is sent asynchronously
+// and the task waits for the page lock instead, outside FUSE.
+func mmapRead(args []string) error {
+	if len(args) != 2 {
+		return errors.New("usage: mmap-read SHARED_FILE OWN_FILE")
+	}
+	shared, own := args[0], args[1]
+	sfd, err := syscall.Open(shared, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", shared, err)
+	}
+	ofd, err := syscall.Open(own, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", own, err)
+	}
+	buf, err := unix.Mmap(ofd, 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE)
+	if err != nil {
+		return fmt.Errorf("mmap %s: %w", own, err)
+	}
+	if err := unix.Madvise(buf, unix.MADV_RANDOM); err != nil {
+		return fmt.Errorf("madvise %s: %w", own, err)
+	}
+	emit("mapped", "path", own, "fd", ofd)
+	emit("reading", "path", shared, "fd", sfd)
+	n, err := syscall.Read(sfd, buf)
+	if err != nil {
+		return fmt.Errorf("read %s into the mapping of %s: %w", shared, own, err)
+	}
+	emit("read", "n", n, "data", fmt.Sprintf("%x", buf[:n]))
+	return nil
 }

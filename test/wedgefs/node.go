@@ -82,11 +82,14 @@ func (f *file) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 	return 0
 }
 
-// Open asks for direct I/O: without it a READ could be served from the page
-// cache and never reach the server.
+// Open asks for direct I/O unless the server is Cached: without it a READ
+// could be served from the page cache and never reach the server.
 func (f *file) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
 		return nil, 0, syscall.EROFS
+	}
+	if f.srv.cached {
+		return nil, 0, 0
 	}
 	return nil, fuse.FOPEN_DIRECT_IO, 0
 }

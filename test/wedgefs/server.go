@@ -33,12 +33,19 @@ type Options struct {
 	OnBlocked func(op string)
 	// Debug logs every FUSE request (go-fuse's debug output, on stderr).
 	Debug bool
+	// Cached opens DataFile without direct I/O: reads go through the page
+	// cache, so a READ may be served from it and never reach the server
+	// (use it with ModeHealthy). A read(2) then copies out of the page
+	// cache into the caller's buffer, where direct I/O pins the buffer's
+	// pages first: the two ways a fault on that buffer can happen.
+	Cached bool
 }
 
 // Server is a mounted wedgefs.
 type Server struct {
 	dir     string
 	mode    Mode
+	cached  bool
 	onBlock func(string)
 	fuse    *fuse.Server
 
@@ -74,6 +81,7 @@ func Mount(dir string, opts Options) (*Server, error) {
 	s := &Server{
 		dir:     abs,
 		mode:    mode,
+		cached:  opts.Cached,
 		onBlock: opts.OnBlocked,
 		blocked: make(chan string, blockedBuffer),
 		release: make(chan struct{}),
