@@ -36,8 +36,11 @@ func open(ctx context.Context, p proc.FS, t Target) (*Process, error) {
 	}
 	fd, err := unix.PidfdOpen(t.PID, 0)
 	if err != nil {
-		if errors.Is(err, unix.ESRCH) {
+		switch {
+		case errors.Is(err, unix.ESRCH):
 			return nil, fmt.Errorf("pidfd_open %d: %w", t.PID, ErrNoTarget)
+		case errors.Is(err, unix.ENOSYS):
+			return nil, fmt.Errorf("pidfd_open %d: %w: %w", t.PID, ErrNoPidfd, err)
 		}
 		return nil, fmt.Errorf("pidfd_open %d: %w", t.PID, err)
 	}

@@ -19,6 +19,9 @@ var (
 	ErrNoTarget = errors.New("no such process")
 	// ErrStillStuck: the target did not exit even after the rescue.
 	ErrStillStuck = errors.New("target still stuck")
+	// ErrNoPidfd: the kernel has no pidfd_open (Linux before 5.3). fuseguard
+	// then signals nothing: kill(2) by pid could hit a process that reused it.
+	ErrNoPidfd = errors.New("kernel has no pidfd_open (Linux 5.3 or later needed)")
 )
 
 // Target is a process identified beyond its pid.

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
 )
 
@@ -79,8 +80,11 @@ func openTracked(p proc.FS, rec *fuseguard.Record) (*tracked, error) {
 	}
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		if errors.Is(err, unix.ESRCH) {
+		switch {
+		case errors.Is(err, unix.ESRCH):
 			return nil, fmt.Errorf("record %s: pid %d: %w", rec.ID, pid, errStale)
+		case errors.Is(err, unix.ENOSYS):
+			return nil, fmt.Errorf("record %s: pidfd_open %d: %w: %w", rec.ID, pid, killer.ErrNoPidfd, err)
 		}
 		return nil, fmt.Errorf("record %s: pidfd_open %d: %w", rec.ID, pid, err)
 	}
