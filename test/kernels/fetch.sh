@@ -23,7 +23,8 @@ SRC
 aptopts="-o Dir::Etc::SourceList=$apt/sources.list -o Dir::Etc::SourceParts=/dev/null
 	-o Dir::State::Lists=$apt/lists -o Dir::Cache=$apt/cache
 	-o Dir::State::status=/dev/null -o APT::Architecture=amd64
-	-o APT::Architectures=amd64 -o Debug::NoLocking=1"
+	-o APT::Architectures=amd64 -o Debug::NoLocking=1
+	-o APT::Sandbox::User=root"
 # shellcheck disable=SC2086
 apt-get -q $aptopts update >&2
 # The metapackage's first dependency is the image of the suite's kernel.
