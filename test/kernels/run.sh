@@ -63,6 +63,7 @@ common=$dir/common.cpio
 status=0
 results=$dir/results
 : >"$results"
+: >"$dir/boots"
 for suite in "$@"; do
 	kdir=$dir/$suite
 	release=$("$here/fetch.sh" "$suite" "$kdir")
@@ -108,14 +109,17 @@ for suite in "$@"; do
 	printf '%s\t%s\t%s\n' "$suite" "$release" "$took" >>"$dir/boots"
 done
 
-# --- the table ---
+# --- the table (also in $dir/table) ---
+{
 echo
 awk -F'\t' -v suites="$*" '
-	FILENAME == ARGV[1] { res[$1 SUBSEP $2 SUBSEP $3] = $4; next }
+	FILENAME == ARGV[1] { rel[$1] = $2; took[$1] = $3; next }
+	FILENAME == ARGV[2] { res[$1 SUBSEP $2 SUBSEP $3] = $4; next }
 	{ if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }; need[$1] = need[$1] "|" $2 "\t" $3 }
 	END {
 		ns = split(suites, s, " ")
-		printf "%-18s", "scenario"; for (i = 1; i <= ns; i++) printf " %-9s", s[i]; print ""
+		printf "%-18s", "scenario"; for (i = 1; i <= ns; i++) printf " %-22s", s[i]; print ""
+		printf "%-18s", "kernel"; for (i = 1; i <= ns; i++) printf " %-22s", rel[s[i]]; print ""
 		bad = 0
 		for (r = 1; r <= n; r++) {
 			row = order[r]; printf "%-18s", row
@@ -127,11 +131,18 @@ awk -F'\t' -v suites="$*" '
 					if (st != "PASS") { cell = "FAIL"; miss[s[i] "\t" pt[1] "\t" pt[2] "\t" (st == "" ? "NO-RESULT" : st)] = 1 }
 				}
 				if (cell != "pass") bad = 1
-				printf " %-9s", cell
+				printf " %-22s", cell
 			}
 			print ""
 		}
+		printf "%-18s", "boot+tests (s)"; for (i = 1; i <= ns; i++) printf " %-22s", took[s[i]]; print ""
 		for (f in miss) print "  failed: " f
 		exit bad
-	}' "$results" "$rows" || status=1
+	}' "$dir/boots" "$results" "$rows" || status=1
+# What the tests found this kernel does differently (their t.Logf lines).
+for suite in "$@"; do
+	grep -h 'this kernel' "$dir/$suite/serial.log.txt" | sed "s/^[[:space:]]*/  $suite: /" | sort -u
+done
+} >"$dir/table"
+cat "$dir/table"
 exit $status
