@@ -8,8 +8,10 @@
 #
 # Environment: GO (go), FUSEGUARD (bin/fuseguard, built CGO_ENABLED=0),
 # KERNELS_DIR (bin/kernels: kernels, initramfs, serial logs),
-# KERNELS_BOOT_TIMEOUT (seconds a boot may take, 900), KERNELS_SMP (2),
-# KERNELS_MEM (1024), KERNELS_TEST_TIMEOUT (-test.timeout per binary, 8m),
+# KERNELS_BOOT_TIMEOUT (seconds a boot may take, tests included: 600),
+# KERNELS_SMP (2),
+# KERNELS_MEM (1024), KERNELS_TEST_TIMEOUT (-test.timeout per binary, 2m:
+# four binaries, under the boot's bound),
 # QEMU (qemu-system-x86_64).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,10 +20,10 @@ cd "$root"
 GO=${GO:-go}
 FUSEGUARD=${FUSEGUARD:-bin/fuseguard}
 dir=${KERNELS_DIR:-bin/kernels}
-boot_timeout=${KERNELS_BOOT_TIMEOUT:-900}
+boot_timeout=${KERNELS_BOOT_TIMEOUT:-600}
 smp=${KERNELS_SMP:-2}
 mem=${KERNELS_MEM:-1024}
-test_timeout=${KERNELS_TEST_TIMEOUT:-8m}
+test_timeout=${KERNELS_TEST_TIMEOUT:-2m}
 qemu=${QEMU:-qemu-system-x86_64}
 [ $# -gt 0 ] || set -- bullseye bookworm trixie
 mkdir -p "$dir"
@@ -46,6 +48,8 @@ echo "run.sh: building the fusefixture command and the test binaries" >&2
 CGO_ENABLED=0 "$GO" build -o "$stage/fg/fusefixture" ./test/cmd/fusefixture
 : >"$stage/runs"
 for pkg in $(cut -f2 "$rows" | sort -u); do
+	# At its path in the module: a test reads its testdata from its own
+	# directory (and killer's from ../proc/testdata).
 	mkdir -p "$stage/src/$pkg"
 	CGO_ENABLED=0 "$GO" test -c -o "$stage/src/$pkg/pkg.test" "./$pkg"
 	[ ! -d "$pkg/testdata" ] || cp -r "$pkg/testdata" "$stage/src/$pkg/"
@@ -53,7 +57,8 @@ for pkg in $(cut -f2 "$rows" | sort -u); do
 	tests=$(awk -F'\t' -v p="$pkg" '$2 == p { sub(/\/.*/, "", $3); print $3 }' "$rows" | sort -u | paste -sd'|')
 	printf '%s ^(%s)$\n' "$pkg" "$tests" >>"$stage/runs"
 done
-# Tests that read another package's testdata (killer reads proc's).
+# The VM's environment: CI=true (a missing prerequisite fails, nothing
+# skips); the commands come from /fg, not from a go build.
 cat >"$stage/env" <<ENV
 export CI=true FUSEGUARD_PREBUILT_DIR=/fg TEST_TIMEOUT=$test_timeout
 ENV
