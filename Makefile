@@ -6,7 +6,7 @@ BIN       := bin/fuseguard
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS   := -X main.version=$(VERSION)
 # Debian packages the tests need (also installed by .ci/run).
-DEB_PKGS  := docker.io runc containerd busybox-static fuse3 ca-certificates libseccomp-dev gcc libc6-dev pkg-config
+DEB_PKGS  := docker.io runc containerd podman busybox-static fuse3 ca-certificates libseccomp-dev gcc libc6-dev pkg-config
 FUZZTIME  ?= 3s
 TEST_TIMEOUT ?= 40m
 # Debian suites whose kernels `make kernels` boots: 5.10, 6.1, 6.12.
@@ -24,6 +24,16 @@ build: $(BIN)
 $(BIN): $(shell find . -name '*.go' -not -path './tools/*') go.mod go.sum
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $@ ./cmd/fuseguard
 
+# The packages whose code runs goroutines, tested under the race detector
+# (about 3 min of the suite on 2 cores); the rest, mostly driving the
+# fuseguard binary and dockerd from outside, runs without it.
+MODULE    := github.com/fuseguard/fuseguard
+RACE_PKGS := watch executor wrapper killer telemetry fuseguard obs hook proc cmd/fuseguard
+# Of those, the packages whose tests also assert latencies the code does
+# not enforce as deadlines (the watcher's detection and rescue): they run a
+# second time without the race detector, which widens those bounds.
+TIMING_PKGS := watch
+
 # The whole suite against the real kernel (with a real Jaeger), then every
 # fuzz target briefly.
 test: build $(JAEGER) $(RUNC13)
@@ -31,7 +41,8 @@ test: build $(JAEGER) $(RUNC13)
 	# -p 1: the id-reuse tests need the kernel to hand a freed FUSE
 	# connection id to their own next mount; another package's mount
 	# running at the same moment could take it first.
-	$(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -p 1 -count=1 -race -timeout $(TEST_TIMEOUT) $(addprefix ./,$(RACE_PKGS))
+	$(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) $(filter-out $(addprefix $(MODULE)/,$(filter-out $(TIMING_PKGS),$(RACE_PKGS))),$(shell $(GO) list ./...))
 	FUZZTIME=$(FUZZTIME) scripts/fuzz-all.sh
 
 # The kernel-sensitive tests on each of Debian's own kernels under qemu

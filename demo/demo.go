@@ -28,6 +28,7 @@ import (
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/fusefixture"
+	"github.com/fuseguard/fuseguard/untrusted"
 )
 
 // ChildCommand is the hidden subcommand the demo re-executes its binary
@@ -81,7 +82,7 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 		return err
 	}
 	defer c.cleanup()
-	fmt.Fprintf(w, "container: init %d in new PID and mount namespaces; its FUSE daemon (fuse.ndrive at %s, connection %d)\n", c.init, mnt, c.conn)
+	fmt.Fprintf(w, "container: init %d in new PID and mount namespaces; its FUSE daemon (fuse.ndrive at %s, connection %d)\n", c.init, untrusted.Text(mnt), c.conn)
 	fmt.Fprintln(w, "           wedged itself: one of its threads reads its own mount, and the READ is never answered")
 
 	p := proc.NewFS("")
@@ -90,7 +91,7 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 		return fmt.Errorf("record the container: %w", err)
 	}
 	for _, rc := range rec.Connections {
-		fmt.Fprintf(w, "record:    connection %d, %s at %s, owned=%v\n", rc.Conn, rc.FSType, rc.MountPoint, rc.Owned)
+		fmt.Fprintf(w, "record:    connection %d, %s at %s, owned=%v\n", rc.Conn, untrusted.Text(rc.FSType), untrusted.Text(rc.MountPoint), rc.Owned)
 	}
 
 	fmt.Fprintln(w, "\nkill:      SIGKILL through a pidfd, then verify, diagnose, abort, re-verify")

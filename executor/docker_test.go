@@ -13,7 +13,9 @@ import (
 	"github.com/fuseguard/fuseguard/executor"
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/testenv"
+	"github.com/fuseguard/fuseguard/test/wedgefs"
 )
 
 // TestDocker runs every scenario against one real dockerd (Debian's
@@ -31,6 +33,7 @@ func TestDocker(t *testing.T) {
 		t.Run("ExampleProgram", func(t *testing.T) { t.Parallel(); testExampleProgram(t, e) })
 	})
 	t.Run("ReusedConnection", func(t *testing.T) { testReusedConn(t, e) })
+	t.Run("W6KillThenW2", func(t *testing.T) { testW6KillThenW2(t, e) })
 	t.Run("FrozenW2Kill", func(t *testing.T) { testFrozenW2Kill(t, e) })
 	t.Run("FrozenNoLeak", func(t *testing.T) { testFrozenNoLeak(t, e) })
 }
@@ -152,6 +155,53 @@ func testW2Kill(t *testing.T, e *env) {
 		t.Errorf("Docker after Kill: %+v, %v", st, err)
 	}
 	t.Logf("W2 Kill: recovered in %v (bound %v); Docker says %s %d", took.Round(time.Millisecond), k.Bound(), st.Status, st.ExitCode)
+}
+
+// testW6KillThenW2: the exec-hold wedge. A task of the container sleeps
+// inside execve flushing a close-on-exec file on the container's FUSE
+// mount whose FLUSH is never answered, holding its exec lock: its stack
+// and stat cannot be read. Kill returns within Bound, reports the task as
+// unreadable, leaves no process behind, and then an unrelated wedged
+// container is still rescued by the same Killer.
+func testW6KillThenW2(t *testing.T, e *env) {
+	k, _ := e.killer(t)
+	c := e.run(t, "sh", "-c", "/fusefixture serve -mode flush -mount /mnt -hold -ready /tmp/ready & "+
+		"while [ ! -s /tmp/ready ]; do sleep 0.05; done; /fusefixture exec-hold /mnt/"+wedgefs.DataFile+"; true")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if logs, err := e.d.WaitLog(ctx, c.id, "fusefixture: blocked op=FLUSH"); err != nil {
+		t.Fatalf("exec-hold not armed: %v\n%s", err, logs)
+	}
+	tr := holdTree(t, c.init)
+	begin := time.Now()
+	rep, err := k.Kill(ctx, c.id)
+	took := time.Since(begin)
+	logReport(t, rep)
+	if err != nil {
+		t.Fatalf("Kill of W6: %v", err)
+	}
+	if took > k.Bound() {
+		t.Errorf("Kill of W6 took %v, more than its bound %v", took, k.Bound())
+	}
+	if rep.Outcome != killer.OutcomeRecovered || !abortedConn(rep, c.conn) {
+		t.Fatalf("Kill of W6: outcome %s, aborted %+v; want recovered, connection %d", rep.Outcome, rep.Rescue, c.conn)
+	}
+	if rep.Rescue == nil || rep.Rescue.Diagnosis == nil || !slices.ContainsFunc(rep.Rescue.Diagnosis.Stuck, func(task killer.Task) bool {
+		return strings.Contains(task.Unreadable, proc.ErrReadTimeout.Error())
+	}) {
+		t.Errorf("the task inside execve is not reported unreadable: %+v", rep.Rescue)
+	}
+	if alive := tr.alive(); len(alive) > 0 {
+		t.Errorf("processes %v still alive after Kill", alive)
+	}
+	t.Logf("W6 Kill: recovered in %v (bound %v)", took.Round(time.Millisecond), k.Bound())
+
+	next := e.w2(t)
+	rep, err = k.Kill(ctx, next.id)
+	logReport(t, rep)
+	if err != nil || rep.Outcome != killer.OutcomeRecovered || !abortedConn(rep, next.conn) {
+		t.Errorf("Kill of the next wedged container after W6: %v, outcome %s; want recovered, connection %d", err, rep.Outcome, next.conn)
+	}
 }
 
 // testW2PlainKill: the same container with a plain ContainerKill and no
@@ -299,8 +349,13 @@ func testFrozenNoLeak(t *testing.T, e *env) {
 	k.DockerTimeout = time.Second
 	thaw := freeze(t, e.d)
 
+	const grace = 5 * time.Second
+	begin := time.Now()
 	repA, errA := k.Kill(ctx, a.id)
-	repB, errB := k.Stop(ctx, b.id, 5*time.Second)
+	tookA := time.Since(begin)
+	begin = time.Now()
+	repB, errB := k.Stop(ctx, b.id, grace)
+	tookB := time.Since(begin)
 	closeCli()
 	leakErr := goleak.Find(ignore)
 	thaw()
@@ -308,6 +363,13 @@ func testFrozenNoLeak(t *testing.T, e *env) {
 	logReport(t, repB)
 	if leakErr != nil {
 		t.Errorf("goroutines left after calls blocked on a frozen dockerd:\n%v", leakErr)
+	}
+	// The documented bounds, which Kill and Stop enforce as deadlines.
+	if tookA > k.Bound() {
+		t.Errorf("Kill took %v, more than its bound %v", tookA, k.Bound())
+	}
+	if tookB > k.StopBound(grace) {
+		t.Errorf("Stop took %v, more than its bound %v", tookB, k.StopBound(grace))
 	}
 	for _, r := range []struct {
 		name string

@@ -38,7 +38,7 @@ func newEnv(t testing.TB) *env {
 	// Whatever a test leaves frozen, the teardown needs dockerd thawed.
 	d.OnCleanup(func() { _ = unix.Kill(d.Pid, unix.SIGCONT) })
 	image := d.ImportImage(t, "fgtest/executor:latest", map[string]string{"/fusefixture": bin})
-	return &env{d: d, image: image, store: fuseguard.NewStore(t.TempDir())}
+	return &env{d: d, image: image, store: fuseguard.NewStore(testenv.StateDir(t))}
 }
 
 // container is one started container, armed.

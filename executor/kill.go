@@ -13,9 +13,9 @@ import (
 	"github.com/fuseguard/fuseguard/telemetry"
 )
 
-// Kill SIGKILLs the container and makes sure it dies, within Bound even
-// when dockerd itself is frozen: a bounded inspect names init (else the
-// fuseguard record does); a bounded ContainerKill sends SIGKILL (else a
+// Kill SIGKILLs the container and makes sure it dies, within Bound (an
+// enforced deadline) even when dockerd itself is frozen: a bounded inspect
+// names init (else the fuseguard record does); a bounded ContainerKill sends SIGKILL (else a
 // pidfd does); killer.Kill verifies the exit and, when init is stuck,
 // aborts the container's FUSE connections and verifies again; a bounded
 // inspect then waits for Docker to agree.
@@ -25,8 +25,11 @@ import (
 // ErrDockerNoAnswer when the processes are gone but Docker did not answer
 // (so its view may lag), killer.ErrStillStuck when init survived the
 // rescue, ErrNoContainer, ErrNoInit, or the context's error when ctx ended
-// first.
+// first (context.DeadlineExceeded when Bound passed: Outcome is then
+// unknown).
 func (k *Killer) Kill(ctx context.Context, containerID string) (Report, error) {
+	ctx, cancel := context.WithDeadline(ctx, time.Now().Add(k.Bound()))
+	defer cancel()
 	r := k.newRun(ctx, "kill", containerID)
 	err := r.kill(containerID)
 	if err != nil {

@@ -42,16 +42,21 @@ type Killer struct {
 	Tracer trace.Tracer
 }
 
-// Bound is the longest Kill can take: an inspect, a kill and a confirming
-// inspect, each bounded by DockerTimeout, and the rescue, killer.Kill,
-// which enforces its own bound (killer.Options.Bound).
+// Bound is the longest Kill can take, and Kill enforces it: the whole
+// call runs under one deadline Bound after it starts, which every step
+// shares, so that a step that overruns its own timeout (a read of /proc
+// that blocks, a Docker call slow to give up) cannot stretch it. The sum
+// is an inspect, a kill and a confirming inspect, each bounded by
+// DockerTimeout, and the rescue, killer.Kill, which enforces its own
+// bound (killer.Options.Bound).
 func (k *Killer) Bound() time.Duration {
 	return 3*k.dockerTimeout() + k.Options.Bound()
 }
 
-// StopBound is the longest Stop with this grace can take (see Bound).
+// StopBound is the longest Stop with this grace can take, enforced like
+// Bound: Bound, plus the SIGTERM's Docker call and the grace.
 func (k *Killer) StopBound(grace time.Duration) time.Duration {
-	return k.Bound() + k.dockerTimeout() + grace
+	return k.Bound() + k.dockerTimeout() + max(grace, 0)
 }
 
 func (k *Killer) dockerTimeout() time.Duration {

@@ -33,7 +33,7 @@ func TestNoDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	store := fuseguard.NewStore(t.TempDir())
+	store := fuseguard.NewStore(testenv.StateDir(t))
 	k := &executor.Killer{Docker: cli, Store: store}
 	save := func(t *testing.T, id string, pid int) *fuseguard.Record {
 		t.Helper()

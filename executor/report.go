@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/untrusted"
 )
 
 // OutcomeUnknown: the call ended (its context, or no pid to signal) before
@@ -68,30 +69,31 @@ func (r Report) Step(name string) (Step, bool) {
 }
 
 // Timeline writes the steps in milliseconds since the call began, the
-// rescue's own stages indented under the step that ran it.
+// rescue's own stages indented under the step that ran it; what a
+// container named is escaped (package untrusted).
 func (r Report) Timeline(w io.Writer) {
-	fmt.Fprintf(w, "container %s init %d (pid from %s)\n", shortID(r.ContainerID), r.Target.PID, orNone(r.PIDFrom))
+	fmt.Fprintf(w, "container %s init %d (pid from %s)\n", untrusted.Text(shortID(r.ContainerID)), r.Target.PID, untrusted.Text(orNone(r.PIDFrom)))
 	for _, s := range r.Steps {
 		line := fmt.Sprintf("%8.1f ms  %-11s %8.1f ms", ms(s.Start), s.Name, ms(s.Duration))
 		if s.Err != "" {
-			line += "  error: " + s.Err
+			line += "  error: " + untrusted.Line(s.Err)
 		}
 		fmt.Fprintln(w, line)
 		if r.Rescue != nil && (s.Name == StepPidfdKill || s.Name == StepVerify) {
 			for _, st := range r.Rescue.Stages {
 				line := fmt.Sprintf("%8.1f ms    %-9s %8.1f ms", ms(s.Start+st.Start), st.Name, ms(st.Duration))
 				if st.Err != "" {
-					line += "  error: " + st.Err
+					line += "  error: " + untrusted.Line(st.Err)
 				}
 				fmt.Fprintln(w, line)
 			}
 			for _, a := range r.Rescue.Aborted {
-				fmt.Fprintf(w, "              connection %d aborted=%v: %s\n", a.Conn, a.Done, a.Reason)
+				fmt.Fprintf(w, "              connection %d aborted=%v: %s\n", a.Conn, a.Done, untrusted.Line(a.Reason))
 			}
 		}
 	}
 	for _, n := range r.Notes {
-		fmt.Fprintf(w, "note: %s\n", n)
+		fmt.Fprintf(w, "note: %s\n", untrusted.Line(n))
 	}
 	fmt.Fprintf(w, "outcome %s (docker confirmed: %v) after %.1f ms\n", r.Outcome, r.DockerConfirmed, ms(r.Total))
 }

@@ -16,11 +16,14 @@ import (
 // Stop is an executor's shutdown of a task: SIGTERM through a bounded
 // ContainerKill (through a pidfd when Docker does not answer), a wait of
 // up to grace for init to exit, watched on init's pidfd so that a frozen
-// dockerd cannot stretch it, and then Kill. It takes at most grace plus
-// one DockerTimeout longer than Kill's Bound. Report and error are as for
+// dockerd cannot stretch it, and then Kill. It returns within
+// StopBound(grace), an enforced deadline: grace plus one DockerTimeout
+// longer than Kill's Bound. Report and error are as for
 // Kill; Outcome exited means the task ended within its grace or after the
 // SIGKILL.
 func (k *Killer) Stop(ctx context.Context, containerID string, grace time.Duration) (Report, error) {
+	ctx, cancel := context.WithDeadline(ctx, time.Now().Add(k.StopBound(grace)))
+	defer cancel()
 	r := k.newRun(ctx, "stop", containerID)
 	r.span.SetAttributes(attribute.Int64("executor.grace_ms", grace.Milliseconds()))
 	err := r.stop(containerID, grace)

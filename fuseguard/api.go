@@ -46,6 +46,9 @@ type Connection struct {
 	// Gen is the instance the mount was proven to be when it was read
 	// (see Control.Stamp); 0 when unproven, as in records of version 1.
 	Gen Generation `json:"gen,omitempty"`
+	// OwnershipUnknown says why ownership could not be established (the
+	// host's mount table was unreadable); such a connection is not owned.
+	OwnershipUnknown string `json:"ownership_unknown,omitempty"`
 }
 
 // Ref is the connection instance c names.

@@ -1,6 +1,7 @@
 package fuseguard
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -15,7 +16,9 @@ type devKey struct {
 }
 
 // Classify returns one Connection per distinct connection id in container
-// (first mount wins), owned when host has no mount with the same id.
+// (first mount wins), owned when host has no mount with the same id. host
+// must be the host's whole FUSE table: use HostTable.Classify when it may
+// not have been readable.
 func Classify(container, host []Mount) []Connection {
 	shared := make(map[devKey]bool, len(host))
 	for _, m := range host {
@@ -34,24 +37,72 @@ func Classify(container, host []Mount) []Connection {
 	return out
 }
 
-// HostMounts reads the host's FUSE mounts: /proc/1/mountinfo, falling back to
-// /proc/self/mountinfo when pid 1's is unreadable.
+// HostTable is the host's FUSE mounts, or why they could not be read.
+type HostTable struct {
+	Mounts []Mount
+	// Err is why the host's table could not be read. Ownership is then
+	// unknown, and nothing is owned: "not in the host's table" proves
+	// nothing about a table we did not see.
+	Err error
+}
+
+// ReadHostTable reads the host's FUSE mounts; a failure is kept in Err.
+func ReadHostTable(p proc.FS) HostTable {
+	mounts, err := HostMounts(p)
+	return HostTable{Mounts: mounts, Err: err}
+}
+
+// Classify classifies container's mounts against the host's table; when
+// that was unreadable, every connection has unknown ownership and none is
+// owned.
+func (h HostTable) Classify(container []Mount) []Connection {
+	out := Classify(container, h.Mounts)
+	if h.Err == nil {
+		return out
+	}
+	why := "host mount table unreadable: " + h.Err.Error()
+	for i := range out {
+		out[i].Owned = false
+		out[i].OwnershipUnknown = why
+	}
+	return out
+}
+
+// HostMounts reads the host's FUSE mounts from /proc/1/mountinfo.
+//
+// Our own table stands in for pid 1's only when we provably share its
+// mount namespace (same ns/mnt inode): fuseguard may run in a container
+// (a DaemonSet with hostPID), where /proc/self/mountinfo is the
+// container's, and a host mount missing from it would make a shared
+// connection look owned. Where pid 1's table is hidden (hidepid), its
+// namespace link is too, so in practice the fallback serves only a /proc
+// that refuses mountinfo while it still shows the link.
 func HostMounts(p proc.FS) ([]Mount, error) {
 	infos, err := p.MountInfo(1)
-	if err != nil {
-		// Without access to pid 1 (e.g. hidepid) our own table is the
-		// best view of the host we have: fuseguard runs on the host.
-		var selfErr error
-		infos, selfErr = p.MountInfo(os.Getpid())
-		if selfErr != nil {
-			return nil, fmt.Errorf("host mounts: pid 1: %w; self: %w", err, selfErr)
-		}
+	if err == nil {
+		return FUSEMounts(infos), nil
+	}
+	self := os.Getpid()
+	// The links are the host's init's and our own: no container task's
+	// lock is involved, but the read is bounded like every other.
+	ctx, cancel := context.WithTimeout(context.Background(), proc.DefaultReadTimeout)
+	defer cancel()
+	hostNS, nsErr := p.NamespaceInode(ctx, 1, "mnt")
+	selfNS, selfNSErr := p.NamespaceInode(ctx, self, "mnt")
+	if nsErr != nil || selfNSErr != nil || selfNS != hostNS {
+		return nil, fmt.Errorf("host mounts: pid 1: %w", err)
+	}
+	infos, selfErr := p.MountInfo(self)
+	if selfErr != nil {
+		return nil, fmt.Errorf("host mounts: pid 1: %w; self: %w", err, selfErr)
 	}
 	return FUSEMounts(infos), nil
 }
 
 // Observe reads pid's FUSE mounts and classifies them against the host's.
-// The connections carry no generation (see Control.Observe).
+// An unreadable host table is not an error: the connections come back
+// with unknown ownership (OwnershipUnknown says why), none owned. The
+// connections carry no generation (see Control.Observe).
 func Observe(p proc.FS, pid int) ([]Connection, error) {
 	return Control{}.observe(p, pid, nil)
 }
@@ -68,9 +119,5 @@ func (c Control) observe(p proc.FS, pid int, before map[ConnID]Generation) ([]Co
 	if err != nil {
 		return nil, fmt.Errorf("observe pid %d: %w", pid, err)
 	}
-	host, err := HostMounts(p)
-	if err != nil {
-		return nil, fmt.Errorf("observe pid %d: %w", pid, err)
-	}
-	return c.Stamp(before, Classify(FUSEMounts(infos), host)), nil
+	return c.Stamp(before, ReadHostTable(p).Classify(FUSEMounts(infos))), nil
 }

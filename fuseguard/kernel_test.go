@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -186,5 +187,74 @@ func TestNewRecord(t *testing.T) {
 
 	if _, err := NewRecord(proc.NewFS(""), "../x", os.Getpid(), now); !errors.Is(err, ErrInvalidID) {
 		t.Errorf("NewRecord(../x) = %v, want ErrInvalidID", err)
+	}
+}
+
+// TestHostMountsSelfFallback: when pid 1's table cannot be read, our own
+// stands in only if we provably share pid 1's mount namespace; otherwise
+// (fuseguard in a container of its own) the host table is unreadable. The
+// proc root is real for this process and made up for pid 1.
+func TestHostMountsSelfFallback(t *testing.T) {
+	self := os.Getpid()
+	selfNS, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		pid1NS string // "": no ns link
+		ok     bool
+	}{
+		{"same mount namespace", selfNS, true},
+		{"another mount namespace", "mnt:[1]", false},
+		{"namespace unreadable", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			want, err := proc.NewFS("").MountInfo(self)
+			if err != nil {
+				t.Fatal(err)
+			}
+			root := t.TempDir()
+			if err := os.Symlink("/proc/"+strconv.Itoa(self), root+"/"+strconv.Itoa(self)); err != nil {
+				t.Fatal(err)
+			}
+			// pid 1's mountinfo is a directory: reading it fails.
+			if err := os.MkdirAll(root+"/1/mountinfo", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if tt.pid1NS != "" {
+				if err := os.MkdirAll(root+"/1/ns", 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(tt.pid1NS, root+"/1/ns/mnt"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := HostMounts(proc.NewFS(root))
+			// Tests of other packages mount and unmount FUSE in this
+			// namespace meanwhile: read again until two reads agree.
+			for i := 0; i < 5 && err == nil && !slices.Equal(got, FUSEMounts(want)); i++ {
+				if want, err = proc.NewFS("").MountInfo(self); err != nil {
+					t.Fatal(err)
+				}
+				got, err = HostMounts(proc.NewFS(root))
+			}
+			if !tt.ok {
+				if err == nil {
+					t.Fatalf("HostMounts = %+v, want an error", got)
+				}
+				fuse := []Mount{{MountID: 1, Conn: 41, FSType: "fuse.x"}}
+				if c := ReadHostTable(proc.NewFS(root)).Classify(fuse); c[0].Owned || c[0].OwnershipUnknown == "" {
+					t.Fatalf("unreadable host table classified %+v", c)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, FUSEMounts(want)) {
+				t.Fatalf("HostMounts = %+v, want our own FUSE mounts %+v", got, FUSEMounts(want))
+			}
+		})
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
+
+	"github.com/fuseguard/fuseguard/proc"
 )
 
 // IsFUSE reports whether a mountinfo fs type is FUSE: fuse, fuse.*, fuseblk.
@@ -44,11 +46,18 @@ func FUSEMounts(infos []*mountinfo.Info) []Mount {
 	return out
 }
 
-// ParseFUSEMounts parses a mountinfo file and keeps its FUSE mounts.
+// ParseFUSEMounts parses a mountinfo file and keeps its FUSE mounts. An
+// empty file (a namespace already gone) has none. Lines have no length
+// limit (see proc.ParseMountInfo).
 func ParseFUSEMounts(r io.Reader) ([]Mount, error) {
-	infos, err := mountinfo.GetMountsFromReader(r, func(i *mountinfo.Info) (skip, stop bool) {
-		return !IsFUSE(i.FSType), false
-	})
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read mountinfo: %w", err)
+	}
+	if len(b) == 0 {
+		return nil, nil
+	}
+	infos, err := proc.ParseMountInfo(b)
 	if err != nil {
 		return nil, fmt.Errorf("parse mountinfo: %w", err)
 	}

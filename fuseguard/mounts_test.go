@@ -2,10 +2,12 @@ package fuseguard
 
 import (
 	"bufio"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestIsFUSE(t *testing.T) {
@@ -193,4 +195,43 @@ func FuzzParseFUSEMounts(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestHostTableClassify: an unreadable host table leaves every connection
+// not owned, with the reason; a readable one classifies as Classify does.
+func TestHostTableClassify(t *testing.T) {
+	container := []Mount{{MountID: 91, Conn: 41, FSType: "fuse.a"}, {MountID: 92, Conn: 42, FSType: "fuse.lxcfs"}, {MountID: 93, Conn: 41, FSType: "fuse.a"}}
+	host := []Mount{{MountID: 30, Conn: 42, FSType: "fuse.lxcfs"}}
+	got := HostTable{Mounts: host}.Classify(container)
+	if len(got) != 2 || !got[0].Owned || got[1].Owned || got[0].OwnershipUnknown != "" || got[1].OwnershipUnknown != "" {
+		t.Fatalf("readable host table: %+v", got)
+	}
+	got = HostTable{Err: errors.New("proc: read /proc/1/mountinfo: permission denied")}.Classify(container)
+	if len(got) != 2 {
+		t.Fatalf("unreadable host table: %+v", got)
+	}
+	for _, c := range got {
+		if c.Owned || c.OwnershipUnknown != "host mount table unreadable: proc: read /proc/1/mountinfo: permission denied" {
+			t.Errorf("unreadable host table: %+v", c)
+		}
+	}
+}
+
+// TestMergeSettlesUnknownOwnership: a connection recorded while the host
+// table was unreadable is classified by a later reading of the same mount,
+// and a known classification is never made unknown again.
+func TestMergeSettlesUnknownOwnership(t *testing.T) {
+	now := time.Unix(1000, 0)
+	m := Mount{MountID: 91, Conn: 41, FSType: "fuse.a"}
+	r := &Record{}
+	r.Merge([]Connection{{Mount: m, OwnershipUnknown: "host mount table unreadable: x"}}, now)
+	if n := r.Merge([]Connection{{Mount: Mount{MountID: 77, Conn: 41}, Owned: true}}, now); n != 0 || r.Connections[0].OwnershipUnknown == "" {
+		t.Fatalf("another mount with the same id settled the record: %+v", r.Connections)
+	}
+	if n := r.Merge([]Connection{{Mount: m, Owned: true}}, now); n != 1 || !r.Connections[0].Owned || r.Connections[0].OwnershipUnknown != "" {
+		t.Fatalf("the same mount read later: %d, %+v", n, r.Connections)
+	}
+	if n := r.Merge([]Connection{{Mount: m, OwnershipUnknown: "host mount table unreadable: y"}}, now); n != 0 || !r.Connections[0].Owned {
+		t.Fatalf("known ownership made unknown: %+v", r.Connections)
+	}
 }

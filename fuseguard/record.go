@@ -52,7 +52,7 @@ func NewRecord(p proc.FS, id string, pid int, now time.Time) (*Record, error) {
 }
 
 // Merge adds connection instances not yet recorded (never forgets one) and
-// reports how many were new.
+// reports how many were new or newly classified.
 //
 // A connection that left the container's mount table is kept: a task stuck
 // in an exit-time flush may still wait on it. An id seen again as another
@@ -62,7 +62,14 @@ func NewRecord(p proc.FS, id string, pid int, now time.Time) (*Record, error) {
 func (r *Record) Merge(conns []Connection, now time.Time) int {
 	added := 0
 	for _, c := range conns {
-		if r.Has(c.Ref()) {
+		if i := r.indexRef(c.Ref()); i >= 0 {
+			// Ownership unknown (the host table was unreadable) is settled
+			// by a later reading of the same mount of the same instance;
+			// never the other way.
+			if have := &r.Connections[i]; have.OwnershipUnknown != "" && c.OwnershipUnknown == "" && have.MountID == c.MountID && have.Gen == c.Gen {
+				have.Owned, have.OwnershipUnknown = c.Owned, ""
+				added++
+			}
 			continue
 		}
 		r.Connections = append(r.Connections, RecordedConnection{Connection: c, FirstSeen: now})
@@ -76,21 +83,21 @@ func (r *Record) Merge(conns []Connection, now time.Time) int {
 
 // Has reports whether ref is recorded; an unproven ref matches any
 // recording of its id.
-func (r *Record) Has(ref ConnRef) bool {
-	for _, c := range r.Connections {
+func (r *Record) Has(ref ConnRef) bool { return r.indexRef(ref) >= 0 }
+
+func (r *Record) indexRef(ref ConnRef) int {
+	for i, c := range r.Connections {
 		if c.Conn == ref.ID && (c.Gen == ref.Gen || ref.Gen == 0) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // Lookup returns the recorded connection with this id.
 func (r *Record) Lookup(id ConnID) (RecordedConnection, bool) {
-	for _, c := range r.Connections {
-		if c.Conn == id {
-			return c, true
-		}
+	if i := r.indexRef(ConnRef{ID: id}); i >= 0 {
+		return r.Connections[i], true
 	}
 	return RecordedConnection{}, false
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // MaxIDLen keeps "<id>.json" within NAME_MAX (255).
@@ -75,7 +76,7 @@ func (s Store) Save(r *Record) error {
 	if err != nil {
 		return fmt.Errorf("save record %s: %w", r.ID, err)
 	}
-	if err := s.mkdir(); err != nil {
+	if err := EnsureStateDir(s.Dir); err != nil {
 		return fmt.Errorf("save record %s: %w", r.ID, err)
 	}
 	if err := s.writeAtomic(s.path(r.ID), append(b, '\n')); err != nil {
@@ -84,17 +85,19 @@ func (s Store) Save(r *Record) error {
 	return nil
 }
 
-// mkdir creates Dir 0700. An existing Dir is left as it is: it may be a
-// directory the operator chose and shares.
-func (s Store) mkdir() error {
-	if _, err := os.Stat(s.Dir); err == nil {
-		return nil
+// WriteFile writes name, a file of Dir that is no record (it must not end
+// in ".json" nor start with '.'), atomically as Save writes a record.
+func (s Store) WriteFile(name string, b []byte) error {
+	if name == "" || strings.HasSuffix(name, recordExt) || name[0] == '.' || strings.ContainsRune(name, '/') {
+		return fmt.Errorf("write %q: not a state file name", name)
 	}
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return err
+	if err := EnsureStateDir(s.Dir); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
 	}
-	// MkdirAll's mode goes through the umask; make it exact.
-	return os.Chmod(s.Dir, 0o700)
+	if err := s.writeAtomic(filepath.Join(s.Dir, name), b); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
 }
 
 func (s Store) writeAtomic(dst string, b []byte) (err error) {
@@ -140,11 +143,14 @@ func (s Store) Load(id string) (*Record, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, fmt.Errorf("load record: %w", err)
 	}
+	if err := CheckStateDir(s.Dir); err != nil {
+		return nil, fmt.Errorf("load record %s: %w", id, err)
+	}
 	return s.load(s.path(id), id)
 }
 
 func (s Store) load(path, id string) (*Record, error) {
-	b, err := os.ReadFile(path)
+	b, err := readNoFollow(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w %s: %w", ErrNoRecord, id, err)
@@ -180,6 +186,9 @@ func (s Store) Remove(id string) error {
 	if err := ValidateID(id); err != nil {
 		return fmt.Errorf("remove record: %w", err)
 	}
+	if err := CheckStateDir(s.Dir); err != nil {
+		return fmt.Errorf("remove record %s: %w", id, err)
+	}
 	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove record %s: %w", id, err)
 	}
@@ -188,8 +197,13 @@ func (s Store) Remove(id string) error {
 
 // List reads every record in Dir, ordered by id. A record that cannot be
 // read does not hide the others: List returns the good ones together with
-// an error naming each bad file. A missing Dir holds no records.
+// an error naming each bad file. A missing Dir holds no records. List also
+// removes what interrupted saves left behind (their temporary files older
+// than a minute).
 func (s Store) List() ([]*Record, error) {
+	if err := CheckStateDir(s.Dir); err != nil {
+		return nil, fmt.Errorf("list records: %w", err)
+	}
 	entries, err := os.ReadDir(s.Dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -201,6 +215,9 @@ func (s Store) List() ([]*Record, error) {
 		recs []*Record
 		errs []error
 	)
+	if err := s.removeStaleTemps(entries, time.Now()); err != nil {
+		errs = append(errs, fmt.Errorf("list records: %w", err))
+	}
 	for _, e := range entries {
 		name := e.Name()
 		id, ok := strings.CutSuffix(name, recordExt)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
 func TestValidateID(t *testing.T) {
@@ -177,7 +179,7 @@ func assertDirHolds(t *testing.T, dir string, names ...string) {
 }
 
 func TestStoreSaveZeroVersion(t *testing.T) {
-	s := NewStore(t.TempDir())
+	s := NewStore(testenv.StateDir(t))
 	r := testRecord("c1", 1, 2, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	r.Version = 0
 	if err := s.Save(r); err != nil {
@@ -196,7 +198,7 @@ func TestStoreSaveZeroVersion(t *testing.T) {
 }
 
 func TestStoreErrors(t *testing.T) {
-	s := NewStore(t.TempDir())
+	s := NewStore(testenv.StateDir(t))
 	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 	_, err := s.Load("missing")
@@ -320,7 +322,7 @@ func TestStoreList(t *testing.T) {
 
 func TestStoreFindByPIDNewest(t *testing.T) {
 	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	s := NewStore(t.TempDir())
+	s := NewStore(testenv.StateDir(t))
 	old, cur := testRecord("old", 100, 1, at), testRecord("cur", 100, 2, at.Add(time.Hour))
 	for _, r := range []*Record{old, cur} {
 		if err := s.Save(r); err != nil {
@@ -353,7 +355,10 @@ func TestStoreLoadVersions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewStore(t.TempDir())
+			s := NewStore(filepath.Join(t.TempDir(), "state"))
+			if err := EnsureStateDir(s.Dir); err != nil {
+				t.Fatal(err)
+			}
 			if err := os.WriteFile(filepath.Join(s.Dir, "c.json"), []byte(tt.body), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -385,5 +390,25 @@ func TestStoreLoadVersions(t *testing.T) {
 				t.Errorf("generation %d after a save, want %d", rc.Gen, tt.wantGen)
 			}
 		})
+	}
+}
+
+func TestStoreWriteFile(t *testing.T) {
+	s := Store{Dir: filepath.Join(t.TempDir(), "state")}
+	if err := s.WriteFile("watch.state", []byte("x\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(s.Dir, "watch.state")); err != nil || string(b) != "x\n" {
+		t.Errorf("read back %q, %v", b, err)
+	}
+	// Never a record, a temporary file or a path elsewhere.
+	for _, name := range []string{"", "c.json", ".tmp-x", "../x", "a/b"} {
+		if err := s.WriteFile(name, nil); err == nil {
+			t.Errorf("WriteFile(%q) accepted", name)
+		}
+	}
+	recs, err := s.List()
+	if err != nil || len(recs) != 0 {
+		t.Errorf("List after WriteFile: %v, %v", recs, err)
 	}
 }

@@ -55,8 +55,12 @@ func Run(ctx context.Context, stage oci.Stage, st *specs.State, opts Options) (*
 	if st == nil {
 		return nil, errors.New("hook: nil state")
 	}
-	tp := TraceParent(st, o.Getenv)
-	if sc, err := telemetry.ParseTraceParent(tp); err == nil {
+	sc, dropped := TraceParent(st, o.Getenv)
+	for _, err := range dropped {
+		o.Log.WithError(err).WithField("id", st.ID).Warn("trace context dropped")
+	}
+	tp := telemetry.FormatTraceParent(sc)
+	if sc.IsValid() {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
 	ctx, span := o.Tracer.Start(ctx, "fuseguard.hook."+string(stage), trace.WithAttributes(
@@ -94,12 +98,27 @@ func Run(ctx context.Context, stage oci.Stage, st *specs.State, opts Options) (*
 // TraceParent is the trace context the container was started under: the
 // OCI annotation an executor sets, else TRACEPARENT in the environment
 // (runc gives a hook only the env of its config entry, where the runtime
-// wrapper puts it). "" when neither is there.
-func TraceParent(st *specs.State, getenv func(string) string) string {
-	if tp := st.Annotations[telemetry.AnnotationTraceParent]; tp != "" {
-		return tp
+// wrapper puts it). The zero SpanContext when neither holds a valid one;
+// dropped says why each value that was there was not used.
+//
+// Whoever creates the container writes its annotations, so a value is
+// only ever used parsed (telemetry.ParseTraceParent) and stored
+// re-formatted from the SpanContext, never as given.
+func TraceParent(st *specs.State, getenv func(string) string) (sc trace.SpanContext, dropped []error) {
+	for _, c := range []struct{ from, value string }{
+		{"annotation " + telemetry.AnnotationTraceParent, st.Annotations[telemetry.AnnotationTraceParent]},
+		{"$" + telemetry.EnvTraceParent, getenv(telemetry.EnvTraceParent)},
+	} {
+		if c.value == "" {
+			continue
+		}
+		sc, err := telemetry.ParseTraceParent(c.value)
+		if err == nil {
+			return sc, dropped
+		}
+		dropped = append(dropped, fmt.Errorf("%s: %w", c.from, err))
 	}
-	return getenv(telemetry.EnvTraceParent)
+	return trace.SpanContext{}, dropped
 }
 
 // record observes init and saves the record, merged into the one already
@@ -113,6 +132,12 @@ func record(ctx context.Context, o Options, st *specs.State, tp string) (*fusegu
 	}
 	rec.Bundle = st.Bundle
 	rec.TraceParent = tp
+	for _, c := range rec.Connections {
+		if c.OwnershipUnknown != "" {
+			o.Log.WithFields(logrus.Fields{"id": st.ID, "conn": c.Conn, "fs_type": c.FSType, "mount_point": c.MountPoint, "why": c.OwnershipUnknown}).
+				Warn("FUSE connection recorded with unknown ownership: it will not be aborted as the container's")
+		}
+	}
 
 	old, err := o.Store.Load(st.ID)
 	switch {

@@ -3,10 +3,12 @@ package hook_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -15,6 +17,8 @@ import (
 	"github.com/fuseguard/fuseguard/oci"
 	"github.com/fuseguard/fuseguard/telemetry"
 	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/testenv"
+	"github.com/fuseguard/fuseguard/untrusted"
 )
 
 const traceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -28,7 +32,7 @@ func TestRunLifecycle(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	store := fuseguard.Store{Dir: t.TempDir()}
+	store := fuseguard.Store{Dir: testenv.StateDir(t)}
 	opts := hook.Options{Store: store, Tracer: tp.Tracer("test"), Getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -119,7 +123,7 @@ func endedTraceParent(t *testing.T, rec *tracetest.SpanRecorder, name string) st
 // context the container was started under.
 func TestTraceParentTracingOff(t *testing.T) {
 	c := fixture.W4(t)
-	store := fuseguard.Store{Dir: t.TempDir()}
+	store := fuseguard.Store{Dir: testenv.StateDir(t)}
 	env := func(k string) string {
 		if k == telemetry.EnvTraceParent {
 			return traceParent
@@ -137,10 +141,77 @@ func TestTraceParentTracingOff(t *testing.T) {
 	}
 }
 
+// bufferLog is a text logger, safe for a terminal, writing into a buffer.
+func bufferLog() (*logrus.Logger, *strings.Builder) {
+	var b strings.Builder
+	log := logrus.New()
+	log.SetOutput(&b)
+	log.SetFormatter(untrusted.Formatter{Formatter: &logrus.TextFormatter{DisableColors: true}})
+	return log, &b
+}
+
+// TestHostileTraceParent: an annotation that is not exactly a W3C
+// traceparent is never stored, and the log says why, escaped.
+func TestHostileTraceParent(t *testing.T) {
+	c := fixture.W4(t)
+	store := fuseguard.Store{Dir: testenv.StateDir(t)}
+	log, logBuf := bufferLog()
+	hostile := traceParent + "\x1b]0;owned\a"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := &specs.State{ID: "hostile", Status: specs.StateCreating, Pid: c.InitPID,
+		Annotations: map[string]string{telemetry.AnnotationTraceParent: hostile}}
+	r, err := hook.Run(ctx, oci.CreateRuntime, st, hook.Options{Store: store, Log: log, Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, err := store.Load("hostile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.TraceParent != "" || saved.TraceParent != "" {
+		t.Errorf("record traceparent %q (saved %q), want none", r.TraceParent, saved.TraceParent)
+	}
+	out := logBuf.String()
+	if !strings.Contains(out, "trace context dropped") || !strings.Contains(out, `x1b]0;owned`) {
+		t.Errorf("log does not say why, escaped:\n%s", out)
+	}
+	if strings.ContainsAny(strings.TrimSuffix(out, "\n"), "\x1b\a\n") {
+		t.Errorf("log holds control bytes: %q", out)
+	}
+}
+
+// TestRunHostTableUnreadable: the hook never stops a container: with the
+// host's mount table unreadable it still records the container (W4, a
+// healthy FUSE mount inside), with the connection's ownership unknown, and
+// logs why.
+func TestRunHostTableUnreadable(t *testing.T) {
+	c := fixture.W4(t)
+	store := fuseguard.Store{Dir: testenv.StateDir(t)}
+	log, logBuf := bufferLog()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := &specs.State{ID: "nohost", Status: specs.StateCreating, Pid: c.InitPID}
+	r, err := hook.Run(ctx, oci.CreateRuntime, st, hook.Options{Store: store, Log: log, Proc: fixture.ProcWithPID1(t, fixture.GarbagePID1(t))})
+	if err != nil {
+		t.Fatalf("hook failed with the host table unreadable: %v", err)
+	}
+	got, ok := r.Lookup(c.Conn)
+	if !ok || got.Owned || !strings.HasPrefix(got.OwnershipUnknown, "host mount table unreadable: ") {
+		t.Fatalf("record %+v: want connection %d with unknown ownership", r.Connections, c.Conn)
+	}
+	if saved, err := store.Load("nohost"); err != nil || len(saved.Connections) != len(r.Connections) {
+		t.Fatalf("saved record %+v, %v", saved, err)
+	}
+	if out := logBuf.String(); !strings.Contains(out, "unknown ownership") || !strings.Contains(out, "host mount table unreadable") {
+		t.Errorf("log does not say why:\n%s", out)
+	}
+}
+
 // TestRunErrors: a dead pid, an unknown stage and a cancelled context are
 // errors, and nothing is saved.
 func TestRunErrors(t *testing.T) {
-	store := fuseguard.Store{Dir: t.TempDir()}
+	store := fuseguard.Store{Dir: testenv.StateDir(t)}
 	opts := hook.Options{Store: store}
 	ctx := context.Background()
 	st := &specs.State{ID: "x", Status: specs.StateCreating, Pid: 1 << 22, Bundle: "/b"}
@@ -161,16 +232,45 @@ func TestRunErrors(t *testing.T) {
 }
 
 func TestTraceParent(t *testing.T) {
-	env := func(k string) string {
-		if k == telemetry.EnvTraceParent {
-			return "from-env"
-		}
-		return ""
+	const (
+		fromAnnotation = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		fromEnv        = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+	)
+	tests := []struct {
+		name        string
+		annotation  string
+		env         string
+		want        string
+		wantDropped int
+	}{
+		{"annotation first", fromAnnotation, fromEnv, fromAnnotation, 0},
+		{"env fallback", "", fromEnv, fromEnv, 0},
+		{"neither", "", "", "", 0},
+		{"bad annotation, env used", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\x1b[2J", fromEnv, fromEnv, 1},
+		{"both bad", "garbage\n", "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", "", 2},
+		{"upper case", strings.ToUpper(fromAnnotation), "", "", 1},
 	}
-	if got := hook.TraceParent(&specs.State{Annotations: map[string]string{telemetry.AnnotationTraceParent: "from-annotation"}}, env); got != "from-annotation" {
-		t.Errorf("annotation first: %q", got)
-	}
-	if got := hook.TraceParent(&specs.State{}, env); got != "from-env" {
-		t.Errorf("env fallback: %q", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &specs.State{Annotations: map[string]string{}}
+			if tt.annotation != "" {
+				st.Annotations[telemetry.AnnotationTraceParent] = tt.annotation
+			}
+			env := func(k string) string {
+				if k == telemetry.EnvTraceParent {
+					return tt.env
+				}
+				return ""
+			}
+			sc, dropped := hook.TraceParent(st, env)
+			if got := telemetry.FormatTraceParent(sc); got != tt.want || len(dropped) != tt.wantDropped {
+				t.Fatalf("TraceParent = %q, dropped %v; want %q, %d dropped", got, dropped, tt.want, tt.wantDropped)
+			}
+			for _, err := range dropped {
+				if !errors.Is(err, telemetry.ErrInvalidTraceParent) {
+					t.Errorf("dropped for %v, want ErrInvalidTraceParent", err)
+				}
+			}
+		})
 	}
 }

@@ -22,7 +22,7 @@ type connSet struct {
 	recorded []fuseguard.Connection
 	live     map[fuseguard.ConnID]liveConn
 	order    []fuseguard.ConnID // recorded ids first, then those learned
-	host     []fuseguard.Mount
+	host     fuseguard.HostTable
 	before   map[fuseguard.ConnID]fuseguard.Generation
 }
 
@@ -34,7 +34,7 @@ type liveConn struct {
 
 // newConnSet starts a diagnosis's view; before is the fusectl generations
 // read before any mount table (nil: fusectl unreadable, nothing provable).
-func newConnSet(rec *fuseguard.Record, host []fuseguard.Mount, before map[fuseguard.ConnID]fuseguard.Generation) *connSet {
+func newConnSet(rec *fuseguard.Record, host fuseguard.HostTable, before map[fuseguard.ConnID]fuseguard.Generation) *connSet {
 	s := &connSet{live: map[fuseguard.ConnID]liveConn{}, host: host, before: before}
 	for _, rc := range rec.Connections {
 		s.recorded = append(s.recorded, rc.Connection)
@@ -54,7 +54,7 @@ func (s *connSet) note(id fuseguard.ConnID) {
 
 // learnTable adds the FUSE mounts of one live mount table of the container.
 func (s *connSet) learnTable(mounts []fuseguard.Mount, where string) {
-	for _, c := range fuseguard.Classify(mounts, s.host) {
+	for _, c := range s.host.Classify(mounts) {
 		if _, ok := s.live[c.Conn]; ok {
 			continue
 		}

@@ -75,9 +75,10 @@ func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard
 		return d, err
 	}
 	cut := err != nil
-	host, hostErr := fuseguard.HostMounts(o.Proc)
-	if hostErr != nil {
-		d.Notes = append(d.Notes, "host mount table unreadable: "+hostErr.Error())
+	host := fuseguard.ReadHostTable(o.Proc)
+	if host.Err != nil {
+		// Nothing learned now is owned; the policy says so per connection.
+		d.Notes = append(d.Notes, "host mount table unreadable: "+host.Err.Error()+": ownership of connections seen now unknown, none aborted as owned")
 	}
 	if err := o.Control.Ensure(); err != nil {
 		d.Notes = append(d.Notes, "fusectl: "+err.Error())
@@ -126,8 +127,12 @@ scan:
 			default:
 				task.Blocker = classify(task.Stack)
 			}
+			// Every stuck member's mount table is a live table of the
+			// container, whatever the task waits on: mountinfo answers even
+			// behind a task's exec lock (see package proc), so a task whose
+			// stack is unreadable still shows which connections are mounted.
+			own := conns.learn(o.Proc, tid)
 			if task.Blocker == BlockerFUSERequest || task.Blocker == BlockerFUSEFlush {
-				own := conns.learn(o.Proc, tid)
 				rctx, cancel := context.WithTimeout(scan, rd.timeout)
 				task.Conn, task.Via, task.HasConn = waitedOn(rctx, o.Proc, tid, own)
 				cancel()

@@ -5,19 +5,24 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/untrusted"
 )
 
 // Explain writes the diagnosis as the chain an on-call engineer would
 // follow by hand: init → the stuck task → the connection → the plan.
+// Whatever the container named (comms, fs types, mount points) and the
+// reasons and errors that quote it are escaped (package untrusted).
 func (d *Diagnosis) Explain(w io.Writer) {
 	init := d.Init
 	switch {
 	case d.InitInZap:
-		fmt.Fprintf(w, "init %d (%s) is stuck in zap_pid_ns_processes: it waits for every task of its PID namespace to die\n", init.TID, init.Comm)
+		fmt.Fprintf(w, "init %d (%s) is stuck in zap_pid_ns_processes: it waits for every task of its PID namespace to die\n", init.TID, untrusted.Text(init.Comm))
 	case init.Exiting:
-		fmt.Fprintf(w, "init %d (%s) is exiting (state %s, %s)\n", init.TID, init.Comm, init.State, where(init))
+		fmt.Fprintf(w, "init %d (%s) is exiting (state %s, %s)\n", init.TID, untrusted.Text(init.Comm), init.State, where(init))
 	default:
-		fmt.Fprintf(w, "init %d (%s) is not exiting (state %s, %s)\n", init.TID, init.Comm, init.State, where(init))
+		fmt.Fprintf(w, "init %d (%s) is not exiting (state %s, %s)\n", init.TID, untrusted.Text(init.Comm), init.State, where(init))
 	}
 	if len(d.Stuck) == 0 {
 		fmt.Fprintln(w, "  no task of the container sleeps uninterruptibly")
@@ -27,7 +32,7 @@ func (d *Diagnosis) Explain(w io.Writer) {
 		conns[c.Conn.String()] = c
 	}
 	for _, t := range d.Stuck {
-		fmt.Fprintf(w, "  → task %d (%s) is %s in %s", t.TID, t.Comm, t.State, where(t))
+		fmt.Fprintf(w, "  → task %d (%s) is %s in %s", t.TID, untrusted.Text(t.Comm), t.State, where(t))
 		if len(t.SigPnd) > 0 {
 			fmt.Fprintf(w, ", pending %s", strings.Join(t.SigPnd, ","))
 		}
@@ -39,11 +44,11 @@ func (d *Diagnosis) Explain(w io.Writer) {
 		case t.HasConn:
 			c := conns[t.Conn.String()]
 			fmt.Fprintf(w, "    → connection %s, %s at %s, %s, waiting %d (found via %s)\n",
-				t.Conn, c.FSType, c.MountPoint, ownership(c.Owned), c.Waiting, t.Via)
+				t.Conn, untrusted.Text(c.FSType), untrusted.Text(c.MountPoint), ownership(c.Connection), c.Waiting, untrusted.Line(t.Via))
 		case t.Untrusted != "":
-			fmt.Fprintf(w, "    → evidence set aside: %s\n", t.Untrusted)
+			fmt.Fprintf(w, "    → evidence set aside: %s\n", untrusted.Line(t.Untrusted))
 		case t.Blocker == BlockerUnknown:
-			fmt.Fprintf(w, "    → %s: what it waits on is unknown, no fd evidence\n", t.Unreadable)
+			fmt.Fprintf(w, "    → %s: what it waits on is unknown, no fd evidence\n", untrusted.Line(t.Unreadable))
 		case t.Blocker == BlockerFUSEFlush:
 			fmt.Fprintln(w, "    → flushing a FUSE file at exit: the file has left the fd table, the record names the candidates")
 		case t.Blocker == BlockerFUSERequest:
@@ -53,19 +58,19 @@ func (d *Diagnosis) Explain(w io.Writer) {
 		}
 	}
 	for _, c := range d.Connections {
-		fmt.Fprintf(w, "  connection %s: %s at %s, %s, waiting %d%s\n", c.Conn, c.FSType, c.MountPoint, ownership(c.Owned), c.Waiting, liveness(c))
+		fmt.Fprintf(w, "  connection %s: %s at %s, %s, waiting %d%s\n", c.Conn, untrusted.Text(c.FSType), untrusted.Text(c.MountPoint), ownership(c.Connection), c.Waiting, liveness(c))
 	}
 	if len(d.Plan) == 0 {
 		fmt.Fprintln(w, "kill would abort nothing")
 	}
 	for _, a := range d.Plan {
-		fmt.Fprintf(w, "kill would abort connection %s (%s at %s): %s\n", a.Conn, a.FSType, a.MountPoint, a.Reason)
+		fmt.Fprintf(w, "kill would abort connection %s (%s at %s): %s\n", a.Conn, untrusted.Text(a.FSType), untrusted.Text(a.MountPoint), untrusted.Line(a.Reason))
 	}
 	for _, a := range d.Refused {
-		fmt.Fprintf(w, "kill would keep connection %s (%s at %s): %s\n", a.Conn, a.FSType, a.MountPoint, a.Reason)
+		fmt.Fprintf(w, "kill would keep connection %s (%s at %s): %s\n", a.Conn, untrusted.Text(a.FSType), untrusted.Text(a.MountPoint), untrusted.Line(a.Reason))
 	}
 	for _, n := range d.Notes {
-		fmt.Fprintf(w, "note: %s\n", n)
+		fmt.Fprintf(w, "note: %s\n", untrusted.Line(n))
 	}
 }
 
@@ -74,7 +79,7 @@ func (r Report) Timeline(w io.Writer) {
 	for _, s := range r.Stages {
 		line := fmt.Sprintf("%8.1f ms  %-9s %7.1f ms", ms(s.Start), s.Name, ms(s.Duration))
 		if s.Err != "" {
-			line += "  error: " + s.Err
+			line += "  error: " + untrusted.Line(s.Err)
 		}
 		fmt.Fprintln(w, line)
 	}
@@ -83,7 +88,7 @@ func (r Report) Timeline(w io.Writer) {
 		if !a.Done {
 			state = "planned (not aborted)"
 		}
-		fmt.Fprintf(w, "connection %s %s: %s\n", a.Conn, state, a.Reason)
+		fmt.Fprintf(w, "connection %s %s: %s\n", a.Conn, state, untrusted.Line(a.Reason))
 	}
 	fmt.Fprintf(w, "outcome %s after %.1f ms\n", r.Outcome, ms(r.Total))
 }
@@ -97,18 +102,21 @@ func where(t Task) string {
 			if i == 3 {
 				break
 			}
-			chain = append(chain, f.Function)
+			chain = append(chain, untrusted.Text(f.Function))
 		}
 		return strings.Join(chain, " ← ")
 	}
 	if t.Wchan != "" {
-		return "wchan " + t.Wchan
+		return "wchan " + untrusted.Text(t.Wchan)
 	}
 	return "kernel stack unreadable"
 }
 
-func ownership(owned bool) string {
-	if owned {
+func ownership(c fuseguard.Connection) string {
+	switch {
+	case c.OwnershipUnknown != "":
+		return "ownership unknown"
+	case c.Owned:
 		return "owned"
 	}
 	return "shared"
@@ -119,7 +127,7 @@ func liveness(c ConnState) string {
 		return " (gone)"
 	}
 	if c.Err != "" {
-		return " (" + c.Err + ")"
+		return " (" + untrusted.Line(c.Err) + ")"
 	}
 	if c.Proven {
 		return fmt.Sprintf(" (generation %d, in %s)", c.Gen, c.MountedIn)

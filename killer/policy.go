@@ -6,9 +6,12 @@ import (
 	"strings"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/untrusted"
 )
 
-// allows reports whether the policy lets fuseguard abort c.
+// allows reports whether the policy lets fuseguard abort c. A connection
+// whose ownership is unknown is not owned: only the policies that abort
+// shared connections anyway let it through.
 func (p Policy) allows(c fuseguard.Connection) bool {
 	return c.Owned || p.AbortShared || slices.Contains(p.AllowSharedFSTypes, c.FSType)
 }
@@ -26,7 +29,7 @@ func (p Policy) plan(stuck []Task, conns []ConnState) (planned, refused []Abort)
 	unexplained := false
 	for _, t := range stuck {
 		if t.HasConn {
-			waiters[t.Conn] = append(waiters[t.Conn], fmt.Sprintf("task %d (%s) waits on it via %s", t.TID, t.Comm, t.Via))
+			waiters[t.Conn] = append(waiters[t.Conn], fmt.Sprintf("task %d (%s) waits on it via %s", t.TID, untrusted.Text(t.Comm), t.Via))
 		} else if t.Blocker == BlockerFUSERequest || t.Blocker == BlockerFUSEFlush {
 			unexplained = true
 		}
@@ -43,6 +46,9 @@ func (p Policy) plan(stuck []Task, conns []ConnState) (planned, refused []Abort)
 			refused = append(refused, a)
 		case p.allows(c.Connection):
 			planned = append(planned, a)
+		case c.OwnershipUnknown != "":
+			a.Reason = fmt.Sprintf("%s; %s: ownership unknown, not aborted", reason, c.OwnershipUnknown)
+			refused = append(refused, a)
 		default:
 			a.Reason = fmt.Sprintf("%s; shared with the host (%s), kept: allow with --allow-shared-fstype=%s", reason, c.FSType, c.FSType)
 			refused = append(refused, a)

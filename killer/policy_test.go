@@ -172,6 +172,49 @@ func TestPolicyPlan(t *testing.T) {
 	}
 }
 
+// TestPolicyOwnershipUnknown: with the host's table unreadable nothing is
+// owned: a connection a stuck task waits on, or with requests waiting, is
+// refused with the reason, unless the operator allows shared ones anyway.
+func TestPolicyOwnershipUnknown(t *testing.T) {
+	unknown := func(id fuseguard.ConnID, waiting int) ConnState {
+		c := conn(id, "fuse.ndrive", false, waiting)
+		c.OwnershipUnknown = "host mount table unreadable: proc: read /proc/1/mountinfo: permission denied"
+		return c
+	}
+	reader := Task{TID: 7, Comm: "rd\x1b[2J", State: "D", Blocker: BlockerFUSERequest, Conn: 41, HasConn: true, Via: "fd 3"}
+	tests := []struct {
+		name        string
+		policy      Policy
+		stuck       []Task
+		wantPlan    []fuseguard.ConnID
+		wantRefused []fuseguard.ConnID
+	}{
+		{name: "waited on: refused", stuck: []Task{reader}, wantRefused: []fuseguard.ConnID{41}},
+		{name: "requests waiting, nothing stuck: not even a candidate"},
+		{name: "requests waiting, unexplained stuck task: refused", stuck: []Task{{TID: 8, State: "D", Blocker: BlockerFUSEFlush}}, wantRefused: []fuseguard.ConnID{41, 42}},
+		{name: "abort-shared takes the risk", policy: Policy{AbortShared: true}, stuck: []Task{reader}, wantPlan: []fuseguard.ConnID{41}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plan, refused := tt.policy.plan(tt.stuck, []ConnState{unknown(41, 1), unknown(42, 2)})
+			if got := ids(plan); !slices.Equal(got, tt.wantPlan) {
+				t.Errorf("plan = %v, want %v", got, tt.wantPlan)
+			}
+			if got := ids(refused); !slices.Equal(got, tt.wantRefused) {
+				t.Errorf("refused = %v, want %v", got, tt.wantRefused)
+			}
+			for _, a := range refused {
+				if !strings.HasSuffix(a.Reason, "host mount table unreadable: proc: read /proc/1/mountinfo: permission denied: ownership unknown, not aborted") || a.Owned {
+					t.Errorf("refusal of %d: %q", a.Conn, a.Reason)
+				}
+				if strings.Contains(a.Reason, "\x1b") {
+					t.Errorf("reason holds the raw comm: %q", a.Reason)
+				}
+			}
+		})
+	}
+}
+
 func ids(as []Abort) []fuseguard.ConnID {
 	var out []fuseguard.ConnID
 	for _, a := range as {

@@ -54,11 +54,9 @@ func (h *heldSnapshot) record(p proc.FS, st proc.Stat) (*fuseguard.Record, error
 	if err != nil {
 		errs = append(errs, err)
 	}
-	host, err := fuseguard.HostMounts(p)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	rec.Merge(fuseguard.Classify(mounts, host), rec.Created)
+	// An unreadable host table is no error: the connections are recorded
+	// with unknown ownership, which the policy refuses to abort.
+	rec.Merge(fuseguard.ReadHostTable(p).Classify(mounts), rec.Created)
 	return rec, errors.Join(errs...)
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrReadTimeout is returned (wrapped) when a read that can block did not
@@ -129,17 +131,50 @@ func (fs FS) readBounded(ctx context.Context, pid int, allowEmpty bool, elem ...
 // its thread would buy nothing and make the runtime destroy the thread
 // afterwards.
 func (fs FS) bounded(ctx context.Context, pid int, p, op string, do func() ([]byte, error)) ([]byte, error) {
+	b, err := runBounded(ctx, pid, op+" "+p, do)
+	if err != nil && !errors.Is(err, ErrReadTimeout) && !errors.Is(err, ErrTooManyBlockedReads) {
+		return nil, fs.classify(pid, p, op, err)
+	}
+	return b, err
+}
+
+// PreadBounded reads, from offset 0 and at most size bytes, the file that
+// fd holds open: one of pid's /proc files that can sleep on a lock of the
+// task (stat, say, held open by a watcher so that the pid cannot be
+// reused under it). It is bounded and counted like Stat; the buffer is
+// the read's own, so an abandoned read never writes into the caller's.
+func PreadBounded(ctx context.Context, pid, fd, size int) ([]byte, error) {
+	return runBounded(ctx, pid, fmt.Sprintf("pread fd %d of %d", fd, pid), func() ([]byte, error) {
+		b := make([]byte, size)
+		for {
+			n, err := unix.Pread(fd, b, 0)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			return b[:n], nil
+		}
+	})
+}
+
+// runBounded runs do, which reads what of pid and can sleep on a lock the
+// task holds, in a goroutine, and returns at ctx's deadline
+// (DefaultReadTimeout when it has none) whether or not do did; do's own
+// error comes back unwrapped.
+func runBounded(ctx context.Context, pid int, what string, do func() ([]byte, error)) ([]byte, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultReadTimeout)
 		defer cancel()
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("proc: %s %s: %w: %w", op, p, ErrReadTimeout, err)
+		return nil, fmt.Errorf("proc: %s: %w: %w", what, ErrReadTimeout, err)
 	}
 	r, err := reads.start(pid)
 	if err != nil {
-		return nil, fmt.Errorf("proc: %s %s: %w", op, p, err)
+		return nil, fmt.Errorf("proc: %s: %w", what, err)
 	}
 	type result struct {
 		b   []byte
@@ -156,12 +191,9 @@ func (fs FS) bounded(ctx context.Context, pid int, p, op string, do func() ([]by
 	case res = <-done:
 	case <-ctx.Done():
 		if reads.abandon(pid, r) {
-			return nil, fmt.Errorf("proc: %s %s: %w: %w", op, p, ErrReadTimeout, context.Cause(ctx))
+			return nil, fmt.Errorf("proc: %s: %w: %w", what, ErrReadTimeout, context.Cause(ctx))
 		}
 		res = <-done // it returned meanwhile: its answer is good
 	}
-	if res.err != nil {
-		return nil, fs.classify(pid, p, op, res.err)
-	}
-	return res.b, nil
+	return res.b, res.err
 }

@@ -40,7 +40,13 @@ func (c envCarrier) Keys() []string { return []string{EnvTraceParent, EnvTraceSt
 // ExtractEnv returns ctx carrying the remote span context found in
 // TRACEPARENT (and TRACESTATE) through getenv; ctx unchanged if there is
 // none or it is malformed.
+//
+// TRACEPARENT must pass ParseTraceParent: the propagator alone accepts
+// future versions with trailing fields, more than fuseguard passes on.
 func ExtractEnv(ctx context.Context, getenv func(string) string) context.Context {
+	if _, err := ParseTraceParent(getenv(EnvTraceParent)); err != nil {
+		return ctx
+	}
 	return propagation.TraceContext{}.Extract(ctx, envCarrier{getenv: getenv})
 }
 
@@ -68,15 +74,37 @@ func InjectEnv(ctx context.Context, env []string) []string {
 	return out
 }
 
-// ParseTraceParent parses a stored traceparent (a record's, an OCI
-// annotation's) into a remote span context, for a parent or a link.
+// traceParentLen is the length of a version-00 traceparent:
+// "00-" 32 hex "-" 16 hex "-" 2 hex.
+const traceParentLen = 55
+
+// ParseTraceParent parses a traceparent (a record's, an OCI annotation's,
+// TRACEPARENT) into a remote span context, for a parent or a link.
+//
+// The annotation is written by whoever creates the container, so only
+// exactly what W3C Trace Context level 1 defines is accepted: version 00,
+// lower-case hex, non-zero trace and span ids, exactly 55 bytes. Store
+// FormatTraceParent of the result, never the input. The error quotes at
+// most a prefix of the input, escaped.
 func ParseTraceParent(s string) (trace.SpanContext, error) {
+	if len(s) != traceParentLen || s[:3] != "00-" || s[35] != '-' || s[52] != '-' || !lowerHex(s[3:35]) || !lowerHex(s[36:52]) || !lowerHex(s[53:]) {
+		return trace.SpanContext{}, fmt.Errorf("%w: %.64q: want 00-<32 lower-case hex>-<16 lower-case hex>-<2 lower-case hex>", ErrInvalidTraceParent, s)
+	}
 	m := propagation.MapCarrier{"traceparent": s}
 	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), m))
 	if !sc.IsValid() {
-		return trace.SpanContext{}, fmt.Errorf("%w: %q", ErrInvalidTraceParent, s)
+		return trace.SpanContext{}, fmt.Errorf("%w: %q: zero trace or span id", ErrInvalidTraceParent, s)
 	}
 	return sc, nil
+}
+
+func lowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // FormatTraceParent formats sc as a W3C traceparent; "" if sc is invalid.

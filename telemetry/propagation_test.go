@@ -22,8 +22,18 @@ func TestParseTraceParent(t *testing.T) {
 	}{
 		{in: validTP, trace: "4bf92f3577b34da6a3ce929d0e0e4736", span: "00f067aa0ba902b7", sampled: true, ok: true},
 		{in: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", trace: "4bf92f3577b34da6a3ce929d0e0e4736", span: "00f067aa0ba902b7", ok: true},
-		// A future version may append fields.
-		{in: "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", trace: "4bf92f3577b34da6a3ce929d0e0e4736", span: "00f067aa0ba902b7", sampled: true, ok: true},
+		// Flags other than sampled are carried by no field of ours.
+		{in: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03", trace: "4bf92f3577b34da6a3ce929d0e0e4736", span: "00f067aa0ba902b7", sampled: true, ok: true},
+		// Only version 00 is accepted, though a future one may append fields.
+		{in: "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra"},
+		{in: "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+		{in: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A"},            // upper-case flags
+		{in: "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01"},            // upper-case span id
+		{in: "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},            // wrong separator
+		{in: " 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0"},            // right length, shifted
+		{in: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\x1b[2J"},     // trailing escape
+		{in: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-\x1b\n"},        // control bytes in the flags
+		{in: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" + "\u202e"}, // bidi override
 		{in: ""},
 		{in: "garbage"},
 		{in: "00-00000000000000000000000000000000-00f067aa0ba902b7-01"},   // zero trace id
@@ -115,6 +125,9 @@ func FuzzParseTraceParent(f *testing.F) {
 		out := FormatTraceParent(sc)
 		if !strings.HasPrefix(out, "00-") || len(out) != 55 {
 			t.Fatalf("FormatTraceParent = %q", out)
+		}
+		if (strings.HasSuffix(s, "-00") || strings.HasSuffix(s, "-01")) && out != s {
+			t.Fatalf("FormatTraceParent(ParseTraceParent(%q)) = %q", s, out)
 		}
 		sc2, err := ParseTraceParent(out)
 		if err != nil || !sc2.Equal(sc) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,7 +71,7 @@ type idleFigures struct {
 // measures it over secs seconds once it tracks them all.
 func measureIdle(b *testing.B, bin string, n, secs int) idleFigures {
 	b.Helper()
-	dir := b.TempDir()
+	dir := testenv.StateDir(b)
 	startIdle(b, dir, n)
 	w, lines := startWatchProcess(b, bin, dir)
 	start := time.Now()
@@ -99,7 +100,7 @@ func measureIdle(b *testing.B, bin string, n, secs int) idleFigures {
 // long after the grace each detection came, measured from the SIGKILL.
 func detectionLatency(b *testing.B, bin string, n, wedges int) []time.Duration {
 	b.Helper()
-	dir := b.TempDir()
+	dir := testenv.StateDir(b)
 	startIdle(b, dir, n)
 	_, lines := startWatchProcess(b, bin, dir)
 	waitLine(b, lines, "watcher started", 10*time.Second)
@@ -157,10 +158,12 @@ type lineAt struct {
 	at   time.Time
 }
 
-// startWatchProcess runs `fuseguard watch` on dir, JSON logs on a channel.
-func startWatchProcess(b *testing.B, bin, dir string) (*exec.Cmd, <-chan lineAt) {
+// startWatchProcess runs `fuseguard watch` on dir with extra flags, JSON
+// logs on a channel.
+func startWatchProcess(b *testing.B, bin, dir string, extra ...string) (*exec.Cmd, <-chan lineAt) {
 	b.Helper()
 	args := append([]string{"watch", "--state-dir", dir, "--log-format", "json"}, strings.Fields(os.Getenv("FUSEGUARD_BENCH_WATCH_ARGS"))...)
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	pipe, err := cmd.StderrPipe()
@@ -241,4 +244,115 @@ func envInt(k string, def int) int {
 		return n
 	}
 	return def
+}
+
+// BenchmarkWatcherChurn runs the real `fuseguard watch` process over idle
+// containers and one that mounts and unmounts a tmpfs in a tight loop in
+// its own mount namespace, and reports the watcher's CPU as a ratio to the
+// same setup with that container idle, measured in the same run; then the
+// same storm with coalescing off (--mount-read-interval 1ns) as a ratio to
+// the coalesced one.
+//
+//	go test -run '^$' -bench WatcherChurn -benchtime 1x ./watch
+//
+// FUSEGUARD_BENCH_CONTAINERS (default 100) and FUSEGUARD_BENCH_SECONDS
+// (default 5) tune it.
+func BenchmarkWatcherChurn(b *testing.B) {
+	testenv.RequireRoot(b)
+	sh := testenv.RequireBinary(b, "busybox")
+	n := envInt("FUSEGUARD_BENCH_CONTAINERS", 100)
+	secs := envInt("FUSEGUARD_BENCH_SECONDS", 5)
+	bin := fgcmd.Binary(b)
+	for i := 0; i < b.N; i++ {
+		idle := measureChurn(b, bin, sh, n, secs, false)
+		churn := measureChurn(b, bin, sh, n, secs, true)
+		raw := measureChurn(b, bin, sh, n, secs, true, "--mount-read-interval", "1ns")
+		b.Logf("idle: cpu %.3f%% of a core", idle.cpu*100)
+		b.Logf("storm, coalesced: cpu %.3f%% of a core, %.0f mount-table changes/s", churn.cpu*100, churn.changes)
+		b.Logf("storm, not coalesced: cpu %.3f%% of a core, %.0f mount-table changes/s", raw.cpu*100, raw.changes)
+		b.ReportMetric(churn.cpu*100, "churn-cpu%")
+		b.ReportMetric(churn.cpu/max(idle.cpu, 1e-6), "churn-cpu-x-idle")
+		b.ReportMetric(raw.cpu/max(churn.cpu, 1e-6), "uncoalesced-x-coalesced")
+	}
+}
+
+type churnFigures struct {
+	cpu     float64 // share of one core
+	changes float64 // mount-table changes per second made by the churning container
+}
+
+// measureChurn starts n idle containers and one whose loop mounts and
+// unmounts a tmpfs while churn (else it waits), records them, runs the
+// watcher with extra flags and measures it over secs seconds.
+func measureChurn(b *testing.B, bin, sh string, n, secs int, churn bool, extra ...string) churnFigures {
+	b.Helper()
+	dir := b.TempDir()
+	startIdle(b, dir, n)
+	scratch := b.TempDir()
+	script := `while :; do busybox sleep 1000; done`
+	if churn {
+		script = `busybox mkdir "$D/t"
+i=0
+while :; do
+  busybox mount -t tmpfs churn "$D/t" && busybox umount "$D/t"
+  i=$((i+1))
+  [ $((i % 20)) = 0 ] && echo "$i" > "$D/count"
+done`
+	}
+	c := exec.Command(sh, "sh", "-c", script)
+	c.Env = append(os.Environ(), "D="+scratch)
+	c.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID, Unshareflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
+	if err := c.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = c.Process.Kill() // init: the namespace and its mounts go with it
+		_ = c.Wait()
+	})
+	saveRecord(b, dir, "churn", c.Process.Pid)
+	w, lines := startWatchProcess(b, bin, dir, extra...)
+	waitLine(b, lines, "watcher started", 10*time.Second)
+	for tracked := 0; tracked <= n; tracked++ {
+		waitLine(b, lines, "tracking container", 30*time.Second)
+	}
+	go func() {
+		for range lines { // keep the watcher's stderr flowing
+		}
+	}()
+	time.Sleep(time.Second)
+	count := func() int {
+		raw, _ := os.ReadFile(filepath.Join(scratch, "count"))
+		v, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+		return v
+	}
+	t0, c0, m0 := time.Now(), cpuNanos(b, w.Process.Pid), count()
+	time.Sleep(time.Duration(secs) * time.Second)
+	t1, c1, m1 := time.Now(), cpuNanos(b, w.Process.Pid), count()
+	el := t1.Sub(t0).Seconds()
+	return churnFigures{
+		cpu:     float64(c1-c0) / 1e9 / el,
+		changes: 2 * float64(m1-m0) / el, // a mount and an unmount per round
+	}
+}
+
+// cpuNanos is the CPU time of pid's threads in ns (schedstat's first
+// field): the 10 ms ticks of /proc/PID/stat are too coarse for a watcher
+// that is mostly asleep. The watcher's threads live as long as it does.
+func cpuNanos(b *testing.B, pid int) uint64 {
+	b.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sum uint64
+	for _, t := range tasks {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		if ns, ok := parseRunTime(raw); ok {
+			sum += ns
+		}
+	}
+	return sum
 }

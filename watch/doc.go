@@ -12,7 +12,18 @@
 // refreshed), and an eventfd that wakes the loop for shutdown and for
 // rescue results. Nothing is re-read on a timer except a cheap check of
 // each init's PF_EXITING flag (pread of a held /proc/PID/stat descriptor,
-// every CheckInterval) and a slow safety rescan.
+// every CheckInterval) and a slow safety rescan. A mount table is read at
+// most once per MountReadInterval: after a read its descriptor is left out
+// of poll until the next slot, so a container mounting in a loop cannot
+// keep the loop busy.
+//
+// The loop never reads what can wait on a container (stacks, syscall,
+// the diagnosis): rescues run beside it, at most one per container and
+// MaxRescues in all, each under RescueTimeout; one past its deadline is
+// abandoned so that the others go on. A failed rescue is retried after a
+// backoff that doubles up to MaxRetryInterval. Records, connections per
+// record and mount-table reads are capped; what the watcher knows beyond
+// the records is published in StateName for `fuseguard status`.
 //
 // A stuck exit is init with PF_EXITING for longer than Grace. The rescue is
 // killer.Kill with VerifyOnly: the diagnosis decides what to abort under the

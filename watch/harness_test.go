@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,11 +51,27 @@ func (e *events) wait(t *testing.T, kind EventKind, id string, d time.Duration) 
 }
 
 func (e *events) waitOK(kind EventKind, id string, d time.Duration) (Event, bool) {
+	return e.waitFor(d, func(ev Event) bool { return ev.Kind == kind && (id == "" || ev.ID == id) })
+}
+
+// waitRecorded waits until the watcher has conn in id's record, whether it
+// was there when tracking began or a refresh added it: the daemon may
+// mount before or after the record is first read.
+func (e *events) waitRecorded(t *testing.T, id string, conn fuseguard.ConnID, d time.Duration) {
+	t.Helper()
+	if _, ok := e.waitFor(d, func(ev Event) bool {
+		return ev.ID == id && (ev.Kind == EventTracked || ev.Kind == EventRefreshed) && slices.Contains(ev.Conns, conn)
+	}); !ok {
+		t.Fatalf("connection %d not in %q's record within %s; events: %v", conn, id, d, e.all())
+	}
+}
+
+func (e *events) waitFor(d time.Duration, match func(Event) bool) (Event, bool) {
 	deadline := time.After(d)
 	for {
 		e.mu.Lock()
 		for _, ev := range e.list {
-			if ev.Kind == kind && (id == "" || ev.ID == id) {
+			if match(ev) {
 				e.mu.Unlock()
 				return ev, true
 			}
@@ -73,6 +90,17 @@ func (e *events) all() []Event {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]Event(nil), e.list...)
+}
+
+// countBetween counts the events of kind for id from from to to.
+func (e *events) countBetween(kind EventKind, id string, from, to time.Time) int {
+	n := 0
+	for _, ev := range e.all() {
+		if ev.Kind == kind && ev.ID == id && !ev.Time.Before(from) && !ev.Time.After(to) {
+			n++
+		}
+	}
+	return n
 }
 
 func (e *events) count(kind EventKind, id string) int {
@@ -218,7 +246,41 @@ func startShell(t *testing.T, script string) *shellContainer {
 	return c
 }
 
+// startSelfExit starts W2 whose main process exits by itself (no kill):
+// busybox sh is init, runs the self-deadlocking daemon and exits once it
+// is armed. It records the container as id in dir and returns once the
+// exit has begun, with the connection it wedges on.
+func startSelfExit(t *testing.T, dir, id string) (*shellContainer, *fuseguard.Record, fuseguard.ConnID) {
+	t.Helper()
+	c := startShell(t, `"$FF" serve -mode read -mount "$M" -name ndrive -self-read -ready "$D/ready" &
+while [ ! -s "$D/ready" ]; do busybox sleep 0.05; done
+exit 0`)
+	rec := saveRecord(t, dir, id, c.pid())
+	conn, _ := c.conn(10 * time.Second)
+	if _, _, ok := c.out.wait("fusefixture: ready role=serve", 10*time.Second); !ok {
+		t.Fatalf("daemon not armed:\n%s", c.out)
+	}
+	return c, rec, conn
+}
+
 func (c *shellContainer) pid() int { return c.cmd.Process.Pid }
+
+// recordedWithin waits for c's FUSE mount and asserts that the watcher
+// recorded it in id's record within a second of the daemon announcing it.
+func recordedWithin(t *testing.T, r *running, c *shellContainer, id string) fuseguard.ConnID {
+	t.Helper()
+	conn, mountedAt := c.conn(10 * time.Second)
+	ev := r.ev.wait(t, EventRefreshed, id, 3*time.Second)
+	lag := ev.Time.Sub(mountedAt)
+	t.Logf("mount recorded %s after the daemon announced it", lag.Round(time.Millisecond))
+	if !slices.Contains(ev.Conns, conn) {
+		t.Fatalf("refreshed with %v, want %d", ev.Conns, conn)
+	}
+	if lag > time.Second {
+		t.Errorf("recorded %s after mounting, want within 1s", lag)
+	}
+	return conn
+}
 
 // conn waits for the daemon's "mounted" line and returns its connection and
 // when the line was read.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
 )
 
 // LockName is the watcher's lock file in the state directory.
@@ -22,15 +24,18 @@ const lockRetry = 200 * time.Millisecond
 // Lock is the exclusive flock one watcher per node holds.
 type Lock struct{ f *os.File }
 
-// AcquireLock takes the lock in dir (created 0700 if missing) and writes
-// the caller's pid into it. It fails with ErrLocked, naming the holder,
+// AcquireLock takes the lock in dir (created 0700 if missing, refused
+// unless private: fuseguard.CheckStateDir) and writes the caller's pid
+// into it; a symlink at the lock's path is refused. It fails with ErrLocked, naming the holder,
 // when another watcher holds it.
 func AcquireLock(dir string) (*Lock, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := fuseguard.EnsureStateDir(dir); err != nil {
 		return nil, fmt.Errorf("watch lock: %w", err)
 	}
 	path := filepath.Join(dir, LockName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	// Never through a symlink: the watcher runs as root, and the lock is
+	// truncated and written.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("watch lock: %w", err)
 	}
@@ -74,7 +79,7 @@ func (l *Lock) Release() error {
 // none does. It probes with a shared flock, held for a moment only.
 func Holder(dir string) (int, error) {
 	path := filepath.Join(dir, LockName)
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return 0, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -20,7 +21,10 @@ func statLine(comm, state string, flags uint) []byte {
 }
 
 func TestExitState(t *testing.T) {
-	self, err := os.ReadFile("/proc/self/stat")
+	// Opened and read on one thread, which is running while it reads.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self, err := os.ReadFile("/proc/thread-self/stat") // the reading thread runs; the leader may sleep
 	if err != nil {
 		t.Fatal(err)
 	}

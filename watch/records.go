@@ -17,16 +17,24 @@ func (w *Watcher) rescan(now time.Time) {
 		w.log.WithError(err).Warn("some records could not be read")
 	}
 	seen := make(map[string]bool, len(recs))
+	// Refusals past the kept ids are counted afresh.
+	w.overflow = 0
+	w.state.changed()
 	for _, r := range recs {
 		seen[r.ID] = true
 		w.track(r, now)
+	}
+	for id := range w.refused {
+		if !seen[id] {
+			delete(w.refused, id)
+		}
 	}
 	for id, t := range w.tracks {
 		if !seen[id] {
 			w.forget(t, "record removed")
 		}
 	}
-	var host []fuseguard.Mount
+	var host *fuseguard.HostTable
 	for _, t := range w.tracks {
 		host = w.refresh(t, host, now, "rescan")
 	}
@@ -36,6 +44,7 @@ func (w *Watcher) rescan(now time.Time) {
 func (w *Watcher) fileChanged(ev dirEvent, now time.Time) {
 	t := w.tracks[ev.id]
 	if !ev.present {
+		delete(w.refused, ev.id)
 		if t != nil {
 			w.forget(t, "record removed")
 		}
@@ -44,6 +53,7 @@ func (w *Watcher) fileChanged(ev dirEvent, now time.Time) {
 	rec, err := w.store.Load(ev.id)
 	switch {
 	case errors.Is(err, fuseguard.ErrNoRecord):
+		delete(w.refused, ev.id)
 		if t != nil {
 			w.forget(t, "record removed")
 		}
@@ -65,6 +75,10 @@ func (w *Watcher) track(rec *fuseguard.Record, now time.Time) {
 		}
 		w.forget(t, "record now names another init")
 	}
+	if len(w.tracks) >= w.o.MaxTracked {
+		w.refuse(rec.ID, log)
+		return
+	}
 	t, err := openTracked(w.o.Proc, rec)
 	if errors.Is(err, errStale) {
 		if rerr := w.removeIfSame(rec); rerr != nil {
@@ -80,9 +94,11 @@ func (w *Watcher) track(rec *fuseguard.Record, now time.Time) {
 		return
 	}
 	w.tracks[rec.ID] = t
+	delete(w.refused, rec.ID)
 	w.dirty = true
+	w.state.changed()
 	log.WithFields(logrus.Fields{"connections": connIDs(rec.Connections), "mountinfo": t.mntFD >= 0}).Info("tracking container")
-	w.emit(Event{Kind: EventTracked, ID: rec.ID, PID: rec.InitPID})
+	w.emit(Event{Kind: EventTracked, ID: rec.ID, PID: rec.InitPID, Conns: connIDs(rec.Connections)})
 	w.refresh(t, nil, now, "tracked")
 }
 
@@ -105,12 +121,62 @@ func (w *Watcher) mergeFile(t *tracked, file *fuseguard.Record, now time.Time) {
 	}
 }
 
+// maxRefusedIDs caps the ids of refused records kept (for the status and
+// to log each once); past it they are only counted.
+const maxRefusedIDs = 1024
+
+// refuse notes a record that is not tracked because MaxTracked records
+// already are, logging it once.
+func (w *Watcher) refuse(id string, log logrus.FieldLogger) {
+	if _, ok := w.refused[id]; ok {
+		return
+	}
+	w.state.changed()
+	if len(w.refused) >= maxRefusedIDs {
+		if w.overflow++; w.overflow == 1 {
+			log.WithField("max_tracked", w.o.MaxTracked).Error("not tracking containers: too many records tracked; further refusals are only counted")
+		}
+		return
+	}
+	w.refused[id] = struct{}{}
+	log.WithFields(logrus.Fields{"tracked": len(w.tracks), "max_tracked": w.o.MaxTracked}).
+		Error("not tracking container: too many records tracked; its stuck exit would not be rescued")
+	w.emit(Event{Kind: EventRefused, ID: id})
+}
+
+// trackRefused tracks refused records now that room has freed up (ids not
+// kept past maxRefusedIDs wait for the next rescan).
+func (w *Watcher) trackRefused(now time.Time) {
+	w.roomFreed = false
+	for id := range w.refused {
+		if len(w.tracks) >= w.o.MaxTracked {
+			return
+		}
+		delete(w.refused, id)
+		w.state.changed()
+		rec, err := w.store.Load(id)
+		if err != nil {
+			if !errors.Is(err, fuseguard.ErrNoRecord) {
+				w.log.WithError(err).WithField("container", id).Warn("unreadable record")
+			}
+			continue
+		}
+		w.track(rec, now)
+	}
+}
+
 // forget stops tracking t.
 func (w *Watcher) forget(t *tracked, reason string) {
 	log := w.log.WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID, "reason": reason})
 	t.close()
 	delete(w.tracks, t.rec.ID)
+	delete(w.cooling, t)
+	t.cooling = false
 	w.dirty = true
+	w.state.changed()
+	if len(w.refused) > 0 || w.overflow > 0 {
+		w.roomFreed = true
+	}
 	if reason == "init exited" {
 		// poststop removes the record too; a container whose poststop never
 		// ran must not leave it behind.

@@ -10,6 +10,7 @@ import (
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
 // TestRescueLeavesReusedConnection is the id-reuse break through the
@@ -20,7 +21,7 @@ import (
 // and leave the host's N serving, its reader still waiting. Not parallel:
 // a FUSE mount of a parallel test could take the freed id first.
 func TestRescueLeavesReusedConnection(t *testing.T) {
-	dir := t.TempDir()
+	dir := testenv.StateDir(t)
 	var rec *fuseguard.Record
 	c, reused := fixture.Reuse(t, func(c *fixture.Container) { rec = saveRecord(t, dir, "reuse", c.InitPID) })
 	if rc, ok := rec.Lookup(reused.Conn); !ok || rc.Gen != reused.OwnGen {

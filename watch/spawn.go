@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/telemetry"
 )
 
@@ -22,8 +25,8 @@ const LogName = "watch.log"
 const defaultSpawnWait = 2 * time.Second
 
 // Spawn starts `binary watch --state-dir stateDir [args…]` as a detached
-// process (own session, working directory /, stdin /dev/null, output
-// appended to stateDir/watch.log) unless a watcher already holds the lock, and waits,
+// process (own session, working directory /, stdin /dev/null, logging to
+// stateDir/watch.log, size-capped and rotated) unless a watcher already holds the lock, and waits,
 // within ctx (2 s when ctx has no deadline), until the new watcher holds it.
 //
 // It returns the pid of the running watcher and whether this call started
@@ -42,15 +45,19 @@ func Spawn(ctx context.Context, binary, stateDir string, args ...string) (pid in
 	if pid, err := Holder(stateDir); err != nil || pid != 0 {
 		return pid, false, err
 	}
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+	if err := fuseguard.EnsureStateDir(stateDir); err != nil {
 		return 0, false, fmt.Errorf("spawn watcher: %w", err)
 	}
-	logf, err := os.OpenFile(filepath.Join(stateDir, LogName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	// The watcher logs through a size-capped, rotated LogFile of its own
+	// (--log-file); its stdout and stderr, which see only what the Go
+	// runtime prints on a crash, are appended to the same file.
+	logPath := filepath.Join(stateDir, LogName)
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return 0, false, fmt.Errorf("spawn watcher: %w", err)
+		return 0, false, fmt.Errorf("spawn watcher: %s: %w", logPath, err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(binary, append([]string{"watch", "--state-dir", stateDir}, args...)...)
+	cmd := exec.Command(binary, append([]string{"watch", "--state-dir", stateDir, "--log-file", logPath}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Not the caller's directory: a hook runs in the container's bundle,
 	// which the watcher must not pin.

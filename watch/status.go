@@ -22,9 +22,12 @@ type Status struct {
 	StateDir string `json:"state_dir"`
 	// WatcherPID is the watcher holding the lock, 0 when none runs, -1
 	// when one does but its pid is unknown.
-	WatcherPID int       `json:"watcher_pid"`
-	Containers []Tracked `json:"containers"`
-	Errors     []string  `json:"errors,omitempty"`
+	WatcherPID int `json:"watcher_pid"`
+	// Watcher is what the running watcher published (StateName); nil when
+	// none runs or it published nothing yet.
+	Watcher    *WatcherState `json:"watcher,omitempty"`
+	Containers []Tracked     `json:"containers"`
+	Errors     []string      `json:"errors,omitempty"`
 }
 
 // Tracked is one record and the liveness of what it names.
@@ -37,6 +40,9 @@ type Tracked struct {
 	Created       time.Time    `json:"created"`
 	Updated       time.Time    `json:"updated"`
 	Connections   []ConnStatus `json:"connections"`
+	// Watch is the running watcher's view (rescue backoff, caps), when it
+	// has something to say about this container.
+	Watch *ContainerWatch `json:"watch,omitempty"`
 }
 
 // ConnStatus is a recorded connection and its state in fusectl now.
@@ -55,6 +61,13 @@ func ReadStatus(p proc.FS, store fuseguard.Store, ctl fuseguard.Control) Status 
 		s.Errors = append(s.Errors, err.Error())
 	} else {
 		s.WatcherPID = pid
+	}
+	if s.WatcherPID > 0 {
+		ws, err := readWatcherState(store.Dir, s.WatcherPID)
+		if err != nil {
+			s.Errors = append(s.Errors, "watcher state: "+err.Error())
+		}
+		s.Watcher = ws
 	}
 	recs, err := store.List()
 	if err != nil {
@@ -94,6 +107,11 @@ func ReadStatus(p proc.FS, store fuseguard.Store, ctl fuseguard.Control) Status 
 				}
 			}
 			tr.Connections = append(tr.Connections, cs)
+		}
+		if s.Watcher != nil {
+			if cw, ok := s.Watcher.Containers[r.ID]; ok {
+				tr.Watch = &cw
+			}
 		}
 		s.Containers = append(s.Containers, tr)
 	}

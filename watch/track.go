@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -24,6 +25,11 @@ var errStale = errors.New("init gone or pid reused")
 // pivot_root: the descriptor must be opened again.
 var errRootMoved = errors.New("no mount visible through the held mountinfo")
 
+// errMountTableTooBig: the mount table is larger than MaxMountInfo. The
+// record keeps what it has: nothing of a table that was not read whole is
+// recorded.
+var errMountTableTooBig = errors.New("mount table larger than the read cap")
+
 // tracked is one record being watched and the descriptors that watch it.
 type tracked struct {
 	rec     *fuseguard.Record
@@ -32,11 +38,25 @@ type tracked struct {
 	schedFD int    // /proc/PID/schedstat, pread every CheckInterval; -1 without CONFIG_SCHED_INFO
 	lastRun uint64 // init's CPU time (ns) at the last look
 	haveRun bool
-	mntFD   int // /proc/PID/mountinfo, POLLPRI on mount-table changes; -1 when unreadable
+	// statBlocked: the last read of init's stat did not answer in time.
+	statBlocked bool
+	mntFD       int // /proc/PID/mountinfo, POLLPRI on mount-table changes; -1 when unreadable
 
-	exitingSince time.Time // zero while init is not exiting
-	rescuing     bool
-	nextRescue   time.Time
+	// Coalescing of mount-table changes: after a read the descriptor is
+	// left out of poll until mntNext (mntIdx is its slot in the poll set,
+	// -1 when not polled).
+	mntIdx  int
+	mntNext time.Time
+	cooling bool
+	mntErr  string // the last failed read of the mount table, "" once one works
+	dropped int    // connections of the last read left out of the record: MaxConnections
+
+	exitingSince time.Time  // zero while init is not exiting
+	queued       bool       // detected, waiting for a rescue slot
+	rescue       *rescueRun // the rescue in flight (maybe abandoned), nil when none
+	failures     int        // rescues in a row that left init stuck
+	lastErr      string     // the last failed rescue's error
+	nextRescue   time.Time  // no rescue before: the backoff after a failure
 }
 
 func (t *tracked) close() {
@@ -52,7 +72,7 @@ func (t *tracked) close() {
 // second: from then on the descriptors name exactly that process, whatever
 // happens to its pid.
 func openTracked(p proc.FS, rec *fuseguard.Record) (*tracked, error) {
-	t := &tracked{rec: rec, pidfd: -1, statFD: -1, schedFD: -1, mntFD: -1}
+	t := &tracked{rec: rec, pidfd: -1, statFD: -1, schedFD: -1, mntFD: -1, mntIdx: -1}
 	pid := rec.InitPID
 	if pid <= 0 {
 		return nil, fmt.Errorf("record %s: init pid %d: %w", rec.ID, pid, errStale)
@@ -99,14 +119,30 @@ func openTracked(p proc.FS, rec *fuseguard.Record) (*tracked, error) {
 // statBuf is enough for any /proc/PID/stat (52 numbers and a 16-byte comm).
 const statBuf = 1024
 
+// statReadTimeout bounds one read of init's /proc/PID/stat. A read takes
+// microseconds unless it sleeps behind a lock of the task (see readStat),
+// and then it would sleep as long as the task holds it.
+const statReadTimeout = 100 * time.Millisecond
+
 // readStat rereads init's /proc/PID/stat through the held descriptor: no
 // path lookup, and ESRCH once init is reaped, even if its pid is reused.
-func (t *tracked) readStat(b *[statBuf]byte) ([]byte, error) {
-	n, err := unix.Pread(t.statFD, b[:], 0)
+//
+// The read can sleep: do_task_stat waits for the task's exec lock, which
+// an init inside execve holds for as long as its exec does, and an exec
+// that flushes a close-on-exec file on a FUSE mount whose daemon never
+// answers never ends (the W6 scenario; see package proc). So the read runs
+// bounded (proc.PreadBounded): the loop waits statReadTimeout once, then
+// every later read of that init fails at once (proc.ErrReadTimeout) until
+// the blocked one returns. Such an init is not exiting (it is in execve),
+// and the loop goes on for everyone else.
+func (t *tracked) readStat() ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), statReadTimeout)
+	defer cancel()
+	b, err := proc.PreadBounded(ctx, t.rec.InitPID, t.statFD, statBuf)
 	if err != nil {
 		return nil, fmt.Errorf("read stat of %d: %w", t.rec.InitPID, err)
 	}
-	return b[:n], nil
+	return b, nil
 }
 
 // ran reports whether init has run on a CPU since the last call (true when
@@ -134,25 +170,38 @@ func (t *tracked) ran(b *[statBuf]byte) bool {
 
 // stat is the full parse, for the start-time check.
 func (t *tracked) stat() (proc.Stat, error) {
-	var b [statBuf]byte
-	raw, err := t.readStat(&b)
+	raw, err := t.readStat()
 	if err != nil {
 		return proc.Stat{}, err
 	}
 	return proc.ParseStat(raw)
 }
 
-// readMounts reads the held mountinfo descriptor from the start.
-func (t *tracked) readMounts(buf []byte) ([]fuseguard.Mount, []byte, error) {
+// readMounts reads the held mountinfo descriptor from the start, at most
+// limit bytes (errMountTableTooBig past them).
+//
+// The read takes the kernel's namespace_sem for reading (m_start in
+// fs/namespace.c) while it generates each chunk. Writers hold it only for
+// the mount-tree change itself, never across a FUSE request (a FUSE
+// superblock's teardown runs after namespace_unlock), and showing a FUSE
+// mount sends no request (fuse_show_options prints the options held in
+// memory). So the read waits at most behind other mount(2)/umount(2)
+// calls, never on a FUSE daemon or on a task's exec lock. Nothing else
+// guards the loop here: the read runs on it, under that kernel property.
+// Its cost is bounded by limit and, per container, by MountReadInterval.
+func (t *tracked) readMounts(buf []byte, limit int) ([]fuseguard.Mount, []byte, error) {
 	if _, err := unix.Seek(t.mntFD, 0, 0); err != nil {
 		return nil, buf, fmt.Errorf("seek mountinfo of %d: %w", t.rec.InitPID, err)
 	}
 	buf = buf[:0]
 	for {
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, max(cap(buf), 64<<10))
+		if len(buf) >= limit {
+			return nil, buf, fmt.Errorf("mountinfo of %d: %w (%d bytes)", t.rec.InitPID, errMountTableTooBig, limit)
 		}
-		n, err := unix.Read(t.mntFD, buf[len(buf):cap(buf)])
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(max(cap(buf), 64<<10), limit-len(buf)))
+		}
+		n, err := unix.Read(t.mntFD, buf[len(buf):min(cap(buf), limit)])
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -182,8 +231,7 @@ func (t *tracked) reopenMounts(p proc.FS) error {
 	if err != nil {
 		return fmt.Errorf("reopen mountinfo of %d: %w", t.rec.InitPID, err)
 	}
-	var b [statBuf]byte
-	if _, err := t.readStat(&b); err != nil {
+	if _, err := t.readStat(); err != nil {
 		unix.Close(fd)
 		return err
 	}

@@ -32,12 +32,25 @@ type Watcher struct {
 	inoBuf  []byte
 	rescues sync.WaitGroup
 
+	cooling   map[*tracked]struct{}   // mount tables left out of poll until their next read slot
+	running   map[*rescueRun]struct{} // rescues whose goroutine has not returned
+	active    int                     // rescues in running not yet abandoned: at most MaxRescues
+	queue     []*tracked              // stuck exits waiting for a rescue slot, oldest first
+	refused   map[string]struct{}     // records not tracked: MaxTracked reached (at most maxRefusedIDs)
+	overflow  int                     // records refused beyond maxRefusedIDs since the last rescan
+	roomFreed bool                    // a record was forgotten while some were refused
+	state     stateWriter
+
 	mu      sync.Mutex     // guards results and wake
 	results []rescueResult // posted by rescues, taken by the loop
 }
 
 // minPoll is the shortest poll timeout of the loop.
 const minPoll = 5 * time.Millisecond
+
+// mntBufKeep is the mountinfo buffer kept between reads; a larger one,
+// grown for a large table, is dropped after the read.
+const mntBufKeep = 64 << 10
 
 // pollRef says what a polled descriptor is.
 type pollRef struct {
@@ -65,16 +78,20 @@ func New(opts Options) (*Watcher, error) {
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
 	return &Watcher{
-		o:      o,
-		store:  fuseguard.Store{Dir: o.StateDir},
-		log:    o.Log.WithField("state_dir", o.StateDir),
-		lock:   lock,
-		dir:    dw,
-		wake:   wake,
-		tracks: map[string]*tracked{},
-		mntBuf: make([]byte, 0, 64<<10),
-		inoBuf: make([]byte, 64<<10),
-		dirty:  true,
+		o:       o,
+		store:   fuseguard.Store{Dir: o.StateDir},
+		log:     o.Log.WithField("state_dir", o.StateDir),
+		lock:    lock,
+		dir:     dw,
+		wake:    wake,
+		tracks:  map[string]*tracked{},
+		cooling: map[*tracked]struct{}{},
+		running: map[*rescueRun]struct{}{},
+		refused: map[string]struct{}{},
+		state:   stateWriter{store: fuseguard.Store{Dir: o.StateDir}},
+		mntBuf:  make([]byte, 0, mntBufKeep),
+		inoBuf:  make([]byte, 64<<10),
+		dirty:   true,
 	}, nil
 }
 
@@ -122,6 +139,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 	err := w.loop(ctx, rescueCtx)
 	w.shutdown(cancelRescues)
+	w.state.remove(w.log)
 	w.log.Info("watcher stopped")
 	return err
 }
@@ -138,7 +156,8 @@ func (w *Watcher) loop(ctx, rescueCtx context.Context) error {
 		if w.dirty {
 			w.rebuild()
 		}
-		due := earliest(nextCheck, nextRescan, w.nextDeadline())
+		w.state.maybeWrite(w, time.Now())
+		due := earliest(nextCheck, nextRescan, w.nextDeadline(), w.nextMountSlot(), w.nextRescueDeadline(), w.state.due())
 		// The floor keeps a deadline that cannot be acted on (an unreadable
 		// stat) from spinning the loop.
 		timeout := max(time.Until(due), minPoll)
@@ -149,16 +168,22 @@ func (w *Watcher) loop(ctx, rescueCtx context.Context) error {
 		now = time.Now()
 		w.dispatch(now)
 		w.takeResults(now)
+		w.warm(now)
 		if !now.Before(nextRescan) {
 			w.rescan(now)
 			nextRescan = now.Add(w.o.RescanInterval)
 		}
+		if w.roomFreed {
+			w.trackRefused(now)
+		}
 		if !now.Before(nextCheck) || !now.Before(w.nextDeadline()) {
-			w.checkExits(rescueCtx, now)
+			w.checkExits(now)
 			if !now.Before(nextCheck) {
 				nextCheck = now.Add(w.o.CheckInterval)
 			}
 		}
+		w.abandonOverdue(now)
+		w.startRescues(rescueCtx, now)
 	}
 }
 
@@ -178,7 +203,7 @@ func earliest(ts ...time.Time) time.Time {
 func (w *Watcher) nextDeadline() time.Time {
 	d := time.Now().Add(time.Hour)
 	for _, t := range w.tracks {
-		if t.exitingSince.IsZero() || t.rescuing {
+		if t.exitingSince.IsZero() || t.rescue != nil || t.queued {
 			continue
 		}
 		due := t.exitingSince.Add(w.o.Grace)
@@ -203,8 +228,13 @@ func (w *Watcher) rebuild() {
 	add(w.dir.fd, unix.POLLIN, pollRef{})
 	for _, t := range w.tracks {
 		add(t.pidfd, unix.POLLIN, pollRef{t: t})
+		t.mntIdx = -1
 		if t.mntFD >= 0 {
+			t.mntIdx = len(w.pfds)
 			add(t.mntFD, unix.POLLPRI, pollRef{t: t, mount: true})
+			if t.cooling {
+				w.pfds[t.mntIdx].Fd = -1
+			}
 		}
 	}
 	w.dirty = false
@@ -300,7 +330,7 @@ func (w *Watcher) shutdown(cancel context.CancelFunc) {
 
 // Rescue results.
 type rescueResult struct {
-	id     string
+	run    *rescueRun
 	rec    *fuseguard.Record
 	report killer.Report
 	err    error

@@ -13,6 +13,13 @@
 //     wedged init and fail;
 //   - on anything else, execs the real runtime at once.
 //
+// Kill and delete --force run under one deadline (KillBound,
+// ForceDeleteBound). The only child the wrapper ever waits on is the real
+// runtime's kill: the wrapper forwards SIGTERM, SIGINT, SIGHUP and SIGQUIT
+// to it, kills and reaps it at the deadline, and the kernel kills it should
+// the wrapper die first (parent death signal). Every other path is an exec,
+// which leaves no wrapper process to outlive or to forward anything.
+//
 // Its own flags start with --fuseguard- and come before the subcommand, so
 // they fit daemon.json's "runtimeArgs"; they are stripped before the real
 // runtime sees argv. Everything else passes through unchanged, in order.

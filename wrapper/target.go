@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"slices"
+	"syscall"
+	"time"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
@@ -54,6 +57,13 @@ func (w *Wrapper) statePID(ctx context.Context, inv oci.Invocation) (int, error)
 	args := append(slices.Clone(inv.GlobalFlags), "state", inv.ContainerID)
 	cmd := exec.CommandContext(ctx, w.Runtime, args...)
 	cmd.Env = w.Env
+	// Killed at ctx's end and reaped by Output; killed by the kernel
+	// should the wrapper die first. Output returns once the pipe closes,
+	// bounded even if the runtime left a descendant holding it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = 100 * time.Millisecond
+	runtime.LockOSThread() // see Wrapper.child: the death signal follows this thread
+	defer runtime.UnlockOSThread()
 	out, err := cmd.Output()
 	if err != nil {
 		return 0, fmt.Errorf("%s state %s: %w", w.Runtime, inv.ContainerID, err)

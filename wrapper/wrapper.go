@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/fuseguard/fuseguard/obs"
 	"github.com/fuseguard/fuseguard/oci"
 	"github.com/fuseguard/fuseguard/telemetry"
+	"github.com/fuseguard/fuseguard/untrusted"
 )
 
 // Wrapper runs one invocation of the runtime wrapper.
@@ -57,14 +60,50 @@ type Wrapper struct {
 // container has no record.
 const stateTimeout = 2 * time.Second
 
-// rescueSlack is added to the verify and recover timeouts to bound the
-// whole rescue, which also diagnoses and aborts.
-const rescueSlack = 2 * time.Second
+// runtimeKillTimeout bounds the real runtime's kill, which runs as the
+// wrapper's child; runc signals and returns in milliseconds.
+const runtimeKillTimeout = 5 * time.Second
+
+// KillBound is the longest the wrapper's kill with SIGKILL takes, enforced
+// as one deadline that every step shares: the runtime's state (when there
+// is no record), the runtime's kill and the rescue. When the deadline
+// passes the runtime child is killed and reaped, and the wrapper returns.
+func (w *Wrapper) KillBound() time.Duration {
+	return stateTimeout + runtimeKillTimeout + w.rescueBound()
+}
+
+// ForceDeleteBound is the longest the wrapper's own part of delete --force
+// takes, enforced like KillBound: the runtime's state and the rescue.
+// Then the wrapper execs the real runtime's delete, which is no longer the
+// wrapper's process.
+func (w *Wrapper) ForceDeleteBound() time.Duration {
+	return stateTimeout + w.rescueBound()
+}
+
+// rescueBound is the longest killer.Kill with the wrapper's options takes;
+// killer.Kill enforces it.
+func (w *Wrapper) rescueBound() time.Duration {
+	return w.killerOptions(nil, nil, false).Bound()
+}
+
+// killerOptions are the rescue's options: the wrapper's timeouts (0: the
+// killer's defaults).
+func (w *Wrapper) killerOptions(log logrus.FieldLogger, rec *fuseguard.Record, verifyOnly bool) killer.Options {
+	return killer.Options{
+		VerifyTimeout:  w.VerifyTimeout,
+		RecoverTimeout: w.RecoverTimeout,
+		VerifyOnly:     verifyOnly,
+		Record:         rec,
+		Log:            log,
+		Tracer:         w.Tracer,
+	}
+}
 
 // Run handles the runc command line args (the wrapper's own flags already
 // stripped) and returns the exit code. For every command but kill with
 // SIGKILL it ends in syscall.Exec of the real runtime and returns only when
-// that exec fails.
+// that exec fails. Kill with SIGKILL returns within KillBound, delete
+// --force execs within ForceDeleteBound.
 func (w *Wrapper) Run(ctx context.Context, args []string) int {
 	w.defaults()
 	inv, err := oci.ParseRuncArgs(args)
@@ -75,9 +114,14 @@ func (w *Wrapper) Run(ctx context.Context, args []string) int {
 	case inv.Command == "create" || inv.Command == "run":
 		ctx = w.inject(ctx, inv)
 	case inv.Command == "kill" && oci.IsSIGKILL(inv.Signal):
+		ctx, cancel := context.WithDeadline(ctx, time.Now().Add(w.KillBound()))
+		defer cancel()
 		return w.kill(ctx, inv, args)
 	case inv.Command == "delete" && inv.Force:
-		ctx = w.forceDelete(ctx, inv)
+		dctx, cancel := context.WithDeadline(ctx, time.Now().Add(w.ForceDeleteBound()))
+		// The returned context only carries the span on to the exec.
+		ctx = w.forceDelete(dctx, inv)
+		cancel()
 	}
 	return w.exec(ctx, args)
 }
@@ -115,14 +159,17 @@ func (w *Wrapper) defaults() {
 }
 
 // exec replaces the wrapper with the real runtime, argv unchanged; its
-// TRACEPARENT is the wrapper's span, for a runtime that traces too.
+// TRACEPARENT is the wrapper's span, for a runtime that traces too. No
+// process is left to forward signals or to outlive: the caller's pid is
+// the real runtime's from here on, so the caller's signals, timeouts and
+// wait reach it directly.
 func (w *Wrapper) exec(ctx context.Context, args []string) int {
 	argv := append([]string{w.Runtime}, args...)
 	if w.Flush != nil {
 		w.Flush()
 	}
 	err := syscall.Exec(w.Runtime, argv, telemetry.InjectEnv(ctx, w.Env))
-	fmt.Fprintf(w.Stderr, "fuseguard-runtime: exec %s: %v\n", w.Runtime, err)
+	fmt.Fprintf(w.Stderr, "fuseguard-runtime: exec %s: %s\n", untrusted.Text(w.Runtime), untrusted.Line(err.Error()))
 	return 1
 }
 
@@ -178,7 +225,7 @@ func (w *Wrapper) kill(ctx context.Context, inv oci.Invocation, args []string) i
 	if terr == nil {
 		span.SetAttributes(telemetry.ProcessPID(t.PID))
 	}
-	code := w.child(ctx, args)
+	code := w.child(ctx, log, args)
 	span.SetAttributes(attribute.Int("fuseguard.runtime.exit_code", code))
 	if code != 0 {
 		return code
@@ -210,25 +257,10 @@ func (w *Wrapper) forceDelete(ctx context.Context, inv oci.Invocation) context.C
 	return ctx
 }
 
-// rescue runs the bounded killer.Kill on t and logs its report.
+// rescue runs the bounded killer.Kill on t, under ctx's deadline, and
+// logs its report.
 func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldLogger, t killer.Target, rec *fuseguard.Record, verifyOnly bool) {
-	verify, recover := w.VerifyTimeout, w.RecoverTimeout
-	if verify <= 0 {
-		verify = killer.DefaultVerifyTimeout
-	}
-	if recover <= 0 {
-		recover = killer.DefaultRecoverTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, verify+recover+rescueSlack)
-	defer cancel()
-	rep, err := killer.Kill(ctx, t, killer.Options{
-		VerifyTimeout:  verify,
-		RecoverTimeout: recover,
-		VerifyOnly:     verifyOnly,
-		Record:         rec,
-		Log:            log,
-		Tracer:         w.Tracer,
-	})
+	rep, err := killer.Kill(ctx, t, w.killerOptions(log, rec, verifyOnly))
 	span.SetAttributes(telemetry.Outcome(string(rep.Outcome)))
 	entry := log.WithFields(logrus.Fields{
 		"pid":      t.PID,
@@ -252,15 +284,67 @@ func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldL
 	}
 }
 
+// forwardedSignals are passed on to the runtime child, so that a caller
+// that stops the wrapper stops the runtime: the wrapper then exits with
+// the child's status.
+var forwardedSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT}
+
 // child runs the real runtime with args, the wrapper's stdio and ctx's
 // trace context, and returns its exit code (128+signal when a signal ended
-// it).
-func (w *Wrapper) child(ctx context.Context, args []string) int {
+// it). It leaves no process behind: the signals in forwardedSignals go on
+// to the child, and so does a SIGTERM when ctx is cancelled (the command's
+// own SIGTERM handling cancels it); at ctx's deadline, or after
+// runtimeKillTimeout, the child is SIGKILLed and reaped; and should the
+// wrapper itself be SIGKILLed, the kernel sends the child SIGKILL
+// (PR_SET_PDEATHSIG).
+func (w *Wrapper) child(ctx context.Context, log logrus.FieldLogger, args []string) int {
+	deadline := time.Now().Add(runtimeKillTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	hard, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer cancel()
+	cancelled := ctx.Done()
 	cmd := exec.Command(w.Runtime, args...)
 	cmd.Args[0] = w.Runtime
 	cmd.Env = telemetry.InjectEnv(ctx, w.Env)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = w.Stdin, w.Stdout, w.Stderr
-	err := cmd.Run()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// The parent death signal follows the thread that forked, not the
+	// process (prctl(2)): keep this goroutine on that thread until the
+	// child is reaped, so that the Go runtime cannot retire it early.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, forwardedSignals...)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(w.Stderr, "fuseguard-runtime: run %s: %v\n", w.Runtime, err)
+		return 1
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var err error
+wait:
+	for {
+		select {
+		case err = <-exited:
+			break wait
+		case sig := <-sigs:
+			log.WithField("signal", sig.String()).Info("forwarding a signal to the runtime")
+			_ = cmd.Process.Signal(sig)
+		case <-cancelled:
+			cancelled = nil
+			log.WithError(ctx.Err()).Info("cancelled: SIGTERM to the runtime")
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+		case <-hard.Done():
+			log.WithField("pid", cmd.Process.Pid).Error("runtime did not return in time; killing it")
+			_ = cmd.Process.Kill()
+			err = <-exited // SIGKILL cannot be blocked: the wait is short
+			break wait
+		}
+	}
 	if err == nil {
 		return 0
 	}
@@ -271,6 +355,6 @@ func (w *Wrapper) child(ctx context.Context, args []string) int {
 		}
 		return ee.ExitCode()
 	}
-	fmt.Fprintf(w.Stderr, "fuseguard-runtime: run %s: %v\n", w.Runtime, err)
+	fmt.Fprintf(w.Stderr, "fuseguard-runtime: run %s: %s\n", untrusted.Text(w.Runtime), untrusted.Line(err.Error()))
 	return 1
 }

@@ -101,7 +101,7 @@ func TestKillRescueFailureKeepsExitCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sleep.Process.Kill(); sleep.Wait() })
-	store := fuseguard.Store{Dir: t.TempDir()}
+	store := fuseguard.Store{Dir: testenv.StateDir(t)}
 	r, err := fuseguard.NewRecord(proc.NewFS(""), "alive", sleep.Process.Pid, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +142,7 @@ func TestKillRescueFailureKeepsExitCode(t *testing.T) {
 // replaced).
 func TestKillPassesTraceContext(t *testing.T) {
 	sh := testenv.RequireBinary(t, "sh")
-	dir := t.TempDir()
+	dir := testenv.StateDir(t)
 	out := filepath.Join(dir, "env")
 	rt := filepath.Join(dir, "runtime")
 	if err := os.WriteFile(rt, []byte("#!"+sh+"\nenv > "+out+"\n"), 0o755); err != nil {

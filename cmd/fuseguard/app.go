@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/fuseguard/fuseguard/untrusted"
 )
 
 // Exit codes, documented in the package comment and README.
@@ -50,6 +52,7 @@ func commands() map[string]command {
 func run(ctx context.Context, argv0 string, args []string) int {
 	a := &app{stdout: os.Stdout, stderr: os.Stderr, log: logrus.New(), getenv: os.Getenv}
 	a.log.SetOutput(os.Stderr)
+	a.log.SetFormatter(untrusted.Formatter{Formatter: &logrus.TextFormatter{}})
 	if argv0 == runtimeArgv0 {
 		return cmdRuntime(ctx, a, args)
 	}
@@ -107,7 +110,7 @@ func (a *app) parse(fs *flag.FlagSet, format, level *string, args []string) (int
 	case "json":
 		a.log.SetFormatter(&logrus.JSONFormatter{})
 	case "text":
-		a.log.SetFormatter(&logrus.TextFormatter{})
+		a.log.SetFormatter(untrusted.Formatter{Formatter: &logrus.TextFormatter{}})
 	default:
 		fmt.Fprintf(a.stderr, "%s: bad --log-format %q (text or json)\n", fs.Name(), *format)
 		return exitUsage, false
@@ -128,8 +131,9 @@ func (a *app) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// fail prints a one-line error and returns code.
+// fail prints a one-line error and returns code. Errors quote what a
+// container named (paths, ids): the line is escaped.
 func (a *app) fail(code int, format string, args ...any) int {
-	fmt.Fprintf(a.stderr, "fuseguard: "+format+"\n", args...)
+	fmt.Fprintln(a.stderr, "fuseguard: "+untrusted.Line(fmt.Sprintf(format, args...)))
 	return code
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/hook"
+	"github.com/fuseguard/fuseguard/obs"
 	"github.com/fuseguard/fuseguard/oci"
 )
 
@@ -67,7 +68,11 @@ func cmdHook(ctx context.Context, a *app, args []string) int {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	begin := time.Now()
-	rec, err := runHook(ctx, a, stage, store, entry, tp.Tracer())
+	id, rec, err := runHook(ctx, a, stage, store, entry, tp.Tracer())
+	if id != "" {
+		// poststop has no record to name the container by.
+		entry = entry.WithField("id", id)
+	}
 	// After the record, so that a new watcher's first scan finds it.
 	if (stage == oci.CreateRuntime || stage == oci.Poststart) && watcherWanted(a, *noWatcher, entry) {
 		ensureWatcher(ctx, store.Dir, entry)
@@ -81,16 +86,17 @@ func cmdHook(ctx context.Context, a *app, args []string) int {
 		return exitOK
 	}
 	if rec != nil {
-		entry = entry.WithFields(logrus.Fields{"id": rec.ID, "init_pid": rec.InitPID, "connections": len(rec.Connections)})
+		entry = entry.WithFields(logrus.Fields{"init_pid": rec.InitPID, "connections": len(rec.Connections)})
 	}
 	entry.WithField("ms", float64(time.Since(begin))/float64(time.Millisecond)).Info("hook done")
 	return exitOK
 }
 
 // runHook reads the State and runs the stage, bounded by ctx even if
-// stdin never ends.
-func runHook(ctx context.Context, a *app, stage oci.Stage, store fuseguard.Store, log logrus.FieldLogger, tr trace.Tracer) (*fuseguard.Record, error) {
+// stdin never ends. It returns the container's id once the State is read.
+func runHook(ctx context.Context, a *app, stage oci.Stage, store fuseguard.Store, log logrus.FieldLogger, tr trace.Tracer) (string, *fuseguard.Record, error) {
 	type result struct {
+		id  string
 		rec *fuseguard.Record
 		err error
 	}
@@ -102,22 +108,23 @@ func runHook(ctx context.Context, a *app, stage oci.Stage, store fuseguard.Store
 			return
 		}
 		rec, err := hook.Run(ctx, stage, st, hook.Options{Store: store, Log: log, Tracer: tr, Getenv: a.getenv})
-		done <- result{rec, err}
+		done <- result{st.ID, rec, err}
 	}()
 	select {
 	case r := <-done:
-		return r.rec, r.err
+		return r.id, r.rec, r.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("hook %s: %w", stage, ctx.Err())
+		return "", nil, fmt.Errorf("hook %s: %w", stage, ctx.Err())
 	}
 }
 
 // stateLog returns a JSON logger writing to <dir>/name, opened on the first
 // entry (so a command that logs nothing touches no file), and to also when
-// not nil. When the file cannot be opened the entries go to also, or to
-// a.stderr.
+// not nil. The file is size-capped and rotated (obs.LogFile) and refused
+// when dir is not private (fuseguard.CheckStateDir) or name is a symlink;
+// the entries then go to also, or to a.stderr, after one line saying why.
 func stateLog(a *app, dir, name string, also io.Writer) (*logrus.Logger, func()) {
-	lf := &lazyFile{path: filepath.Join(dir, name)}
+	lf := &lazyFile{dir: dir, name: name, errOut: a.stderr}
 	l := logrus.New()
 	l.SetFormatter(&logrus.JSONFormatter{})
 	w := io.Writer(lf)
@@ -130,24 +137,26 @@ func stateLog(a *app, dir, name string, also io.Writer) (*logrus.Logger, func())
 	return l, lf.close
 }
 
-// lazyFile opens an append-only log file on the first write; it never
-// fails a write (a log must not fail the command), falling back to
-// fallback when the file cannot be opened.
+// lazyFile opens a state-dir log file on the first write; it never fails
+// a write (a log must not fail the command), falling back to fallback when
+// the file cannot be opened.
 type lazyFile struct {
-	path     string
-	fallback io.Writer
-	once     sync.Once
-	f        *os.File
-	err      error
+	dir, name string
+	fallback  io.Writer // the entries, when the file cannot be opened
+	errOut    io.Writer // why it cannot, once
+	once      sync.Once
+	f         *obs.LogFile
 }
 
 func (l *lazyFile) Write(p []byte) (int, error) {
 	l.once.Do(func() {
-		if err := os.MkdirAll(filepath.Dir(l.path), 0o700); err != nil {
-			l.err = err
-			return
+		err := fuseguard.EnsureStateDir(l.dir)
+		if err == nil {
+			l.f, err = obs.OpenLogFile(filepath.Join(l.dir, l.name), 0, 0)
 		}
-		l.f, l.err = os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			fmt.Fprintf(l.errOut, "fuseguard: %s not written: %v\n", l.name, err)
+		}
 	})
 	if l.f != nil {
 		if _, err := l.f.Write(p); err == nil {

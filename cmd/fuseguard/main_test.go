@@ -15,6 +15,7 @@ import (
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
 // fg runs the fuseguard binary with a deadline and returns stdout, stderr
@@ -25,7 +26,7 @@ func fg(t *testing.T, args ...string) (string, string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "FUSEGUARD_STATE_DIR="+t.TempDir())
+	cmd.Env = append(os.Environ(), "FUSEGUARD_STATE_DIR="+testenv.StateDir(t))
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -126,16 +127,14 @@ func TestKillJSONStillStuckExitsNonZero(t *testing.T) {
 	}
 }
 
-func TestDiagnoseExplainsTheChain(t *testing.T) {
-	t.Parallel()
-	c := fixture.W2(t, "read")
-	if err := c.Kill(); err != nil {
-		t.Fatal(err)
-	}
+// diagnoseKilled runs `fuseguard diagnose --json` on a killed init until
+// it waits in zap_pid_ns_processes with a plan, or 5 s have passed.
+func diagnoseKilled(t *testing.T, pid int) killer.Diagnosis {
+	t.Helper()
 	var d killer.Diagnosis
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		stdout, stderr, code := fg(t, "diagnose", "--json", fmt.Sprint(c.InitPID))
+		stdout, stderr, code := fg(t, "diagnose", "--json", fmt.Sprint(pid))
 		if code != exitOK {
 			t.Fatalf("diagnose: exit %d\n%s", code, stderr)
 		}
@@ -143,10 +142,19 @@ func TestDiagnoseExplainsTheChain(t *testing.T) {
 			t.Fatal(err)
 		}
 		if d.InitInZap && len(d.Plan) > 0 || time.Now().After(deadline) {
-			break
+			return d
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func TestDiagnoseExplainsTheChain(t *testing.T) {
+	t.Parallel()
+	c := fixture.W2(t, "read")
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	d := diagnoseKilled(t, c.InitPID)
 	if !d.InitInZap || len(d.Plan) != 1 || d.Plan[0].Conn != c.Conn {
 		t.Fatalf("diagnosis: inZap %v plan %+v; want connection %d", d.InitInZap, d.Plan, c.Conn)
 	}

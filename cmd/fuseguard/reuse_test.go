@@ -13,6 +13,7 @@ import (
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
 // TestKillLeavesReusedConnection: `fuseguard kill` with the container's
@@ -21,7 +22,7 @@ import (
 // serving. Not parallel: a FUSE mount of a parallel test could take the
 // freed id first.
 func TestKillLeavesReusedConnection(t *testing.T) {
-	stateDir := t.TempDir()
+	stateDir := testenv.StateDir(t)
 	c, reused := fixture.Reuse(t, func(c *fixture.Container) {
 		rec, err := fuseguard.NewRecord(proc.NewFS(""), "reuse", c.InitPID, time.Now())
 		if err != nil {

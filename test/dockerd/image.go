@@ -24,20 +24,13 @@ import (
 // reference and fails t when any step fails or ImportTimeout passes.
 func (d *Daemon) ImportImage(t testing.TB, name string, extraFiles map[string]string) string {
 	t.Helper()
-	busybox := testenv.RequireBinary(t, "busybox")
-	if err := requireStatic(busybox); err != nil {
-		t.Fatalf("dockerd: image %s: %v", name, err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), ImportTimeout)
 	defer cancel()
-	applets, err := busyboxApplets(ctx, busybox)
-	if err != nil {
-		t.Fatalf("dockerd: image %s: %v", name, err)
-	}
+	write := RootfsWriter(t, ctx, extraFiles)
 
 	begin := time.Now()
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeRootfs(pw, busybox, applets, extraFiles)) }()
+	go func() { pw.CloseWithError(write(pw)) }()
 	out, _, err := d.dockerStdin(ctx, pr, "import", "-", name)
 	pr.CloseWithError(io.ErrClosedPipe) // unblock the writer if docker quit early
 	if err != nil {
@@ -45,6 +38,23 @@ func (d *Daemon) ImportImage(t testing.TB, name string, extraFiles map[string]st
 	}
 	t.Logf("imported %s (%s) in %v", name, strings.TrimSpace(out), time.Since(begin).Round(time.Millisecond))
 	return name
+}
+
+// RootfsWriter returns what writes ImportImage's root file system as a tar
+// stream (busybox-static with every applet linked in /bin, the usual empty
+// directories, and extraFiles), for any engine's import. It fails t when
+// busybox-static is missing or lists no applets within ctx.
+func RootfsWriter(t testing.TB, ctx context.Context, extraFiles map[string]string) func(io.Writer) error {
+	t.Helper()
+	busybox := testenv.RequireBinary(t, "busybox")
+	if err := requireStatic(busybox); err != nil {
+		t.Fatalf("rootfs: %v", err)
+	}
+	applets, err := busyboxApplets(ctx, busybox)
+	if err != nil {
+		t.Fatalf("rootfs: %v", err)
+	}
+	return func(w io.Writer) error { return writeRootfs(w, busybox, applets, extraFiles) }
 }
 
 // requireStatic refuses a dynamically linked busybox: the image has no

@@ -2,17 +2,13 @@ package dockerd
 
 import (
 	"context"
-	"errors"
-	"os"
 	"slices"
-	"sort"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/fuseguard/fuseguard/proc"
@@ -191,34 +187,16 @@ func (d *Daemon) leftovers() []int {
 	return left
 }
 
-// unmountAll lazily unmounts everything mounted below our directory,
-// deepest first. Lazy, because a mount may still be busy.
+// unmountAll lazily unmounts everything mounted below our directory.
 func (d *Daemon) unmountAll(t testing.TB) {
-	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(d.Dir))
-	if err != nil {
-		t.Logf("dockerd teardown: reading mounts: %v", err)
-		return
-	}
-	sort.Slice(infos, func(i, j int) bool { return len(infos[i].Mountpoint) > len(infos[j].Mountpoint) })
-	for _, m := range infos {
-		err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH)
-		if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			t.Errorf("dockerd teardown: unmount %s: %v", m.Mountpoint, err)
-		}
+	if err := UnmountBelow(d.Dir); err != nil {
+		t.Errorf("dockerd teardown: %v", err)
 	}
 }
 
-// removeDir removes our directory within rmdirTimeout; a removal that
-// hangs is abandoned and reported.
+// removeDir removes our directory within rmdirTimeout.
 func (d *Daemon) removeDir(t testing.TB) {
-	done := make(chan error, 1)
-	go func() { done <- os.RemoveAll(d.Dir) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("dockerd teardown: %v", err)
-		}
-	case <-time.After(rmdirTimeout):
-		t.Errorf("dockerd teardown: removing %s did not finish within %v", d.Dir, rmdirTimeout)
+	if err := RemoveDir(d.Dir, rmdirTimeout); err != nil {
+		t.Errorf("dockerd teardown: %v", err)
 	}
 }

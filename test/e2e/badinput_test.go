@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func TestHookBadInput(t *testing.T) {
 		{"no-such-pid", "createRuntime", valid(1 << 22), "bad-input"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := testenv.StateDir(t)
 			env := []string{fuseguard.EnvStateDir + "=" + dir}
 			r := run(t, 10*time.Second, env, stdinFile(t, tc.stdin), bin, "hook", tc.stage)
 			if r.code != 0 {
@@ -91,7 +92,7 @@ func TestHookBadInput(t *testing.T) {
 	}
 
 	t.Run("unknown-stage", func(t *testing.T) {
-		r := run(t, 10*time.Second, []string{fuseguard.EnvStateDir + "=" + t.TempDir()}, stdinFile(t, valid(1)), bin, "hook", "prestart")
+		r := run(t, 10*time.Second, []string{fuseguard.EnvStateDir + "=" + testenv.StateDir(t)}, stdinFile(t, valid(1)), bin, "hook", "prestart")
 		if r.code != 2 {
 			t.Errorf("exit %d, want 2 (usage)", r.code)
 		}
@@ -104,7 +105,7 @@ func TestHookBadInput(t *testing.T) {
 func TestHookLifecycle(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := fgcmd.Binary(t)
-	dir := t.TempDir()
+	dir := testenv.StateDir(t)
 	env := []string{fuseguard.EnvStateDir + "=" + dir, "TRACEPARENT=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
 	state := func(status string, pid int) []byte {
 		b, _ := json.Marshal(map[string]any{"ociVersion": "1.0.2", "id": "life", "status": status, "pid": pid, "bundle": dir, "future": 1})
@@ -129,8 +130,14 @@ func TestHookLifecycle(t *testing.T) {
 	if _, err := (fuseguard.Store{Dir: dir}).Load("life"); !errors.Is(err, fuseguard.ErrNoRecord) {
 		t.Fatalf("record after poststop: %v", err)
 	}
-	if lines := fgcmd.LogLines(filepath.Join(dir, "hook.log"), "life"); len(lines) != 2 {
-		t.Errorf("hook.log lines for life: %d, want 2 (createRuntime, poststart):\n%s", len(lines), strings.Join(lines, "\n"))
+	lines := fgcmd.LogLines(filepath.Join(dir, "hook.log"), "life")
+	for _, stage := range []string{"createRuntime", "poststart", "poststop"} {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, `"stage":"`+stage+`"`) }) {
+			t.Errorf("hook.log: no %s line for life", stage)
+		}
+	}
+	if len(lines) != 3 {
+		t.Errorf("hook.log lines for life: %d, want 3 (createRuntime, poststart, poststop):\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 }
 
@@ -145,7 +152,7 @@ var timeField = regexp.MustCompile(`time="[^"]*" `)
 func TestRuntimeBadInput(t *testing.T) {
 	bin, wrapper := fgcmd.Binary(t), fgcmd.Runtime(t)
 	runc := testenv.RequireBinary(t, "runc")
-	dir := t.TempDir()
+	dir := testenv.StateDir(t)
 	env := []string{fuseguard.EnvStateDir + "=" + dir}
 
 	for _, tc := range []struct {

@@ -41,7 +41,7 @@ type dockerEnv struct {
 // FUSEGUARD_WATCHER=0 reaches them through dockerd's environment).
 func startDocker(t testing.TB) *dockerEnv {
 	t.Helper()
-	e := &dockerEnv{stateDir: t.TempDir()}
+	e := &dockerEnv{stateDir: testenv.StateDir(t)}
 	e.d, e.image = startDaemon(t, map[string]string{"fuseguard": fgcmd.RuntimeScript(t, e.stateDir)})
 	return e
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
+	"github.com/fuseguard/fuseguard/test/fgwatch"
+	"github.com/fuseguard/fuseguard/test/testenv"
 	"github.com/fuseguard/fuseguard/watch"
 )
 
@@ -44,8 +46,8 @@ func sleeper(t *testing.T) int {
 // not kept open by it.
 func TestHookStartsWatcher(t *testing.T) {
 	bin := fgcmd.Binary(t)
-	dir := t.TempDir()
-	t.Cleanup(func() { stopWatcher(t, dir) })
+	dir := testenv.StateDir(t)
+	t.Cleanup(func() { fgwatch.StopWatcher(t, dir) })
 	pid := sleeper(t)
 
 	// A pipe without O_CLOEXEC in the hook, as a runtime could leave one:
@@ -79,8 +81,10 @@ func TestHookStartsWatcher(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("the runtime's pipe is still open after the hook exited: watcher %d holds it", wpid)
 	}
-	if lines := fgcmd.LogLines(filepath.Join(dir, "hook.log"), "hw"); len(lines) != 1 {
-		t.Errorf("hook.log: %q", lines)
+	lines := fgcmd.LogLines(filepath.Join(dir, "hook.log"), "hw")
+	done := slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return !strings.Contains(l, `"msg":"hook done"`) })
+	if len(done) != 1 {
+		t.Errorf("hook.log: %q, want one hook done", lines)
 	}
 	if !strings.Contains(mustRead(filepath.Join(dir, "hook.log")), `"msg":"started the node watcher"`) {
 		t.Errorf("hook.log does not say it started the watcher:\n%s", mustRead(filepath.Join(dir, "hook.log")))
@@ -114,8 +118,8 @@ func TestHookWatcherOff(t *testing.T) {
 		{"poststop", "poststop", []string{"FUSEGUARD_WATCHER="}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			t.Cleanup(func() { stopWatcher(t, dir) })
+			dir := testenv.StateDir(t)
+			t.Cleanup(func() { fgwatch.StopWatcher(t, dir) })
 			argv := append(append([]string{bin, "hook"}, tc.flags...), tc.stage)
 			r := run(t, 10*time.Second, append(tc.env, fuseguard.EnvStateDir+"="+dir), stdinFile(t, hookState("off", "running", pid)), argv...)
 			if r.code != 0 || strings.Contains(r.stderr, `"error"`) {
@@ -147,7 +151,7 @@ func TestRuntimeForwardsWatcherEnv(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := run(t, 10*time.Second, []string{"FUSEGUARD_WATCHER=" + val}, nil,
-			bin, "runtime", "--fuseguard-runtime", truePath, "--fuseguard-state-dir", t.TempDir(), "create", "--bundle", bundle, "fw")
+			bin, "runtime", "--fuseguard-runtime", truePath, "--fuseguard-state-dir", testenv.StateDir(t), "create", "--bundle", bundle, "fw")
 		if r.code != 0 {
 			t.Fatalf("runtime create: exit %d %s", r.code, r.stderr)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
+	"github.com/fuseguard/fuseguard/test/fgwatch"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 	"github.com/fuseguard/fuseguard/watch"
@@ -82,11 +83,11 @@ func TestDockerKillLeavesReusedConnection(t *testing.T) {
 // mount and leave the host's N serving, its reader still waiting.
 func TestDockerWatcherLeavesReusedConnection(t *testing.T) {
 	testenv.RequireLong(t)
-	dir := t.TempDir()
+	dir := testenv.StateDir(t)
 	// Unset TestMain's FUSEGUARD_WATCHER=0: the hooks start the watcher.
 	d, image := startDaemon(t, map[string]string{"fg-reuse": fgcmd.RuntimeScript(t, dir, "-u", "FUSEGUARD_WATCHER")})
 	e := &dockerEnv{d: d, image: image, stateDir: dir}
-	t.Cleanup(func() { stopWatcher(t, dir) })
+	t.Cleanup(func() { fgwatch.StopWatcher(t, dir) })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// sh is init; it exits once the test creates /go.

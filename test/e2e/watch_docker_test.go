@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
+	"github.com/fuseguard/fuseguard/test/fgwatch"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 	"github.com/fuseguard/fuseguard/test/wedgefs"
@@ -46,7 +45,7 @@ func TestDockerWatcher(t *testing.T) {
 	dirs := map[string]string{}
 	runtimes := map[string]string{}
 	for _, n := range names {
-		dirs[n] = t.TempDir()
+		dirs[n] = testenv.StateDir(t)
 		// Unset TestMain's FUSEGUARD_WATCHER=0: the default is under test.
 		runtimes["fg-"+n] = fgcmd.RuntimeScript(t, dirs[n], "-u", "FUSEGUARD_WATCHER")
 	}
@@ -55,7 +54,7 @@ func TestDockerWatcher(t *testing.T) {
 	// is stopped when the subtest ends.
 	sub := func(t *testing.T, name string) (*dockerEnv, string) {
 		e := &dockerEnv{d: d, image: image, stateDir: dirs[name]}
-		t.Cleanup(func() { stopWatcher(t, e.stateDir) })
+		t.Cleanup(func() { fgwatch.StopWatcher(t, e.stateDir) })
 		return e, "fg-" + name
 	}
 
@@ -93,7 +92,7 @@ func TestDockerWatcher(t *testing.T) {
 			t.Fatalf("without a watcher: %+v %v, want still running (wedged)", st, err)
 		}
 		restart := time.Now()
-		startWatcher(t, e.stateDir, "restarted.log")
+		fgwatch.StartWatcher(t, e.stateDir, "restarted.log")
 		e.assertRescued(t, ctx, a, restart, "restarted.log")
 		if lines := fgcmd.LogLinesBy(filepath.Join(e.stateDir, watch.LogName), "container", a.id); slices.ContainsFunc(lines, isAbort) {
 			t.Errorf("the killed watcher aborted something:\n%s", strings.Join(lines, "\n"))
@@ -293,22 +292,10 @@ func waitExiting(t *testing.T, pid int, timeout time.Duration) time.Time {
 // zap_pid_ns_processes and a task of its FUSE daemon is in D.
 func assertWedged(t *testing.T, pid int, exit time.Time) {
 	t.Helper()
-	p := proc.NewFS("")
 	var zap bool
 	var stuck []int
 	for time.Since(exit) < watch.DefaultGrace/2 {
-		st, _ := p.Stack(context.Background(), pid)
-		zap = st.Has("zap_pid_ns_processes")
-		stuck = stuck[:0]
-		kids, _ := p.Descendants(pid)
-		for _, k := range kids {
-			tids, _ := p.Tasks(k)
-			for _, tid := range tids {
-				if s, err := p.Stat(context.Background(), tid); err == nil && s.State == "D" {
-					stuck = append(stuck, tid)
-				}
-			}
-		}
+		zap, stuck = fixture.WedgeShape(context.Background(), pid)
 		if zap && len(stuck) > 0 {
 			return
 		}
@@ -393,64 +380,4 @@ func killWatcher(t *testing.T, dir string, pid int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// startWatcher runs `fuseguard watch` on dir as the test's child, logging
-// to logName in dir; it is stopped (TERM, then KILL) and reaped at
-// cleanup.
-func startWatcher(t *testing.T, dir, logName string) {
-	t.Helper()
-	logf, err := os.OpenFile(filepath.Join(dir, logName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(fgcmd.Binary(t), "watch", "--state-dir", dir, "--log-format", "json")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(watch.DefaultShutdown + time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-}
-
-// stopWatcher stops whatever watcher holds dir's lock (the hook's): TERM,
-// then KILL, bounded. The hook's watcher is not the test's child (the
-// shim, a subreaper, reaps it), so it waits for the pid to go or turn
-// zombie.
-func stopWatcher(t testing.TB, dir string) {
-	pid, err := watch.Holder(dir)
-	if err != nil || pid <= 0 {
-		return
-	}
-	p := proc.NewFS("")
-	st, err := p.Stat(context.Background(), pid)
-	if err != nil {
-		return
-	}
-	gone := func() bool {
-		now, err := p.Stat(context.Background(), pid)
-		return err != nil || now.StartTime != st.StartTime || now.State == "Z"
-	}
-	for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGKILL} {
-		_ = unix.Kill(pid, sig)
-		deadline := time.Now().Add(watch.DefaultShutdown + time.Second)
-		for time.Now().Before(deadline) {
-			if gone() {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	t.Errorf("watcher %d of %s survived SIGKILL", pid, dir)
 }

@@ -21,6 +21,8 @@
 // (by, pid), exec (pid), blocked (op), reaped (by, pid, status), read (n,
 // data in hex), stat, and ready (role) once the process is armed. Pids are as seen in the
 // emitter's PID namespace. -ready FILE also appends "ready\n" to FILE.
+// $FUSEFIXTURE_COMM, when set, is the process name (comm) of every
+// fusefixture process.
 package fusefixture
 
 import (
@@ -35,6 +37,12 @@ const EventPrefix = eventPrefix
 func Main(args []string) int {
 	if len(args) < 1 {
 		return usage()
+	}
+	if name := os.Getenv(EnvComm); name != "" {
+		if err := setComm(name); err != nil {
+			fmt.Fprintf(os.Stderr, "fusefixture: %v\n", err)
+			return 1
+		}
 	}
 	var err error
 	rest := args[1:]

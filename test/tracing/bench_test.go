@@ -93,7 +93,7 @@ func BenchmarkHookRun(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	dir := b.TempDir()
+	dir := testenv.StateDir(b)
 	for name, setup := range collectors(b) {
 		b.Run(name, func(b *testing.B) {
 			env := append(setup(), fuseguard.EnvStateDir+"="+dir)

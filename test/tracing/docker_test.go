@@ -46,7 +46,7 @@ func startTracedDocker(t *testing.T) *tracedDocker {
 	t.Helper()
 	testenv.RequireLong(t)
 	testenv.RequireFUSE(t)
-	e := &tracedDocker{j: jaeger.Start(t), stateDir: t.TempDir()}
+	e := &tracedDocker{j: jaeger.Start(t), stateDir: testenv.StateDir(t)}
 	// The others get fuseguard's default export timeout back.
 	dflt := []string{"-u", "OTEL_EXPORTER_OTLP_TIMEOUT"}
 	e.d = dockerd.Start(t, dockerd.Options{

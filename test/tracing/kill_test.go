@@ -17,6 +17,7 @@ import (
 	"github.com/fuseguard/fuseguard/oci"
 	"github.com/fuseguard/fuseguard/telemetry"
 	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
 // memoryProvider is a Provider recording every ended span in memory.
@@ -53,7 +54,7 @@ func TestKillSpanTree(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	store := fuseguard.Store{Dir: t.TempDir()}
+	store := fuseguard.Store{Dir: testenv.StateDir(t)}
 	rec, err := hook.Run(ctx, oci.CreateRuntime, &specs.State{ID: "w2", Status: specs.StateCreating, Pid: c.InitPID},
 		hook.Options{Store: store, Tracer: tr, Getenv: func(string) string { return "" }})
 	if err != nil {

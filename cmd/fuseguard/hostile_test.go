@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/fusefixture"
+	"github.com/fuseguard/fuseguard/untrusted"
+	"github.com/fuseguard/fuseguard/watch"
+)
+
+// TestDiagnoseEscapesHostileNames: a container whose processes are named
+// with terminal escapes and whose FUSE mount point holds a newline, an OSC
+// title sequence, a bell and a bidi override. `fuseguard diagnose` shows
+// both, escaped, and no control byte reaches the terminal; --json keeps the
+// raw values.
+func TestDiagnoseEscapesHostileNames(t *testing.T) {
+	// The fixture's processes inherit the environment: not parallel.
+	const comm = "ev\x1b[2J\r\u202eil" // 13 bytes: the kernel keeps 15
+	t.Setenv(fusefixture.EnvComm, comm)
+	c := fixture.W1(t, false)
+	evil := filepath.Join(c.Dir, "m\n\x1b]0;pwned\a\u202efdp.exe")
+	if err := os.Mkdir(evil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// In the container's namespace, move its FUSE mount to the hostile
+	// path, so that it is the only name the connection has there.
+	fixture.InMountNamespace(t, c.InitPID, func() error {
+		if err := unix.Mount(c.Mountpoint, evil, "", unix.MS_BIND, ""); err != nil {
+			return err
+		}
+		return unix.Unmount(c.Mountpoint, unix.MNT_DETACH)
+	})
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+
+	d := diagnoseKilled(t, c.InitPID)
+	// JSON keeps the raw values.
+	if !slices.ContainsFunc(d.Stuck, func(k killer.Task) bool { return k.Comm == comm }) {
+		t.Fatalf("no stuck task named %q in %+v", comm, d.Stuck)
+	}
+	if len(d.Plan) != 1 || d.Plan[0].Conn != c.Conn || d.Plan[0].MountPoint != evil {
+		t.Fatalf("plan %+v, want connection %d at %q", d.Plan, c.Conn, evil)
+	}
+
+	stdout, stderr, code := fg(t, "diagnose", fmt.Sprint(c.InitPID))
+	if code != exitOK {
+		t.Fatalf("diagnose: exit %d\n%s", code, stderr)
+	}
+	t.Logf("diagnose:\n%s", stdout)
+	assertNoControl(t, stdout)
+	assertNoControl(t, stderr)
+	for _, want := range []string{
+		fmt.Sprintf("(%s) is D", untrusted.Text(comm)),
+		fmt.Sprintf("kill would abort connection %d (fuse.wedgefs at %s)", c.Conn, untrusted.Text(evil)),
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("diagnose output lacks %q", want)
+		}
+	}
+
+	// kill's text output and log lines: the rescue aborts the connection.
+	stdout, stderr, code = fg(t, "kill", "--verify-only", fmt.Sprint(c.InitPID))
+	t.Logf("kill (exit %d):\n%s\n%s", code, stdout, stderr)
+	assertNoControl(t, stdout)
+	assertNoControl(t, stderr)
+	if code != exitOK || !strings.Contains(stdout, fmt.Sprintf("connection %d aborted", c.Conn)) {
+		t.Errorf("kill did not report connection %d aborted (exit %d)", c.Conn, code)
+	}
+}
+
+// TestStatusEscapes: a record's mount point, fs type and id cannot put
+// escapes on the screen or break the table; ownership unknown is shown.
+func TestStatusEscapes(t *testing.T) {
+	conn := fuseguard.RecordedConnection{Connection: fuseguard.Connection{
+		Mount:            fuseguard.Mount{Conn: 42, FSType: "fuse.x\x1b[2J", MountPoint: "/m\n\tfake\x9b31m\u202e"},
+		OwnershipUnknown: "host mount table unreadable: x",
+	}}
+	st := watch.Status{StateDir: "/run/fg\r", WatcherPID: 0, Containers: []watch.Tracked{{
+		ID: "c\x1b]0;t\a", InitPID: 7, Init: watch.InitRunning,
+		Connections: []watch.ConnStatus{{RecordedConnection: conn, Live: true, Waiting: 1}},
+	}}}
+	var b strings.Builder
+	printStatus(&b, st)
+	out := b.String()
+	t.Logf("status:\n%s", out)
+	assertNoControl(t, out)
+	if lines := strings.Count(out, "\n"); lines != 3 {
+		t.Errorf("status has %d lines, want 3 (watcher, header, one connection)", lines)
+	}
+	for _, want := range []string{untrusted.Text(conn.MountPoint), untrusted.Text(conn.FSType), untrusted.Text(st.Containers[0].ID), "unknown"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q", want)
+		}
+	}
+}
+
+// assertNoControl fails when out holds anything but printable text and
+// line ends: no ESC, CR, BEL, C1 control, invalid UTF-8 or bidi control.
+func assertNoControl(t *testing.T, out string) {
+	t.Helper()
+	if !utf8.ValidString(out) {
+		t.Fatalf("output is not valid UTF-8: %q", out)
+	}
+	for _, r := range out {
+		if r != '\n' && (unicode.IsControl(r) || unicode.Is(unicode.Cf, r)) {
+			t.Fatalf("output holds %U: %q", r, out)
+		}
+	}
+}
