@@ -38,6 +38,15 @@ rm -f "$dir"/debs/*.deb
 rm -rf "$dir/root"
 dpkg-deb -x "$dir"/debs/"$pkg"_*.deb "$dir/root"
 release=$(ls "$dir/root/lib/modules" 2>/dev/null || ls "$dir/root/usr/lib/modules")
+# Only the kernel, its config and FUSE's modules are used: drop the rest
+# (about 400 MB a kernel).
+for m in "$dir/root/lib/modules/$release" "$dir/root/usr/lib/modules/$release"; do
+	[ -d "$m/kernel" ] || continue
+	mv "$m/kernel/fs/fuse" "$dir/fuse.keep"
+	rm -rf "${m:?}"/*
+	mkdir -p "$m/kernel/fs"
+	mv "$dir/fuse.keep" "$m/kernel/fs/fuse"
+done
 echo "$release" >"$dir/release"
 rm -rf "$dir/debs" "$apt/cache"
 echo "$release"
