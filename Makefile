@@ -9,8 +9,10 @@ LDFLAGS   := -X main.version=$(VERSION)
 DEB_PKGS  := docker.io runc containerd podman busybox-static fuse3 ca-certificates libseccomp-dev gcc libc6-dev pkg-config sshfs openssh-server openssh-client bindfs lxcfs
 FUZZTIME  ?= 3s
 TEST_TIMEOUT ?= 40m
+# Debian suites whose kernels `make kernels` boots: 5.10, 6.1, 6.12.
+KERNELS   ?= bullseye bookworm trixie
 
-.PHONY: all build test unit fuzz bench demo lint deps install clean
+.PHONY: all build test test-all kernels unit fuzz bench demo lint deps install clean
 
 all: build
 
@@ -43,6 +45,17 @@ test: build $(JAEGER) $(RUNC13) $(CONTAINERD_TOOLS)
 	$(GO) test -p 1 -count=1 -race -timeout $(TEST_TIMEOUT) $(addprefix ./,$(RACE_PKGS))
 	$(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) $(filter-out $(addprefix $(MODULE)/,$(filter-out $(TIMING_PKGS),$(RACE_PKGS))),$(shell $(GO) list ./...))
 	FUZZTIME=$(FUZZTIME) scripts/fuzz-all.sh
+
+# The kernel-sensitive tests on each of Debian's own kernels under qemu
+# (TCG), as a table scenario × kernel; see test/kernels/run.sh. Needs
+# qemu-system-x86 and busybox-static, and deb.debian.org for the kernels.
+kernels: build
+	GO=$(GO) test/kernels/run.sh $(KERNELS)
+
+# Everything: the suite on this kernel, then the kernel matrix.
+test-all:
+	$(MAKE) test
+	$(MAKE) kernels
 
 # Only the pure, fast tests (no root needed).
 unit:

@@ -316,7 +316,9 @@ func TestKillReusedConnectionIsNotAborted(t *testing.T) {
 
 // TestKillW6ExecFlushThenW2: the exec-hold wedge. The stuck task's stack
 // cannot be read (it holds its exec lock, asleep in fuse_flush inside
-// execve): Kill returns within its bound, reports the task as unreadable,
+// execve; where the kernel answers such reads, see fixture.InExecFlush, it
+// is diagnosed from its stack): Kill returns within its bound, reports the
+// task as unreadable,
 // and still aborts the container's own connection, which has a request
 // waiting. Then an unrelated W2 is rescued by a second Kill in the same
 // process: the reads abandoned meanwhile must not break it.
@@ -328,20 +330,29 @@ func TestKillW6ExecFlushThenW2(t *testing.T) {
 	if i < 0 {
 		t.Fatalf("task %d in execve not among the stuck: %+v", c.ExecPID, d.Stuck)
 	}
-	if task := d.Stuck[i]; task.Blocker != BlockerUnknown || !strings.Contains(task.Unreadable, proc.ErrReadTimeout.Error()) || task.HasConn {
-		t.Errorf("task in execve: blocker %s, unreadable %q, has conn %v; want %s, a read timeout, no conn", task.Blocker, task.Unreadable, task.HasConn, BlockerUnknown)
-	}
-	if !slices.ContainsFunc(d.Notes, func(n string) bool { return strings.Contains(n, fmt.Sprintf("task %d ", c.ExecPID)) }) {
-		t.Errorf("no note on the unreadable task %d: %q", c.ExecPID, d.Notes)
-	}
-	var text strings.Builder
-	d.Explain(&text)
-	if !strings.Contains(text.String(), "kernel stack unreadable") {
-		t.Errorf("explanation does not report the unreadable task:\n%s", text.String())
-	}
-	js, err := json.Marshal(d)
-	if err != nil || !strings.Contains(string(js), `"unreadable":`) || !strings.Contains(string(js), `"blocker":"unknown"`) {
-		t.Errorf("JSON does not report the unreadable task (err %v): %s", err, js)
+	if task := d.Stuck[i]; task.Unreadable == "" {
+		// This kernel answers reads of a task inside execve (6.1, 6.12; see
+		// fixture.InExecFlush): the task is diagnosed from its stack.
+		if !fixture.InExecFlush(task.Stack) || task.Blocker != BlockerFUSERequest || task.HasConn {
+			t.Errorf("readable task in execve: stack %s, blocker %s, has conn %v; want a FUSE flush inside execve, %s, no conn", task.Stack, task.Blocker, task.HasConn, BlockerFUSERequest)
+		}
+		t.Logf("this kernel answers reads of a task inside execve: %s", task.Stack)
+	} else {
+		if task.Blocker != BlockerUnknown || !strings.Contains(task.Unreadable, proc.ErrReadTimeout.Error()) || task.HasConn {
+			t.Errorf("task in execve: blocker %s, unreadable %q, has conn %v; want %s, a read timeout, no conn", task.Blocker, task.Unreadable, task.HasConn, BlockerUnknown)
+		}
+		if !slices.ContainsFunc(d.Notes, func(n string) bool { return strings.Contains(n, fmt.Sprintf("task %d ", c.ExecPID)) }) {
+			t.Errorf("no note on the unreadable task %d: %q", c.ExecPID, d.Notes)
+		}
+		var text strings.Builder
+		d.Explain(&text)
+		if !strings.Contains(text.String(), "kernel stack unreadable") {
+			t.Errorf("explanation does not report the unreadable task:\n%s", text.String())
+		}
+		js, err := json.Marshal(d)
+		if err != nil || !strings.Contains(string(js), `"unreadable":`) || !strings.Contains(string(js), `"blocker":"unknown"`) {
+			t.Errorf("JSON does not report the unreadable task (err %v): %s", err, js)
+		}
 	}
 	reaped(t, c)
 	if left := c.Tasks(); len(left) > 0 {
@@ -367,17 +378,27 @@ func TestKillManyExecHoldsKeepTheBudget(t *testing.T) {
 	c := fixture.W6(t, tasks)
 	rep := killAndCheck(t, c, opts, OutcomeRecovered, c.Conn)
 	d := rep.Diagnosis
-	unreadable := 0
+	unreadable, readable := 0, 0
 	for _, task := range d.Stuck {
-		if task.Blocker == BlockerUnknown {
+		switch {
+		case task.Blocker == BlockerUnknown:
 			unreadable++
+		case fixture.InExecFlush(task.Stack):
+			readable++
 		}
 	}
-	if unreadable == 0 || unreadable >= tasks {
-		t.Errorf("%d of %d tasks in execve reported unreadable; want some, not all, within the budget", unreadable, tasks)
-	}
-	if !slices.ContainsFunc(d.Notes, func(n string) bool { return strings.Contains(n, "cut short") }) {
-		t.Errorf("no note that the diagnosis was cut short: %q", d.Notes)
+	if unreadable == 0 && readable == tasks {
+		// This kernel answers reads of a task inside execve (6.1, 6.12;
+		// see fixture.InExecFlush): no read costs a deadline, and the
+		// budget only has to hold.
+		t.Logf("this kernel answers reads of the %d tasks inside execve: the budget is not spent", tasks)
+	} else {
+		if unreadable == 0 || unreadable >= tasks {
+			t.Errorf("%d of %d tasks in execve reported unreadable (%d readable); want some, not all, within the budget", unreadable, tasks, readable)
+		}
+		if !slices.ContainsFunc(d.Notes, func(n string) bool { return strings.Contains(n, "cut short") }) {
+			t.Errorf("no note that the diagnosis was cut short: %q", d.Notes)
+		}
 	}
 	for _, s := range rep.Stages {
 		if s.Name == "diagnose" && s.Duration > opts.DiagnoseTimeout+BoundSlack {

@@ -115,12 +115,23 @@ func TestBoundedReadCap(t *testing.T) {
 		}
 		waitAbandoned(t, 0)
 	})
-	for _, pid := range pids[:MaxBlockedReads] {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-		_, err := p.Stack(ctx, pid)
-		cancel()
-		if !errors.Is(err, ErrReadTimeout) {
-			t.Fatalf("read %d: err %v, want ErrReadTimeout", pid, err)
+	for i, pid := range pids[:MaxBlockedReads] {
+		// On a slow machine (a VM without KVM: make kernels) a short
+		// deadline can pass before the read starts, which then abandons
+		// nothing: read again, with a longer one.
+		for bound := time.Millisecond; ; bound *= 2 {
+			ctx, cancel := context.WithTimeout(context.Background(), bound)
+			_, err := p.Stack(ctx, pid)
+			cancel()
+			if !errors.Is(err, ErrReadTimeout) {
+				t.Fatalf("read %d: err %v, want ErrReadTimeout", pid, err)
+			}
+			if _, abandoned := BlockedReads(); abandoned == i+1 {
+				break
+			}
+			if bound > time.Second {
+				t.Fatalf("read %d: not abandoned at a deadline of %v", pid, bound)
+			}
 		}
 	}
 	waitAbandoned(t, MaxBlockedReads)

@@ -3,6 +3,7 @@ package proc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -167,6 +168,22 @@ func TestLiveFDInfo(t *testing.T) {
 	}
 }
 
+// kernelBefore reports whether the running kernel's release is older than
+// major.minor.
+func kernelBefore(t *testing.T, major, minor int) bool {
+	t.Helper()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	release := unix.ByteSliceToString(u.Release[:])
+	var maj, min int
+	if _, err := fmt.Sscanf(release, "%d.%d", &maj, &min); err != nil {
+		t.Fatalf("kernel release %q: %v", release, err)
+	}
+	return maj < major || maj == major && min < minor
+}
+
 // TestLiveBlockedReader reads the views fuseguard uses to find a stuck
 // task's fd, on a child blocked in read(2) on a pipe.
 func TestLiveBlockedReader(t *testing.T) {
@@ -195,8 +212,14 @@ func TestLiveBlockedReader(t *testing.T) {
 	if err != nil || !stack.Has("vfs_read") || !stack.Has("ksys_read") {
 		t.Errorf("Stack(cat) = %s, %v; want … vfs_read <- ksys_read", stack, err)
 	}
-	// wchan skips the scheduler frames, as /proc/PID/stack does.
-	if wchan, err := p.Wchan(context.Background(), pid); err != nil || wchan != stack.Top().Function {
+	// wchan skips the scheduler frames, as /proc/PID/stack does. Before
+	// 5.16 x86-64 found it by frame pointers, which kernels built with the
+	// ORC unwinder (Debian's 5.10) lack: they print 0 for every task.
+	wchan, err := p.Wchan(context.Background(), pid)
+	switch {
+	case err == nil && wchan == "" && runtime.GOARCH == "amd64" && kernelBefore(t, 5, 16):
+		t.Logf("Wchan(cat) = \"\": this kernel's wchan is 0 for every task")
+	case err != nil || wchan != stack.Top().Function:
 		t.Errorf("Wchan(cat) = %q, %v; stack top %q", wchan, err, stack.Top().Function)
 	}
 	st, err := p.Stat(context.Background(), pid)

@@ -115,7 +115,7 @@ i=0
 while [ ! -e "$D/stop" ]; do
   busybox mount -t tmpfs churn "$D/t" && busybox umount "$D/t"
   i=$((i+1))
-  [ $((i % 20)) = 0 ] && echo "$i" > "$D/count"
+  [ $((i % 20)) = 0 ] && echo "$i" > "$D/count.new" && busybox mv "$D/count.new" "$D/count"
 done &
 while [ ! -e "$D/go" ]; do busybox sleep 0.05; done
 "$FF" serve -mode healthy -mount "$M" -ready "$D/ready" &
@@ -123,8 +123,11 @@ wait`)
 	saveRecord(t, dir, churnID, churn.pid())
 	r.ev.wait(t, EventTracked, churnID, 2*time.Second)
 
-	// The storm is on before the wedge starts, and lasts through it.
+	// The storm is on before the wedge starts, and lasts through it: a
+	// second of it at least, and its first count (slower to come in a VM
+	// without KVM: make kernels).
 	time.Sleep(time.Second)
+	waitChurning(t, churn.dir)
 	changes0, at0 := churnCount(t, churn.dir), time.Now()
 
 	wedged, rec, conn := startSelfExit(t, dir, "wedged")
@@ -164,6 +167,22 @@ wait`)
 		t.Fatal(err)
 	}
 	recordedWithin(t, r, churn, churnID)
+}
+
+// waitChurning waits until the churning shell has reported its first
+// rounds.
+func waitChurning(t *testing.T, dir string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "count")); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("churning shell reported no round within 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // churnCount is the number of mount/unmount rounds the churning shell

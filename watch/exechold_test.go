@@ -28,7 +28,8 @@ func execHoldBound(o Options) time.Duration {
 // TestExecHoldRescued: the exec-hold wedge (W6) through the watcher. A task
 // of the container sleeps inside execve, flushing a close-on-exec file on
 // the container's FUSE mount whose FLUSH is never answered, and holds its
-// exec lock: its stack and syscall cannot be read. Init exits on its own
+// exec lock: its stack and syscall cannot be read (where the kernel
+// blocks such reads; see fixture.InExecFlush). Init exits on its own
 // and waits for it in zap_pid_ns_processes. The rescue returns within its
 // bound, reports the task as unreadable, aborts the container's own
 // connection, and the next, unrelated wedged container is still rescued.
@@ -57,8 +58,11 @@ func TestExecHoldRescued(t *testing.T) {
 	if i < 0 {
 		t.Fatalf("task %d in execve not among the stuck: %+v", c.ExecPID, d.Stuck)
 	}
-	if task := d.Stuck[i]; !strings.Contains(task.Unreadable, proc.ErrReadTimeout.Error()) {
-		t.Errorf("task in execve reported readable (%q); want a read timeout", task.Unreadable)
+	// Unreadable, or, where the kernel answers reads of a task inside
+	// execve (6.1, 6.12; see fixture.InExecFlush), diagnosed from its stack.
+	if task := d.Stuck[i]; task.Unreadable == "" && !fixture.InExecFlush(task.Stack) ||
+		task.Unreadable != "" && !strings.Contains(task.Unreadable, proc.ErrReadTimeout.Error()) {
+		t.Errorf("task in execve: unreadable %q, stack %s; want a read timeout, or a FUSE flush inside execve", task.Unreadable, task.Stack)
 	}
 	if left := c.Tasks(); len(left) > 0 {
 		t.Errorf("tasks left behind: %v", left)

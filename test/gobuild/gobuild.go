@@ -22,6 +22,12 @@ import (
 // build cache on two cores takes about a minute).
 const buildTimeout = 5 * time.Minute
 
+// EnvPrebuilt names a directory of commands built beforehand, each named by
+// the last element of its package path: where there is no Go toolchain (the
+// kernel matrix's VMs, test/kernels), Binary takes them from there instead
+// of building.
+const EnvPrebuilt = "FUSEGUARD_PREBUILT_DIR"
+
 // builds caches one build per package for the test process: the result
 // cannot live in a t.TempDir, which would vanish with the first test that
 // asked for it.
@@ -29,7 +35,7 @@ var builds sync.Map // pkg → func() (string, error)
 
 // Binary returns the path of the command pkg (an import path, or a path
 // relative to the module root such as "./test/cmd/fusefixture"), built once
-// per test process.
+// per test process (or taken from $FUSEGUARD_PREBUILT_DIR).
 //
 // The binary lives at $TMPDIR/fuseguard-build-<hash of module root and
 // pkg>/<last element of pkg>. Every test process rebuilds it (the build
@@ -37,6 +43,13 @@ var builds sync.Map // pkg → func() (string, error)
 // which is atomic and safe while other test processes run the old one.
 func Binary(t testing.TB, pkg string) string {
 	t.Helper()
+	if dir := os.Getenv(EnvPrebuilt); dir != "" {
+		bin := filepath.Join(dir, path.Base(pkg))
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("%s=%s: %v", EnvPrebuilt, dir, err)
+		}
+		return bin
+	}
 	testenv.RequireBinary(t, "go")
 	once, _ := builds.LoadOrStore(pkg, sync.OnceValues(func() (string, error) { return build(pkg) }))
 	bin, err := once.(func() (string, error))()
