@@ -6,7 +6,7 @@ BIN       := bin/fuseguard
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS   := -X main.version=$(VERSION)
 # Debian packages the tests need (also installed by .ci/run).
-DEB_PKGS  := docker.io runc containerd podman busybox-static fuse3 ca-certificates libseccomp-dev gcc libc6-dev pkg-config sshfs openssh-server openssh-client bindfs lxcfs
+DEB_PKGS  := docker.io runc containerd podman busybox-static fuse3 ca-certificates libseccomp-dev gcc libc6-dev pkg-config sshfs openssh-server openssh-client bindfs lxcfs qemu-system-x86 xz-utils zstd
 FUZZTIME  ?= 3s
 TEST_TIMEOUT ?= 40m
 # Debian suites whose kernels `make kernels` boots: 5.10, 6.1, 6.12.
