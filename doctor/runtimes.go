@@ -81,7 +81,7 @@ func CheckDocker(path string) (Check, bool) {
 	var parts []string
 	def := false
 	for _, rt := range rts {
-		s := fmt.Sprintf("runtime %s -> %s", untrusted.Text(rt.Name), untrusted.Text(rt.Path))
+		s := fmt.Sprintf("runtime %s runs %s", untrusted.Text(rt.Name), untrusted.Text(rt.Path))
 		if rt.Default {
 			s += " (default)"
 			def = true
@@ -260,7 +260,7 @@ func CheckContainerd(path string) (Check, bool) {
 	}
 	var parts, bins []string
 	for _, rt := range rts {
-		parts = append(parts, fmt.Sprintf("%s in %s -> %s", untrusted.Text(runtimeHandler(rt.Table)), untrusted.Text(rt.File), untrusted.Text(rt.BinaryName)))
+		parts = append(parts, fmt.Sprintf("%s in %s runs %s", untrusted.Text(runtimeHandler(rt.Table)), untrusted.Text(rt.File), untrusted.Text(rt.BinaryName)))
 		bins = append(bins, rt.BinaryName)
 	}
 	c.Status, c.Detail = OK, "runtime "+strings.Join(parts, ", ")
