@@ -8,6 +8,8 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
 )
 
 // Status is a check's verdict.
@@ -66,7 +68,7 @@ func DefaultHooksDirs() []string {
 // Options say where the checks look; the zero value of a field means its
 // default.
 type Options struct {
-	StateDir         string // required: the resolved state directory
+	StateDir         string // "" means $FUSEGUARD_STATE_DIR or the default, as every command
 	DevFuse          string
 	FusectlDir       string
 	FuseSysctlDir    string
@@ -76,6 +78,7 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	o.StateDir = fuseguard.NewStore(o.StateDir).Dir
 	if o.DevFuse == "" {
 		o.DevFuse = DefaultDevFuse
 	}

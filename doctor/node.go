@@ -211,8 +211,8 @@ const timeoutsInteraction = "a kernel timeout aborts any request unanswered afte
 // which of the two will end a hung request first.
 func CheckKernelTimeouts(dir string) Check {
 	c := Check{Name: "kernel FUSE request timeouts", Status: OK}
-	def, errDef := readSysctlInt(filepath.Join(dir, sysctlDefaultTimeout))
-	max, errMax := readSysctlInt(filepath.Join(dir, sysctlMaxTimeout))
+	defTimeout, errDef := readSysctlInt(filepath.Join(dir, sysctlDefaultTimeout))
+	maxTimeout, errMax := readSysctlInt(filepath.Join(dir, sysctlMaxTimeout))
 	if errors.Is(errDef, os.ErrNotExist) && errors.Is(errMax, os.ErrNotExist) {
 		c.Detail = "not available on this kernel (Linux 6.15+); fuseguard alone bounds a wedge"
 		return c
@@ -223,7 +223,7 @@ func CheckKernelTimeouts(dir string) Check {
 		c.Fix = "check " + untrusted.Text(dir) + " (sysctl fs.fuse)"
 		return c
 	}
-	c.Detail = fmt.Sprintf("fs.fuse.%s=%s, fs.fuse.%s=%s: %s", sysctlDefaultTimeout, seconds(def), sysctlMaxTimeout, seconds(max), timeoutsInteraction)
+	c.Detail = fmt.Sprintf("fs.fuse.%s=%s, fs.fuse.%s=%s: %s", sysctlDefaultTimeout, seconds(defTimeout), sysctlMaxTimeout, seconds(maxTimeout), timeoutsInteraction)
 	return c
 }
 

@@ -30,7 +30,7 @@ func cmdDoctor(ctx context.Context, a *app, args []string) int {
 		return a.fail(exitUsage, "doctor: takes no arguments")
 	}
 	r := doctor.Run(ctx, doctor.Options{
-		StateDir:         fuseguard.NewStore(*stateDir).Dir,
+		StateDir:         *stateDir,
 		FusectlDir:       *fusectlDir,
 		FuseSysctlDir:    *sysctlDir,
 		DockerConfig:     *dockerConfig,
