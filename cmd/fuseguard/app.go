@@ -44,6 +44,7 @@ func commands() map[string]command {
 		"version":  {"print the version", cmdVersion},
 		"watch":    {"run the node watcher: keep records current, rescue stuck exits", cmdWatch},
 		"status":   {"list tracked containers and their FUSE connections", cmdStatus},
+		"doctor":   {"check whether this node can be protected (exit 1 if not)", cmdDoctor},
 		"hook":     {"OCI hook: record the container at createRuntime/poststart, forget it at poststop", cmdHook},
 		"runtime":  {"runc-compatible runtime wrapper: inject the hooks, rescue a wedged kill", cmdRuntime},
 	}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/fuseguard/fuseguard/doctor"
+	"github.com/fuseguard/fuseguard/fuseguard"
+)
+
+// cmdDoctor checks whether this node can be protected; it exits non-zero
+// when a check fails.
+func cmdDoctor(ctx context.Context, a *app, args []string) int {
+	fs, format, level := a.flags("doctor")
+	stateDir := fs.String("state-dir", "", "state directory of the records (default $"+fuseguard.EnvStateDir+" or "+fuseguard.DefaultStateDir+")")
+	asJSON := fs.Bool("json", false, "print JSON")
+	dockerConfig := fs.String("docker-config", doctor.DefaultDockerConfig, "Docker's daemon.json")
+	containerdConfig := fs.String("containerd-config", doctor.DefaultContainerdConfig, "containerd's config.toml")
+	var hooksDirs stringList
+	fs.Var(&hooksDirs, "hooks-dir", "OCI hooks directory, repeatable (default "+strings.Join(doctor.DefaultHooksDirs(), " and ")+")")
+	fusectlDir := fs.String("fusectl-dir", fuseguard.DefaultFusectlDir, "where fusectl is mounted")
+	sysctlDir := fs.String("fuse-sysctl-dir", doctor.DefaultFuseSysctlDir, "the kernel's FUSE sysctls")
+	if code, ok := a.parse(fs, format, level, args); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		return a.fail(exitUsage, "doctor: takes no arguments")
+	}
+	r := doctor.Run(ctx, doctor.Options{
+		StateDir:         *stateDir,
+		FusectlDir:       *fusectlDir,
+		FuseSysctlDir:    *sysctlDir,
+		DockerConfig:     *dockerConfig,
+		ContainerdConfig: *containerdConfig,
+		HooksDirs:        hooksDirs,
+	})
+	if *asJSON {
+		if err := a.printJSON(r); err != nil {
+			return a.fail(exitFailure, "doctor: %v", err)
+		}
+	} else {
+		printDoctor(a.stdout, r)
+	}
+	if !r.OK {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// printDoctor prints one line per check, and what to do under each that
+// is not ok. The checks escape what they quote from the node.
+func printDoctor(w io.Writer, r doctor.Report) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range r.Checks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Status, c.Name, c.Detail)
+		if c.Fix != "" {
+			fmt.Fprintf(tw, "\t\t-> %s\n", c.Fix)
+		}
+	}
+	tw.Flush()
+	verdict := "this node can be protected"
+	if !r.OK {
+		verdict = "this node cannot be protected until the failures are fixed"
+	}
+	fmt.Fprintf(w, "%d ok, %d warn, %d fail: %s\n", r.Count(doctor.OK), r.Count(doctor.Warn), r.Count(doctor.Fail), verdict)
+}
