@@ -93,11 +93,14 @@ DEB_VERSION = $(shell scripts/deb-version.sh '$(VERSION)')
 DEB_ROOT    := dist/root
 DEB         = dist/fuseguard_$(DEB_VERSION)_amd64.deb
 
-deb: build $(NFPM)
-	rm -rf $(DEB_ROOT) dist/fuseguard_*_amd64.deb
+# The binary is linked afresh: bin/fuseguard is rebuilt only when a source
+# changes, and may carry an older VERSION than the package's.
+deb: $(NFPM)
+	rm -rf $(DEB_ROOT) dist/fuseguard dist/fuseguard_*_amd64.deb
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o dist/fuseguard ./cmd/fuseguard
 	DESTDIR=$(DEB_ROOT) PREFIX=/usr HOOKSDIR=/usr/share/containers/oci/hooks.d \
 		EXAMPLESDIR=/usr/share/doc/fuseguard/examples UNITDIR=/usr/lib/systemd/system \
-		deploy/install.sh $(BIN)
+		deploy/install.sh dist/fuseguard
 	FUSEGUARD_DEB_VERSION=$(DEB_VERSION) FUSEGUARD_DEB_ROOT=$(DEB_ROOT) \
 		$(NFPM) package -p deb -f deploy/debian/nfpm.yaml -t $(DEB)
 	@echo "built $(DEB)"
