@@ -96,6 +96,7 @@ DEB         = dist/fuseguard_$(DEB_VERSION)_amd64.deb
 # The binary is linked afresh: bin/fuseguard is rebuilt only when a source
 # changes, and may carry an older VERSION than the package's.
 deb: $(NFPM)
+	@test -n '$(DEB_VERSION)' || { echo 'make deb: no Debian version for VERSION=$(VERSION)'; exit 1; }
 	rm -rf $(DEB_ROOT) dist/fuseguard dist/fuseguard_*_amd64.deb
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o dist/fuseguard ./cmd/fuseguard
 	DESTDIR=$(DEB_ROOT) PREFIX=/usr HOOKSDIR=/usr/share/containers/oci/hooks.d \
