@@ -157,8 +157,11 @@ func TestDebPackage(t *testing.T) {
 		refuse(t, "dpkg knows a fuseguard package already ("+strings.TrimSpace(r.stdout)+"); dpkg -P it first")
 	}
 	for _, p := range append(mapKeys(want), debStateDir) {
-		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
-			refuse(t, p+" exists already (the package would overwrite or remove it): "+errString(err))
+		switch _, err := os.Lstat(p); {
+		case err == nil:
+			refuse(t, p+" exists already (the package would overwrite or remove it)")
+		case !errors.Is(err, fs.ErrNotExist):
+			refuse(t, "cannot tell whether "+p+" exists: "+err.Error())
 		}
 	}
 	dirsBefore := map[string]bool{}
@@ -296,13 +299,6 @@ func refuse(t *testing.T, reason string) {
 		t.Fatalf("refusing to install the package: %s", reason)
 	}
 	t.Skipf("refusing to install the package: %s", reason)
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "no error"
-	}
-	return err.Error()
 }
 
 func mapKeys[V any](m map[string]V) []string {
