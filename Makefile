@@ -88,7 +88,7 @@ install: build
 # The Debian package dist/fuseguard_<version>_amd64.deb (nfpm, pinned in
 # tools/nfpm): the files `make install` lays out, staged for /usr, plus the
 # systemd unit and maintainer scripts that restart nothing (deploy/debian).
-# test/deb installs it for real.
+# TestDebPackage (test/e2e) installs it on the machine for real.
 DEB_VERSION = $(shell scripts/deb-version.sh '$(VERSION)')
 DEB_ROOT    := dist/root
 DEB         = dist/fuseguard_$(DEB_VERSION)_amd64.deb
