@@ -12,13 +12,14 @@ TEST_TIMEOUT ?= 40m
 # Debian suites whose kernels `make kernels` boots: 5.10, 6.1, 6.12.
 KERNELS   ?= bullseye bookworm trixie
 
-.PHONY: all build test test-all kernels unit fuzz bench demo lint deps install clean
+.PHONY: all build test test-all kernels unit fuzz bench demo lint deps install deb clean
 
 all: build
 
 include tools/jaeger.mk
 include tools/runc.mk
 include tools/containerd.mk
+include tools/nfpm.mk
 
 build: $(BIN)
 
@@ -37,7 +38,7 @@ TIMING_PKGS := watch
 
 # The whole suite against the real kernel (with a real Jaeger), then every
 # fuzz target briefly.
-test: build $(JAEGER) $(RUNC13) $(CONTAINERD_TOOLS)
+test: build $(JAEGER) $(RUNC13) $(CONTAINERD_TOOLS) deb
 	$(GO) vet ./...
 	# -p 1: the id-reuse tests need the kernel to hand a freed FUSE
 	# connection id to their own next mount; another package's mount
@@ -84,5 +85,26 @@ deps:
 install: build
 	DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) deploy/install.sh $(BIN)
 
+# The Debian package dist/fuseguard_<version>_amd64.deb (nfpm, pinned in
+# tools/nfpm): the files `make install` lays out, staged for /usr, plus the
+# systemd unit and maintainer scripts that restart nothing (deploy/debian).
+# TestDebPackage (test/e2e) installs it on the machine for real.
+DEB_VERSION = $(shell scripts/deb-version.sh '$(VERSION)')
+DEB_ROOT    := dist/root
+DEB         = dist/fuseguard_$(DEB_VERSION)_amd64.deb
+
+# The binary is linked afresh: bin/fuseguard is rebuilt only when a source
+# changes, and may carry an older VERSION than the package's.
+deb: $(NFPM)
+	@test -n '$(DEB_VERSION)' || { echo 'make deb: no Debian version for VERSION=$(VERSION)'; exit 1; }
+	rm -rf $(DEB_ROOT) dist/fuseguard dist/fuseguard_*_amd64.deb
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o dist/fuseguard ./cmd/fuseguard
+	DESTDIR=$(DEB_ROOT) PREFIX=/usr HOOKSDIR=/usr/share/containers/oci/hooks.d \
+		EXAMPLESDIR=/usr/share/doc/fuseguard/examples UNITDIR=/usr/lib/systemd/system \
+		deploy/install.sh dist/fuseguard
+	FUSEGUARD_DEB_VERSION=$(DEB_VERSION) FUSEGUARD_DEB_ROOT=$(DEB_ROOT) \
+		$(NFPM) package -p deb -f deploy/debian/nfpm.yaml -t $(DEB)
+	@echo "built $(DEB)"
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -11,26 +11,38 @@
 #
 # The deploy files name /usr/local/bin; they are rewritten for $PREFIX.
 # /etc/docker/daemon.json and /etc/containerd itself are never touched.
+# The Debian package (`make deb`) stages with PREFIX=/usr,
+# HOOKSDIR=/usr/share/containers/oci/hooks.d (the vendor directory podman
+# and CRI-O read besides /etc's), EXAMPLESDIR=/usr/share/doc/fuseguard/examples
+# and UNITDIR=/usr/lib/systemd/system (the unit is installed only when set).
 #
-# usage: DESTDIR=… PREFIX=… deploy/install.sh BINARY
+# usage: DESTDIR=… PREFIX=… [HOOKSDIR=… EXAMPLESDIR=… UNITDIR=…] deploy/install.sh BINARY
 set -eu
 bin=${1:?usage: install.sh BINARY}
 prefix=${PREFIX:-/usr/local}
 destdir=${DESTDIR:-}
+hooksdir=${HOOKSDIR:-/etc/containers/oci/hooks.d}
+examplesdir=${EXAMPLESDIR:-/etc/fuseguard}
+unitdir=${UNITDIR:-}
 here=$(cd "$(dirname "$0")" && pwd)
 
-install -d -m 0755 "$destdir$prefix/bin" "$destdir/etc/containers/oci/hooks.d" "$destdir/etc/fuseguard"
+install -d -m 0755 "$destdir$prefix/bin" "$destdir$hooksdir" "$destdir$examplesdir"
 install -m 0755 "$bin" "$destdir$prefix/bin/fuseguard"
 ln -sfn fuseguard "$destdir$prefix/bin/fuseguard-runtime"
 
 rewrite() { sed "s#/usr/local/bin/#$prefix/bin/#g" "$1"; }
 for f in "$here"/hooks.d/fuseguard-*.json; do
-	rewrite "$f" >"$destdir/etc/containers/oci/hooks.d/$(basename "$f")"
-	chmod 0644 "$destdir/etc/containers/oci/hooks.d/$(basename "$f")"
+	rewrite "$f" >"$destdir$hooksdir/$(basename "$f")"
+	chmod 0644 "$destdir$hooksdir/$(basename "$f")"
 done
-rewrite "$here/docker/daemon.json" >"$destdir/etc/fuseguard/docker-daemon.json"
-rewrite "$here/docker/daemon.default-runtime.json" >"$destdir/etc/fuseguard/docker-daemon.default-runtime.json"
+rewrite "$here/docker/daemon.json" >"$destdir$examplesdir/docker-daemon.json"
+rewrite "$here/docker/daemon.default-runtime.json" >"$destdir$examplesdir/docker-daemon.default-runtime.json"
 for f in "$here"/containerd/fuseguard*.toml; do
-	rewrite "$f" >"$destdir/etc/fuseguard/containerd-$(basename "$f")"
+	rewrite "$f" >"$destdir$examplesdir/containerd-$(basename "$f")"
 done
-chmod 0644 "$destdir"/etc/fuseguard/docker-daemon*.json "$destdir"/etc/fuseguard/containerd-*.toml
+chmod 0644 "$destdir$examplesdir"/docker-daemon*.json "$destdir$examplesdir"/containerd-*.toml
+if [ -n "$unitdir" ]; then
+	install -d -m 0755 "$destdir$unitdir"
+	rewrite "$here/fuseguard-watch.service" >"$destdir$unitdir/fuseguard-watch.service"
+	chmod 0644 "$destdir$unitdir/fuseguard-watch.service"
+fi

@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,4 +110,20 @@ func RequireTool(t testing.TB, name, target string) string {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// RequireArtifact needs exactly one file matching pattern (a glob relative
+// to the module root) that `make target` builds, and returns its path.
+func RequireArtifact(t testing.TB, pattern, target string) string {
+	t.Helper()
+	root, err := ModuleRoot()
+	var matches []string
+	if err == nil {
+		matches, err = filepath.Glob(filepath.Join(root, pattern))
+	}
+	if err == nil && len(matches) != 1 {
+		err = fmt.Errorf("%d files match, want 1: %q", len(matches), matches)
+	}
+	require(t, err == nil, filepath.Join(root, pattern)+" (built by `make "+target+"`): "+errString(err))
+	return matches[0]
 }
