@@ -8,4 +8,4 @@ import "time"
 // code enforces): the race detector makes the rescue's /proc scan several
 // times slower. make test also runs this package without it, where the
 // bounds hold as documented.
-const raceSlack = 2 * time.Second
+const raceSlack = 4 * time.Second
