@@ -140,7 +140,7 @@ wait`)
 	took := wedged.reapAt.Sub(exitAt)
 	t.Logf("wedged init reaped %s after its exit began, beside the storm", took.Round(time.Millisecond))
 	if took > isoBound {
-		t.Errorf("reaped after %s, want within %s", took, isoBound)
+		t.Errorf("reaped after %s, want within %s\n%s", took, isoBound, explainRescues(r))
 	}
 	if ev := r.ev.wait(t, EventRescued, rec.ID, time.Second); !slices.Equal(aborted(ev.Report), []fuseguard.ConnID{conn}) {
 		t.Errorf("aborted %v, want [%d]", aborted(ev.Report), conn)
