@@ -33,7 +33,7 @@ func TestClassifyCaptures(t *testing.T) {
 			if got := classify(st); got != tt.want {
 				t.Errorf("classify = %s, want %s", got, tt.want)
 			}
-			if got := inZap(st); got != tt.inZap {
+			if got := InZap(st); got != tt.inZap {
 				t.Errorf("inZap = %v, want %v", got, tt.inZap)
 			}
 		})

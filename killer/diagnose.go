@@ -64,7 +64,7 @@ func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard
 	defer cancel()
 	rd := &taskReader{p: o.Proc, ctx: scan, timeout: o.readTimeout()}
 	d := &Diagnosis{Init: rd.initTask(initStat)}
-	d.InitInZap = inZap(d.Init.Stack) ||
+	d.InitInZap = InZap(d.Init.Stack) ||
 		(len(d.Init.Stack) == 0 && d.Init.Wchan == "do_wait" && d.Init.Exiting)
 	if len(d.Init.Stack) == 0 && d.InitInZap {
 		d.Notes = append(d.Notes, "init's stack is unreadable; wchan do_wait with PF_EXITING taken as zap_pid_ns_processes")
@@ -184,7 +184,7 @@ func bounded[T any](rd *taskReader, read func(context.Context) (T, error)) (T, e
 func (rd *taskReader) initTask(st proc.Stat) Task {
 	leader := rd.task(st.PID, proc.Status{Name: st.Comm, State: st.State})
 	leader.Exiting = st.Exiting()
-	if inZap(leader.Stack) {
+	if InZap(leader.Stack) {
 		return leader
 	}
 	tids, _ := rd.p.Tasks(st.PID)
@@ -196,7 +196,7 @@ func (rd *taskReader) initTask(st proc.Stat) Task {
 		if err != nil {
 			continue
 		}
-		if t := rd.task(tid, tst); inZap(t.Stack) {
+		if t := rd.task(tid, tst); InZap(t.Stack) {
 			t.TGID = st.PID
 			return t
 		}

@@ -17,9 +17,6 @@ import (
 	"github.com/fuseguard/fuseguard/proc"
 )
 
-// zapFrame is where a namespace's init waits for the rest of it to die.
-const zapFrame = "zap_pid_ns_processes"
-
 // checkExits reads PF_EXITING of every tracked init and queues a rescue
 // for each that has been exiting for longer than the grace. This is the one
 // periodic read, kept cheap for thousands of containers: a pread of the
@@ -263,7 +260,7 @@ func (w *Watcher) inZap(pid int) bool {
 		return false
 	}
 	for _, tid := range tids {
-		if st, err := w.o.Proc.Stack(context.Background(), tid); err == nil && st.Has(zapFrame) {
+		if st, err := w.o.Proc.Stack(context.Background(), tid); err == nil && killer.InZap(st) {
 			return true
 		}
 	}
