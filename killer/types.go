@@ -83,9 +83,22 @@ type Abort struct {
 	Owned      bool                 `json:"owned"`
 	Waiting    int                  `json:"waiting"`
 	Reason     string               `json:"reason"` // why it was chosen
+	// Refusal classifies why the policy kept a refused connection; empty
+	// for those planned.
+	Refusal Refusal `json:"refusal,omitempty"`
 	Done       bool                 `json:"done"`   // false in a dry run or on error
 	Err        string               `json:"error,omitempty"`
 }
+
+// Refusal is the class of a policy's refusal, a fixed set (for metrics
+// and alerts; Abort.Reason says the rest).
+type Refusal string
+
+const (
+	RefusalUnproven         Refusal = "unproven"          // not proven the container's instance of the connection
+	RefusalOwnershipUnknown Refusal = "ownership-unknown" // the host mount table could not be read
+	RefusalShared           Refusal = "shared"            // shared with the host, fs type not allowed
+)
 
 // Report is what a Kill did and saw.
 type Report struct {
