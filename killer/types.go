@@ -82,11 +82,9 @@ type Abort struct {
 	MountPoint string               `json:"mount_point"`
 	Owned      bool                 `json:"owned"`
 	Waiting    int                  `json:"waiting"`
-	Reason     string               `json:"reason"` // why it was chosen
-	// Refusal classifies why the policy kept a refused connection; empty
-	// for those planned.
-	Refusal Refusal `json:"refusal,omitempty"`
-	Done       bool                 `json:"done"`   // false in a dry run or on error
+	Reason     string               `json:"reason"`            // why it was chosen
+	Refusal    Refusal              `json:"refusal,omitempty"` // why the policy kept it (Report.Refused only)
+	Done       bool                 `json:"done"`              // false in a dry run or on error
 	Err        string               `json:"error,omitempty"`
 }
 
