@@ -30,7 +30,7 @@ $(BIN): $(shell find . -name '*.go' -not -path './tools/*') go.mod go.sum
 # (about 3 min of the suite on 2 cores); the rest, mostly driving the
 # fuseguard binary and dockerd from outside, runs without it.
 MODULE    := github.com/fuseguard/fuseguard
-RACE_PKGS := watch executor wrapper killer telemetry fuseguard obs hook proc cmd/fuseguard
+RACE_PKGS := watch executor wrapper killer telemetry fuseguard obs hook proc cmd/fuseguard metrics doctor
 # Of those, the packages whose tests also assert latencies the code does
 # not enforce as deadlines (the watcher's detection and rescue): they run a
 # second time without the race detector, which widens those bounds.

@@ -41,15 +41,17 @@ func (p Policy) plan(stuck []Task, conns []ConnState) (planned, refused []Abort)
 		}
 		switch {
 		case !c.Proven:
-			a.Gen = 0
+			a.Gen, a.Refusal = 0, RefusalUnproven
 			a.Reason = fmt.Sprintf("%s; %s", reason, c.Unproven)
 			refused = append(refused, a)
 		case p.allows(c.Connection):
 			planned = append(planned, a)
 		case c.OwnershipUnknown != "":
+			a.Refusal = RefusalOwnershipUnknown
 			a.Reason = fmt.Sprintf("%s; %s: ownership unknown, not aborted", reason, c.OwnershipUnknown)
 			refused = append(refused, a)
 		default:
+			a.Refusal = RefusalShared
 			a.Reason = fmt.Sprintf("%s; shared with the host (%s), kept: allow with --allow-shared-fstype=%s", reason, c.FSType, c.FSType)
 			refused = append(refused, a)
 		}

@@ -155,13 +155,17 @@ func TestPolicyPlan(t *testing.T) {
 				if !strings.Contains(a.Reason, want) {
 					t.Errorf("refusal of %d does not say %q: %q", a.Conn, want, a.Reason)
 				}
-				if a.Gen != 0 && !slices.ContainsFunc(tt.conns, func(c ConnState) bool { return c.Conn == a.Conn && c.Proven }) {
+				proven := slices.ContainsFunc(tt.conns, func(c ConnState) bool { return c.Conn == a.Conn && c.Proven })
+				if a.Gen != 0 && !proven {
 					t.Errorf("refusal of unproven %d carries generation %d", a.Conn, a.Gen)
+				}
+				if wantClass := map[bool]Refusal{true: RefusalShared, false: RefusalUnproven}[proven]; a.Refusal != wantClass {
+					t.Errorf("refusal of %d (proven %v) classed %q, want %q", a.Conn, proven, a.Refusal, wantClass)
 				}
 			}
 			for _, a := range plan {
-				if a.Reason == "" {
-					t.Errorf("planned abort of %d has no reason", a.Conn)
+				if a.Reason == "" || a.Refusal != "" {
+					t.Errorf("planned abort of %d: reason %q, refusal %q", a.Conn, a.Reason, a.Refusal)
 				}
 				// An abort acts on the proven instance only.
 				if a.Gen != fuseguard.Generation(1000+a.Conn) {
@@ -204,7 +208,8 @@ func TestPolicyOwnershipUnknown(t *testing.T) {
 				t.Errorf("refused = %v, want %v", got, tt.wantRefused)
 			}
 			for _, a := range refused {
-				if !strings.HasSuffix(a.Reason, "host mount table unreadable: proc: read /proc/1/mountinfo: permission denied: ownership unknown, not aborted") || a.Owned {
+				if !strings.HasSuffix(a.Reason, "host mount table unreadable: proc: read /proc/1/mountinfo: permission denied: ownership unknown, not aborted") || a.Owned ||
+					a.Refusal != RefusalOwnershipUnknown {
 					t.Errorf("refusal of %d: %q", a.Conn, a.Reason)
 				}
 				if strings.Contains(a.Reason, "\x1b") {

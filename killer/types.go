@@ -82,10 +82,21 @@ type Abort struct {
 	MountPoint string               `json:"mount_point"`
 	Owned      bool                 `json:"owned"`
 	Waiting    int                  `json:"waiting"`
-	Reason     string               `json:"reason"` // why it was chosen
-	Done       bool                 `json:"done"`   // false in a dry run or on error
+	Reason     string               `json:"reason"`            // why it was chosen
+	Refusal    Refusal              `json:"refusal,omitempty"` // why the policy kept it (Report.Refused only)
+	Done       bool                 `json:"done"`              // false in a dry run or on error
 	Err        string               `json:"error,omitempty"`
 }
+
+// Refusal is the class of a policy's refusal, a fixed set (for metrics
+// and alerts; Abort.Reason says the rest).
+type Refusal string
+
+const (
+	RefusalUnproven         Refusal = "unproven"          // not proven the container's instance of the connection
+	RefusalOwnershipUnknown Refusal = "ownership-unknown" // the host mount table could not be read
+	RefusalShared           Refusal = "shared"            // shared with the host, fs type not allowed
+)
 
 // Report is what a Kill did and saw.
 type Report struct {

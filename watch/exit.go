@@ -53,6 +53,7 @@ func (w *Watcher) checkExits(now time.Time) {
 		state, exiting, err := exitState(raw)
 		if err != nil {
 			w.log.WithError(err).WithField("container", t.rec.ID).Warn("cannot parse init's stat")
+			w.failed(t.rec.ID, err)
 			continue
 		}
 		if !exiting {

@@ -169,6 +169,10 @@ const (
 	EventAbandoned EventKind = "abandoned"  // a rescue ran past its deadline: its slot was freed
 	EventRescued   EventKind = "rescued"    // a rescue finished (see Report and Err)
 	EventForgotten EventKind = "forgotten"  // init exited or the record was removed
+	// EventError: something failed that the watcher goes on without (a
+	// record unreadable or not saved, a mount table or the state directory
+	// not read, …); Err says what. It is emitted where the error is logged.
+	EventError EventKind = "error"
 )
 
 // Event is one thing the watcher did, for tests and embedding programs.

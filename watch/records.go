@@ -15,6 +15,7 @@ func (w *Watcher) rescan(now time.Time) {
 	recs, err := w.store.List()
 	if err != nil {
 		w.log.WithError(err).Warn("some records could not be read")
+		w.failed("", err)
 	}
 	seen := make(map[string]bool, len(recs))
 	// Refusals past the kept ids are counted afresh.
@@ -59,6 +60,7 @@ func (w *Watcher) fileChanged(ev dirEvent, now time.Time) {
 		}
 	case err != nil:
 		w.log.WithError(err).WithField("container", ev.id).Warn("unreadable record")
+		w.failed(ev.id, err)
 	default:
 		w.track(rec, now)
 	}
@@ -83,6 +85,7 @@ func (w *Watcher) track(rec *fuseguard.Record, now time.Time) {
 	if errors.Is(err, errStale) {
 		if rerr := w.removeIfSame(rec); rerr != nil {
 			log.WithError(rerr).Warn("cannot remove stale record")
+			w.failed(rec.ID, rerr)
 			return
 		}
 		log.WithField("reason", err.Error()).Info("removed stale record")
@@ -91,6 +94,7 @@ func (w *Watcher) track(rec *fuseguard.Record, now time.Time) {
 	}
 	if err != nil {
 		log.WithError(err).Warn("cannot track record; retrying at the next rescan")
+		w.failed(rec.ID, err)
 		return
 	}
 	w.tracks[rec.ID] = t
@@ -158,6 +162,7 @@ func (w *Watcher) trackRefused(now time.Time) {
 		if err != nil {
 			if !errors.Is(err, fuseguard.ErrNoRecord) {
 				w.log.WithError(err).WithField("container", id).Warn("unreadable record")
+				w.failed(id, err)
 			}
 			continue
 		}
@@ -182,6 +187,7 @@ func (w *Watcher) forget(t *tracked, reason string) {
 		// ran must not leave it behind.
 		if err := w.removeIfSame(t.rec); err != nil {
 			log.WithError(err).Warn("cannot remove record")
+			w.failed(t.rec.ID, err)
 		}
 	}
 	log.Info("forgot container")
@@ -204,6 +210,7 @@ func (w *Watcher) removeIfSame(rec *fuseguard.Record) error {
 func (w *Watcher) save(t *tracked) {
 	if err := w.store.Save(t.rec); err != nil {
 		w.log.WithError(err).WithField("container", t.rec.ID).Error("cannot save record")
+		w.failed(t.rec.ID, err)
 	}
 }
 

@@ -54,6 +54,7 @@ func (w *Watcher) refresh(t *tracked, host *fuseguard.HostTable, now time.Time, 
 			// Logged once per cause: a table that stays too big is read
 			// again on every change.
 			log.WithError(err).Warn("cannot read mount table; keeping the record as is")
+			w.failed(t.rec.ID, err)
 		}
 		if t.mntFD >= 0 && t.mntErr != err.Error() {
 			t.mntErr = err.Error()
@@ -81,6 +82,7 @@ func (w *Watcher) refresh(t *tracked, host *fuseguard.HostTable, now time.Time, 
 	next := host
 	if host.Err != nil {
 		log.WithError(host.Err).Warn("cannot read host mount table: ownership unknown, nothing recorded now is owned")
+		w.failed(t.rec.ID, host.Err)
 		span.RecordError(host.Err)
 		span.SetStatus(codes.Error, host.Err.Error())
 		next = nil // read it again next time

@@ -104,6 +104,7 @@ func (s *stateWriter) maybeWrite(w *Watcher, now time.Time) {
 	if err != nil {
 		if !s.failed {
 			w.log.WithError(err).Warn("cannot publish the watcher's state: status shows less")
+			w.failed("", err)
 		}
 		s.failed = true
 		return

@@ -132,6 +132,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 	if err := w.o.Control.Ensure(); err != nil {
 		w.log.WithError(err).Warn("fusectl unavailable: rescues cannot abort connections")
+		w.failed("", err)
 	}
 	w.log.WithFields(logrus.Fields{"grace": w.o.Grace, "check_interval": w.o.CheckInterval}).Info("watcher started")
 	w.rescan(time.Now())
@@ -274,6 +275,7 @@ func (w *Watcher) readDir(now time.Time) {
 	evs, overflow, err := w.dir.read(w.inoBuf)
 	if err != nil {
 		w.log.WithError(err).Error("state directory watch failed")
+		w.failed("", err)
 	}
 	if overflow {
 		w.log.Warn("inotify queue overflowed: rescanning")
@@ -295,6 +297,12 @@ func (w *Watcher) signal() {
 	}
 	b := [8]byte{1}
 	_, _ = unix.Write(w.wake, b[:])
+}
+
+// failed emits EventError for err, already logged, about container id ("":
+// the watcher's own).
+func (w *Watcher) failed(id string, err error) {
+	w.emit(Event{Kind: EventError, ID: id, Err: err})
 }
 
 func (w *Watcher) emit(ev Event) {

@@ -7,10 +7,14 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/metrics"
 	"github.com/fuseguard/fuseguard/obs"
 	"github.com/fuseguard/fuseguard/telemetry"
 	"github.com/fuseguard/fuseguard/watch"
 )
+
+// metricsShutdown bounds the wait for scrapes in flight at exit.
+const metricsShutdown = 2 * time.Second
 
 // cmdWatch runs the node watcher until SIGTERM or SIGINT.
 func cmdWatch(ctx context.Context, a *app, args []string) int {
@@ -30,6 +34,7 @@ func cmdWatch(ctx context.Context, a *app, args []string) int {
 	fs.Var(&allowShared, "allow-shared-fstype", allowSharedUsage)
 	dryRun := fs.Bool("dry-run", false, "detect and diagnose, abort nothing")
 	logFile := fs.String("log-file", "", "log to this file, size-capped and rotated (default: stderr, e.g. the journal under systemd)")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR"+metrics.Path+", e.g. 127.0.0.1:9477 (default: off)")
 	if code, ok := a.parse(fs, format, level, args); !ok {
 		return code
 	}
@@ -53,6 +58,27 @@ func cmdWatch(ctx context.Context, a *app, args []string) int {
 		defer cancel()
 		_ = tp.Shutdown(sctx)
 	}()
+	var onEvent func(watch.Event)
+	if *metricsAddr != "" {
+		m := metrics.New()
+		srv, err := m.Listen(*metricsAddr)
+		if err != nil {
+			return a.fail(exitFailure, "watch: %v", err)
+		}
+		onEvent = m.Observe
+		sctx, stop := context.WithCancel(ctx)
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			if err := srv.Serve(sctx, metricsShutdown); err != nil {
+				a.log.WithError(err).Error("metrics server failed")
+			}
+		}()
+		// The watcher's own shutdown comes first; then scrapes in flight get
+		// metricsShutdown.
+		defer func() { stop(); <-served }()
+		a.log.WithField("addr", srv.Addr().String()).Info("serving metrics at " + metrics.Path)
+	}
 	w, err := watch.New(watch.Options{
 		StateDir:          fuseguard.NewStore(*stateDir).Dir,
 		Grace:             *grace,
@@ -68,6 +94,7 @@ func cmdWatch(ctx context.Context, a *app, args []string) int {
 		Policy:            killer.Policy{AllowSharedFSTypes: allowShared, DryRun: *dryRun},
 		Log:               a.log,
 		Tracer:            tp.Tracer(),
+		OnEvent:           onEvent,
 	})
 	if errors.Is(err, watch.ErrLocked) {
 		return a.fail(exitFailure, "watch: %v", err)
