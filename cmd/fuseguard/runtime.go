@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"os"
-	"path/filepath"
 
+	"github.com/sirupsen/logrus"
+
+	"github.com/fuseguard/fuseguard/config"
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/telemetry"
 	"github.com/fuseguard/fuseguard/wrapper"
@@ -25,9 +27,13 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 	if f.Runtime == "" {
 		f.Runtime = a.getenv(wrapper.EnvRuntime)
 	}
-	if f.StateDir == "" {
-		f.StateDir = a.getenv(fuseguard.EnvStateDir)
+	// The node configuration, under the wrapper's own flags: the policy
+	// of the rescue after `docker kill` is set nowhere else.
+	c, file, err := config.Node(f.Config, a.getenv)
+	if err != nil {
+		return a.fail(exitUsage, "runtime: %v", err)
 	}
+	applyRuntimeFlags(&c, f)
 	self, err := os.Executable()
 	if err != nil {
 		self = ""
@@ -40,14 +46,11 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 		}
 		return a.fail(code, "runtime: %v", err)
 	}
-	store := fuseguard.NewStore(f.StateDir)
-	var hookEnv []string
-	if f.StateDir != "" {
-		dir, err := filepath.Abs(f.StateDir)
-		if err != nil {
-			dir = f.StateDir
-		}
-		hookEnv = append(hookEnv, fuseguard.EnvStateDir+"="+dir)
+	store := fuseguard.NewStore(c.StateDir)
+	// The hooks read the same configuration and state directory.
+	hookEnv := []string{fuseguard.EnvStateDir + "=" + absPath(c.StateDir)}
+	if file != "" {
+		hookEnv = append(hookEnv, config.EnvPath+"="+absPath(file))
 	}
 	if v := a.getenv(envWatcher); v != "" {
 		hookEnv = append(hookEnv, envWatcher+"="+v)
@@ -59,20 +62,40 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 	// wrapper logs to the state directory only.
 	log, closeLog := stateLog(a, store.Dir, "runtime.log", nil)
 	defer closeLog()
+	if lvl, err := logrus.ParseLevel(c.Log.Level); err == nil {
+		log.SetLevel(lvl)
+	}
 	// A caller's TRACEPARENT parents the wrapper's spans and reaches the
 	// hooks through their env.
 	ctx, tp, shutdown := a.tracing(ctx, log)
 	defer shutdown()
-	w := &wrapper.Wrapper{
-		Runtime:        rt,
-		Self:           self,
-		Store:          store,
-		HookEnv:        hookEnv,
-		VerifyTimeout:  f.VerifyTimeout,
-		RecoverTimeout: f.RecoverTimeout,
-		Log:            log,
-		Tracer:         tp.Tracer(),
-		Flush:          shutdown,
-	}
+	w := runtimeWrapper(c)
+	w.Runtime, w.Self, w.Store, w.HookEnv = rt, self, store, hookEnv
+	w.Log, w.Tracer, w.Flush = log, tp.Tracer(), shutdown
 	return w.Run(ctx, rest)
+}
+
+// applyRuntimeFlags lets the wrapper's own flags override c.
+func applyRuntimeFlags(c *config.Config, f wrapper.Flags) {
+	if f.StateDir != "" {
+		c.StateDir = f.StateDir
+	}
+	if f.VerifyTimeout > 0 {
+		c.Timeouts.Verify = config.Duration(f.VerifyTimeout)
+	}
+	if f.RecoverTimeout > 0 {
+		c.Timeouts.Recover = config.Duration(f.RecoverTimeout)
+	}
+}
+
+// runtimeWrapper returns the wrapper's settings from the configuration:
+// the rescue's timeouts and abort policy.
+func runtimeWrapper(c config.Config) *wrapper.Wrapper {
+	ko := c.KillerOptions()
+	return &wrapper.Wrapper{
+		VerifyTimeout:   ko.VerifyTimeout,
+		DiagnoseTimeout: ko.DiagnoseTimeout,
+		RecoverTimeout:  ko.RecoverTimeout,
+		Policy:          ko.Policy,
+	}
 }
