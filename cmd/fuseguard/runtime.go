@@ -29,11 +29,10 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 	}
 	// The node configuration, under the wrapper's own flags: the policy
 	// of the rescue after `docker kill` is set nowhere else.
-	c, file, err := config.Node(f.Config, a.getenv)
+	c, file, err := runtimeConfig(f, a.getenv)
 	if err != nil {
 		return a.fail(exitUsage, "runtime: %v", err)
 	}
-	applyRuntimeFlags(&c, f)
 	self, err := os.Executable()
 	if err != nil {
 		self = ""
@@ -75,8 +74,13 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 	return w.Run(ctx, rest)
 }
 
-// applyRuntimeFlags lets the wrapper's own flags override c.
-func applyRuntimeFlags(c *config.Config, f wrapper.Flags) {
+// runtimeConfig is the wrapper's effective configuration: the node's
+// (config.Node), then its own flags. It also returns the file read.
+func runtimeConfig(f wrapper.Flags, getenv func(string) string) (config.Config, string, error) {
+	c, file, err := config.Node(f.Config, getenv)
+	if err != nil {
+		return config.Config{}, "", err
+	}
 	if f.StateDir != "" {
 		c.StateDir = f.StateDir
 	}
@@ -86,6 +90,7 @@ func applyRuntimeFlags(c *config.Config, f wrapper.Flags) {
 	if f.RecoverTimeout > 0 {
 		c.Timeouts.Recover = config.Duration(f.RecoverTimeout)
 	}
+	return c, file, nil
 }
 
 // runtimeWrapper returns the wrapper's settings from the configuration:
