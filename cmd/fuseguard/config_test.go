@@ -235,3 +235,41 @@ recover = "5s"
 		t.Error("runtimeConfig with a missing --fuseguard-config: no error")
 	}
 }
+
+// TestKillConfigPolicyW5: a node configuration allowing the shared
+// lxcfs-like mount's fs type (W5) widens nothing by itself: the idle shared
+// connection, which no stuck task waits on, is neither planned nor
+// aborted; only the container's own wedged connection is, and the shared
+// mount keeps serving.
+func TestKillConfigPolicyW5(t *testing.T) {
+	t.Parallel()
+	c := fixture.W5(t)
+	fsType, err := c.SharedFSType()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := writeConfig(t, fmt.Sprintf("[policy]\nallow_shared_fstypes = [%q]\n", fsType))
+	rep := killScenario(t, c, exitFailure, "--dry-run", "--config", file)
+	var planned []fuseguard.ConnID
+	for _, a := range rep.Aborted {
+		planned = append(planned, a.Conn)
+	}
+	if !slices.Equal(planned, []fuseguard.ConnID{c.Conn}) || len(abortedDone(rep)) != 0 {
+		t.Fatalf("kill --dry-run --config allowing %s: planned %v (done %v), want exactly the container's %d (shared %d idle)",
+			fsType, planned, abortedDone(rep), c.Conn, c.Shared)
+	}
+	rep = killScenario(t, c, exitOK, "--verify-only", "--config", file)
+	if got := abortedDone(rep); rep.Outcome != killer.OutcomeRecovered || !slices.Equal(got, []fuseguard.ConnID{c.Conn}) {
+		t.Fatalf("kill --config: outcome %s, aborted %v; want recovered aborting exactly %d", rep.Outcome, got, c.Conn)
+	}
+	select {
+	case <-c.Exited():
+	case <-time.After(5 * time.Second):
+		t.Fatalf("init not reaped after fuseguard kill\n%s", c.Logs())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.SharedAnswers(ctx); err != nil {
+		t.Fatalf("shared connection %d no longer answers: %v", c.Shared, err)
+	}
+}
