@@ -8,6 +8,8 @@
 #   $DESTDIR/etc/fuseguard/docker-daemon.default-runtime.json   the same, with fuseguard as default runtime
 #   $DESTDIR/etc/fuseguard/containerd-fuseguard.toml          containerd 2 CRI runtime handler "fuseguard"
 #   $DESTDIR/etc/fuseguard/containerd-fuseguard-default.toml  containerd 2: the default "runc" handler through fuseguard
+#   $DESTDIR/etc/fuseguard/config.toml             the node configuration (the defaults, commented);
+#                                                  an existing one is kept
 #
 # The deploy files name /usr/local/bin; they are rewritten for $PREFIX.
 # /etc/docker/daemon.json and /etc/containerd itself are never touched.
@@ -33,4 +35,7 @@ rewrite "$here/docker/daemon.default-runtime.json" >"$destdir/etc/fuseguard/dock
 for f in "$here"/containerd/fuseguard*.toml; do
 	rewrite "$f" >"$destdir/etc/fuseguard/containerd-$(basename "$f")"
 done
+if [ ! -e "$destdir/etc/fuseguard/config.toml" ]; then
+	install -m 0644 "$here/config.toml" "$destdir/etc/fuseguard/config.toml"
+fi
 chmod 0644 "$destdir"/etc/fuseguard/docker-daemon*.json "$destdir"/etc/fuseguard/containerd-*.toml
