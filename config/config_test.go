@@ -225,16 +225,23 @@ func TestWriteTOMLRoundTrip(t *testing.T) {
 	c.Policy.AllowSharedFSTypes = []string{"fuse.sshfs"}
 	c.Watch.RescueTimeout = Duration(1234 * time.Millisecond)
 	c.Log.File = "/var/log/fuseguard.log"
+	checkRoundTrip(t, c)
+}
+
+// checkRoundTrip fails t unless WriteTOML writes c as a file Parse reads
+// back to c.
+func checkRoundTrip(t *testing.T, c Config) {
+	t.Helper()
 	var b bytes.Buffer
 	if err := c.WriteTOML(&b); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Parse(b.Bytes(), "written")
+	back, err := Parse(b.Bytes(), "written")
 	if err != nil {
-		t.Fatalf("Parse(WriteTOML) = %v\n%s", err, b.String())
+		t.Fatalf("Parse(WriteTOML(c)) = %v\n%s", err, b.String())
 	}
-	if !reflect.DeepEqual(got, c) {
-		t.Errorf("round trip = %+v, want %+v", got, c)
+	if !reflect.DeepEqual(back, c) {
+		t.Fatalf("round trip = %+v, want %+v", back, c)
 	}
 }
 

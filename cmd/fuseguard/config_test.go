@@ -172,15 +172,7 @@ func TestKillConfigPolicy(t *testing.T) {
 		t.Fatalf("kill --dry-run --config with the flag overriding the list: planned %+v, refused %+v; want connection %d refused",
 			rep.Aborted, rep.Refused, c.Conn)
 	}
-	rep = killScenario(t, c, exitOK, "--verify-only", "--config", file)
-	if got := abortedDone(rep); rep.Outcome != killer.OutcomeRecovered || !slices.Equal(got, []fuseguard.ConnID{c.Conn}) {
-		t.Fatalf("kill --config: outcome %s, aborted %v; want recovered aborting exactly %d", rep.Outcome, got, c.Conn)
-	}
-	select {
-	case <-c.Exited():
-	case <-time.After(5 * time.Second):
-		t.Fatalf("init not reaped after fuseguard kill\n%s", c.Logs())
-	}
+	killRecovers(t, c, "--verify-only", "--config", file)
 }
 
 // TestRuntimeConfig: the runtime wrapper takes the rescue's abort policy
@@ -258,18 +250,25 @@ func TestKillConfigPolicyW5(t *testing.T) {
 		t.Fatalf("kill --dry-run --config allowing %s: planned %v (done %v), want exactly the container's %d (shared %d idle)",
 			fsType, planned, abortedDone(rep), c.Conn, c.Shared)
 	}
-	rep = killScenario(t, c, exitOK, "--verify-only", "--config", file)
+	killRecovers(t, c, "--verify-only", "--config", file)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.SharedAnswers(ctx); err != nil {
+		t.Fatalf("shared connection %d no longer answers: %v", c.Shared, err)
+	}
+}
+
+// killRecovers runs `fuseguard kill` with args on c and requires the
+// rescue to abort exactly c's connection and init to be reaped.
+func killRecovers(t *testing.T, c *fixture.Container, args ...string) {
+	t.Helper()
+	rep := killScenario(t, c, exitOK, args...)
 	if got := abortedDone(rep); rep.Outcome != killer.OutcomeRecovered || !slices.Equal(got, []fuseguard.ConnID{c.Conn}) {
-		t.Fatalf("kill --config: outcome %s, aborted %v; want recovered aborting exactly %d", rep.Outcome, got, c.Conn)
+		t.Fatalf("kill %v: outcome %s, aborted %v; want recovered aborting exactly %d", args, rep.Outcome, got, c.Conn)
 	}
 	select {
 	case <-c.Exited():
 	case <-time.After(5 * time.Second):
 		t.Fatalf("init not reaped after fuseguard kill\n%s", c.Logs())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.SharedAnswers(ctx); err != nil {
-		t.Fatalf("shared connection %d no longer answers: %v", c.Shared, err)
 	}
 }

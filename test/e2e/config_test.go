@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,21 +38,12 @@ func TestRuntimeForwardsConfig(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("runtime create: %v\n%s", err, out)
 	}
-	var conf struct {
-		Hooks map[string][]struct{ Env []string }
-	}
-	if err := json.Unmarshal([]byte(mustRead(filepath.Join(bundle, "config.json"))), &conf); err != nil {
-		t.Fatal(err)
-	}
-	if len(conf.Hooks) == 0 {
-		t.Fatalf("no hooks injected: %s", mustRead(filepath.Join(bundle, "config.json")))
-	}
 	want := []string{config.EnvPath + "=" + filepath.Join(dir, "fg.toml"), fuseguard.EnvStateDir + "=" + stateDir}
-	for stage, hooks := range conf.Hooks {
-		for _, h := range hooks {
+	for stage, envs := range injectedHookEnvs(t, bundle) {
+		for _, env := range envs {
 			for _, w := range want {
-				if !slices.Contains(h.Env, w) {
-					t.Errorf("%s hook env %q lacks %q", stage, h.Env, w)
+				if !slices.Contains(env, w) {
+					t.Errorf("%s hook env %q lacks %q", stage, env, w)
 				}
 			}
 		}
