@@ -17,8 +17,10 @@ import (
 	"github.com/fuseguard/fuseguard/config"
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
+	"github.com/fuseguard/fuseguard/test/testenv"
 	"github.com/fuseguard/fuseguard/wrapper"
 )
 
@@ -270,5 +272,77 @@ func killRecovers(t *testing.T, c *fixture.Container, args ...string) {
 	case <-c.Exited():
 	case <-time.After(5 * time.Second):
 		t.Fatalf("init not reaped after fuseguard kill\n%s", c.Logs())
+	}
+}
+
+// TestRuntimeKillConfigPolicy: the runtime wrapper's rescue after a
+// runtime's kill (the `docker kill` path) takes its abort policy from the
+// node configuration. On a real wedge in the host's mount table (W1
+// shared), `fuseguard-runtime kill` without a policy refuses the
+// connection and init stays stuck; with --fuseguard-config allowing its fs
+// type, the next kill aborts exactly that connection and init is reaped.
+// The real runtime is a script that SIGKILLs the container's init, as runc
+// would: only its signal matters here.
+func TestRuntimeKillConfigPolicy(t *testing.T) {
+	t.Parallel()
+	c := fixture.W1(t, true)
+	stateDir := testenv.StateDir(t)
+	rec, err := fuseguard.NewRecord(proc.NewFS(""), "w1shared", c.InitPID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (fuseguard.Store{Dir: stateDir}).Save(rec); err != nil {
+		t.Fatal(err)
+	}
+	runtime := filepath.Join(t.TempDir(), "runtime")
+	if err := os.WriteFile(runtime, []byte(fmt.Sprintf("#!/bin/sh\nexec kill -KILL %d\n", c.InitPID)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(stateDir, "runtime.log")
+	wrapperKill := func(conf string) killer.Report {
+		t.Helper()
+		// The log of this kill only.
+		_ = os.Remove(logPath)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, fgcmd.Runtime(t), "--fuseguard-runtime", runtime, "--fuseguard-config", conf,
+			"--fuseguard-verify-timeout", "1s", "kill", rec.ID, "KILL")
+		cmd.Env = append(os.Environ(), "FUSEGUARD_STATE_DIR=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("fuseguard-runtime kill: %v\n%s", err, out)
+		}
+		b, err := os.ReadFile(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var e struct {
+				Outcome killer.Outcome `json:"outcome"`
+				Aborted []killer.Abort `json:"aborted"`
+				Refused []killer.Abort `json:"refused"`
+			}
+			if json.Unmarshal([]byte(line), &e) == nil && e.Outcome != "" {
+				return killer.Report{Outcome: e.Outcome, Aborted: e.Aborted, Refused: e.Refused}
+			}
+		}
+		t.Fatalf("no rescue outcome in runtime.log:\n%s", b)
+		return killer.Report{}
+	}
+
+	rep := wrapperKill(writeConfig(t, fmt.Sprintf("state_dir = %q\n", stateDir)))
+	i := slices.IndexFunc(rep.Refused, func(a killer.Abort) bool { return a.Conn == c.Conn })
+	if rep.Outcome != killer.OutcomeStillStuck || i < 0 || len(abortedDone(rep)) != 0 {
+		t.Fatalf("wrapper kill without a policy: outcome %s, refused %+v, aborted %+v; want still-stuck refusing %d", rep.Outcome, rep.Refused, rep.Aborted, c.Conn)
+	}
+	allow := writeConfig(t, fmt.Sprintf("state_dir = %q\n[policy]\nallow_shared_fstypes = [%q]\n", stateDir, rep.Refused[i].FSType))
+	rep = wrapperKill(allow)
+	if got := abortedDone(rep); rep.Outcome != killer.OutcomeRecovered || !slices.Equal(got, []fuseguard.ConnID{c.Conn}) {
+		t.Fatalf("wrapper kill with allow_shared_fstypes = [%q]: outcome %s, aborted %+v; want recovered aborting exactly %d",
+			rep.Refused[i].FSType, rep.Outcome, rep.Aborted, c.Conn)
+	}
+	select {
+	case <-c.Exited():
+	case <-time.After(5 * time.Second):
+		t.Fatalf("init not reaped after the wrapper's rescue\n%s", c.Logs())
 	}
 }
