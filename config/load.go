@@ -38,10 +38,16 @@ func Node(flagPath string, getenv func(string) string) (Config, string, error) {
 	case err != nil:
 		return Config{}, "", err
 	}
+	ApplyEnv(&c, getenv)
+	return c, path, nil
+}
+
+// ApplyEnv sets c's keys that an environment variable overrides:
+// $FUSEGUARD_STATE_DIR.
+func ApplyEnv(c *Config, getenv func(string) string) {
 	if d := getenv(fuseguard.EnvStateDir); d != "" {
 		c.StateDir = d
 	}
-	return c, path, nil
 }
 
 // Load reads the file at path over the defaults and validates the result.

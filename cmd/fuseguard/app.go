@@ -32,6 +32,11 @@ type app struct {
 	getenv         func(string) string
 	// configFile is the configuration file read, "" when none was.
 	configFile string
+	// failOpen makes a.command go on with the defaults when the
+	// configuration file is bad (DESIGN: a fuseguard error never stops a
+	// container from starting or being killed); configErr says why.
+	failOpen  bool
+	configErr error
 }
 
 type command struct {

@@ -19,7 +19,8 @@ const configUsage = "node configuration `FILE` (default $" + config.EnvPath + " 
 // command parses a command's flags over the node configuration: bind
 // registers the command's flags, those naming a configuration key on c's
 // fields, so that a flag given overrides the file (flags > environment >
-// file > defaults). It returns the flag set and the effective
+// file > defaults). With a.failOpen, a bad or missing file is reported
+// and the defaults are used (a.configErr). It returns the flag set and the effective
 // configuration, or an exit code when the command must stop (help asked,
 // bad flags, a bad or missing configuration file).
 func (a *app) command(name string, args []string, bind func(fs *flag.FlagSet, c *config.Config)) (*flag.FlagSet, config.Config, int, bool) {
@@ -32,7 +33,14 @@ func (a *app) command(name string, args []string, bind func(fs *flag.FlagSet, c 
 	_ = fs.Parse(args)
 
 	c, file, err := config.Node(path, a.getenv)
-	if err != nil {
+	switch {
+	case err != nil && a.failOpen:
+		// A container must not fail to start for a broken node file:
+		// the defaults abort the least. The command logs configErr.
+		a.configErr = err
+		c = config.Defaults()
+		config.ApplyEnv(&c, a.getenv)
+	case err != nil:
 		return nil, config.Config{}, a.fail(exitUsage, "%s: %v", name, err), false
 	}
 	a.configFile = absPath(file)

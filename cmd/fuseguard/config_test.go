@@ -225,8 +225,15 @@ recover = "5s"
 			}
 		})
 	}
-	if _, _, err := runtimeConfig(wrapper.Flags{Config: filepath.Join(t.TempDir(), "missing.toml")}, env(nil)); err == nil {
-		t.Error("runtimeConfig with a missing --fuseguard-config: no error")
+	// Fail open: a missing file means the defaults, the environment and
+	// the wrapper's flags, with the error to log.
+	missing := filepath.Join(t.TempDir(), "missing.toml")
+	c, got, err := runtimeConfig(wrapper.Flags{Config: missing, VerifyTimeout: time.Second}, env(map[string]string{fuseguard.EnvStateDir: "/from/env"}))
+	want := config.Defaults()
+	want.StateDir = "/from/env"
+	want.Timeouts.Verify = config.Duration(time.Second)
+	if !errors.Is(err, config.ErrNotFound) || got != missing || !reflect.DeepEqual(c, want) {
+		t.Errorf("runtimeConfig with a missing --fuseguard-config = %+v, %q, %v; want the defaults, env and flags, the file and ErrNotFound", c, got, err)
 	}
 }
 

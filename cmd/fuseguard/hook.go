@@ -30,6 +30,7 @@ const envFailClosed = "FUSEGUARD_FAIL_CLOSED"
 // the hook exits 0 unless fail-closed is configured.
 func cmdHook(ctx context.Context, a *app, args []string) int {
 	var failClosed, noWatcher bool
+	a.failOpen = true
 	fs, c, code, ok := a.command("hook", args, func(fs *flag.FlagSet, c *config.Config) {
 		bindStateDir(fs, c)
 		fs.BoolVar(&failClosed, "fail-closed", false, "exit 1 on an internal error (default: log it and exit 0; also $"+envFailClosed+"=1)")
@@ -58,6 +59,13 @@ func cmdHook(ctx context.Context, a *app, args []string) int {
 	defer closeLog()
 	log.SetLevel(a.log.GetLevel())
 	entry := log.WithFields(logrus.Fields{"stage": stage, "pid": os.Getpid()})
+	if a.configErr != nil {
+		if failClosed {
+			entry.WithError(a.configErr).Error("hook failed (fail-closed)")
+			return exitFailure
+		}
+		entry.WithError(a.configErr).Error("configuration not read: running with the defaults (fail open)")
+	}
 
 	// hook.Run parents its span itself (annotation, else TRACEPARENT).
 	_, tp, shutdown := a.tracing(ctx, entry)

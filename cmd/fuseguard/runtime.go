@@ -29,9 +29,11 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 	}
 	// The node configuration, under the wrapper's own flags: the policy
 	// of the rescue after `docker kill` is set nowhere else.
-	c, file, err := runtimeConfig(f, a.getenv)
-	if err != nil {
-		return a.fail(exitUsage, "runtime: %v", err)
+	// Fail open: a broken file must not stop containers from starting or
+	// being killed; the defaults abort the least.
+	c, file, cerr := runtimeConfig(f, a.getenv)
+	if cerr != nil {
+		a.fail(0, "runtime: %v (fail open: the defaults)", cerr)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -64,6 +66,9 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 	if lvl, err := logrus.ParseLevel(c.Log.Level); err == nil {
 		log.SetLevel(lvl)
 	}
+	if cerr != nil {
+		log.WithError(cerr).Error("configuration not read: running with the defaults (fail open)")
+	}
 	// A caller's TRACEPARENT parents the wrapper's spans and reaches the
 	// hooks through their env.
 	ctx, tp, shutdown := a.tracing(ctx, log)
@@ -75,11 +80,18 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 }
 
 // runtimeConfig is the wrapper's effective configuration: the node's
-// (config.Node), then its own flags. It also returns the file read.
+// (config.Node), then its own flags. It also returns the file read. When
+// the file is bad or missing, the configuration is the defaults, the
+// environment and the flags, and the error says why.
 func runtimeConfig(f wrapper.Flags, getenv func(string) string) (config.Config, string, error) {
 	c, file, err := config.Node(f.Config, getenv)
 	if err != nil {
-		return config.Config{}, "", err
+		// The hooks are told of the same file, and fail open on it too.
+		c, file = config.Defaults(), f.Config
+		if file == "" {
+			file = getenv(config.EnvPath)
+		}
+		config.ApplyEnv(&c, getenv)
 	}
 	if f.StateDir != "" {
 		c.StateDir = f.StateDir
@@ -90,7 +102,7 @@ func runtimeConfig(f wrapper.Flags, getenv func(string) string) (config.Config, 
 	if f.RecoverTimeout > 0 {
 		c.Timeouts.Recover = config.Duration(f.RecoverTimeout)
 	}
-	return c, file, nil
+	return c, file, err
 }
 
 // runtimeWrapper returns the wrapper's settings from the configuration:

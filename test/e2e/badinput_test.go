@@ -172,9 +172,11 @@ func TestRuntimeBadInput(t *testing.T) {
 		{"unknown-flag", []string{wrapper, "--fuseguard-bogus=1", "list"}, nil, 2, "unknown flag --fuseguard-bogus"},
 		{"flag-without-value", []string{bin, "runtime", "--fuseguard-state-dir"}, nil, 2, "needs a value"},
 		{"bad-timeout", []string{bin, "runtime", "--fuseguard-verify-timeout=-1s", "list"}, nil, 2, "positive duration"},
-		{"config-missing", []string{wrapper, "--fuseguard-config=/nonexistent/fg.toml", "list"}, nil, 2, "/nonexistent/fg.toml"},
-		{"config-missing-env", []string{wrapper, "list"}, []string{"FUSEGUARD_CONFIG=/nonexistent/fg.toml"}, 2, "/nonexistent/fg.toml"},
-		{"config-unknown-key", []string{wrapper, "--fuseguard-config", badConfig, "list"}, nil, 2, "policy.abort_shard"},
+		// Fail open: a bad node configuration is one line, and the real
+		// runtime runs (here: runc list, with the defaults).
+		{"config-missing", []string{wrapper, "--fuseguard-config=/nonexistent/fg.toml", "--root", t.TempDir(), "list", "-q"}, nil, 0, "/nonexistent/fg.toml"},
+		{"config-missing-env", []string{wrapper, "--root", t.TempDir(), "list", "-q"}, []string{"FUSEGUARD_CONFIG=/nonexistent/fg.toml"}, 0, "/nonexistent/fg.toml"},
+		{"config-unknown-key", []string{wrapper, "--fuseguard-config", badConfig, "--root", t.TempDir(), "list", "-q"}, nil, 0, "policy.abort_shard"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, 10*time.Second, append(env, tc.env...), nil, tc.argv...)

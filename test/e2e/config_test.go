@@ -5,7 +5,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/fuseguard/fuseguard/config"
 	"github.com/fuseguard/fuseguard/fuseguard"
@@ -48,4 +50,35 @@ func TestRuntimeForwardsConfig(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestHookBadConfig: a hook whose node configuration is broken fails open
+// (one line on stderr and in hook.log, then its work with the defaults,
+// exit 0), or exits 1
+// when fail-closed.
+func TestHookBadConfig(t *testing.T) {
+	bin := fgcmd.Binary(t)
+	bad := filepath.Join(t.TempDir(), "fg.toml")
+	if err := os.WriteFile(bad, []byte("[watch]\ngrace = \"soon\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const want = "watch.grace"
+	dir := testenv.StateDir(t)
+	env := []string{fuseguard.EnvStateDir + "=" + dir, config.EnvPath + "=" + bad}
+	r := run(t, 10*time.Second, env, stdinFile(t, hookState("bad-config", "stopped", 1)), bin, "hook", "poststop")
+	if r.code != 0 {
+		t.Errorf("fail open: exit %d, want 0 (stderr %q)", r.code, r.stderr)
+	}
+	// The error, then the hook's work done with the defaults.
+	if lines := strings.Split(strings.TrimSpace(r.stderr), "\n"); len(lines) != 2 || !strings.Contains(lines[0], want) || !strings.Contains(lines[1], "hook done") {
+		t.Errorf("fail open: stderr %q, want the error naming %s, then hook done", r.stderr, want)
+	}
+	if log := mustRead(filepath.Join(dir, "hook.log")); !strings.Contains(log, want) || !strings.Contains(log, bad) {
+		t.Errorf("hook.log %q does not name %s and %s", log, bad, want)
+	}
+	r = run(t, 10*time.Second, append(env, "FUSEGUARD_FAIL_CLOSED=1"), stdinFile(t, hookState("bad-config", "stopped", 1)), bin, "hook", "poststop")
+	if r.code != 1 {
+		t.Errorf("fail-closed: exit %d, want 1 (stderr %q)", r.code, r.stderr)
+	}
+	oneLine(t, r.stderr, want)
 }
