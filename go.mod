@@ -3,6 +3,7 @@ module github.com/fuseguard/fuseguard
 go 1.26.0
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	github.com/containerd/errdefs v1.0.0
 	github.com/docker/docker v28.5.2+incompatible
 	github.com/hanwen/go-fuse/v2 v2.12.1

@@ -8,6 +8,8 @@
 #   $DESTDIR/etc/fuseguard/docker-daemon.default-runtime.json   the same, with fuseguard as default runtime
 #   $DESTDIR/etc/fuseguard/containerd-fuseguard.toml          containerd 2 CRI runtime handler "fuseguard"
 #   $DESTDIR/etc/fuseguard/containerd-fuseguard-default.toml  containerd 2: the default "runc" handler through fuseguard
+#   $DESTDIR/etc/fuseguard/config.toml             the node configuration (the defaults, commented);
+#                                                  an existing one is kept
 #
 # The deploy files name /usr/local/bin; they are rewritten for $PREFIX.
 # /etc/docker/daemon.json and /etc/containerd itself are never touched.
@@ -45,4 +47,8 @@ if [ -n "$unitdir" ]; then
 	install -d -m 0755 "$destdir$unitdir"
 	rewrite "$here/fuseguard-watch.service" >"$destdir$unitdir/fuseguard-watch.service"
 	chmod 0644 "$destdir$unitdir/fuseguard-watch.service"
+fi
+install -d -m 0755 "$destdir/etc/fuseguard"
+if [ ! -e "$destdir/etc/fuseguard/config.toml" ]; then
+	install -m 0644 "$here/config.toml" "$destdir/etc/fuseguard/config.toml"
 fi

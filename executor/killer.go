@@ -6,6 +6,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/fuseguard/fuseguard/config"
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/obs"
@@ -15,7 +16,18 @@ import (
 // DefaultDockerTimeout bounds one Docker call when Killer.DockerTimeout is
 // zero. A healthy daemon answers an inspect in milliseconds and a kill of a
 // healthy container well within it.
-const DefaultDockerTimeout = 2 * time.Second
+const DefaultDockerTimeout = config.DefaultDockerTimeout
+
+// FromConfig returns a Killer set up from the node configuration (see
+// config.Node): its Docker timeout, the rescue's timeouts and abort policy,
+// and the state directory. The caller sets Docker, Log and Tracer.
+func FromConfig(c config.Config) Killer {
+	return Killer{
+		DockerTimeout: c.Timeouts.Docker.Std(),
+		Options:       c.KillerOptions(),
+		Store:         fuseguard.NewStore(c.StateDir),
+	}
+}
 
 // confirmInterval paces the inspects that wait for Docker to see the exit.
 const confirmInterval = 10 * time.Millisecond

@@ -23,6 +23,9 @@ var ErrUsage = errors.New("bad fuseguard runtime flag")
 
 // Flags are the wrapper's own options.
 type Flags struct {
+	// Config is the node configuration file (--fuseguard-config); ""
+	// means $FUSEGUARD_CONFIG or the default (config.Node).
+	Config string
 	// Runtime is the real runtime, a path or a name looked up on PATH
 	// (--fuseguard-runtime).
 	Runtime string
@@ -30,7 +33,7 @@ type Flags struct {
 	StateDir string
 	// VerifyTimeout and RecoverTimeout bound the rescue after a kill
 	// (--fuseguard-verify-timeout, --fuseguard-recover-timeout); 0 means
-	// killer's defaults.
+	// the configuration's.
 	VerifyTimeout, RecoverTimeout time.Duration
 }
 
@@ -85,6 +88,11 @@ func takesValue(arg string) bool {
 
 func (f *Flags) set(name, value string) error {
 	switch name {
+	case "config":
+		if value == "" {
+			return fmt.Errorf("%w: %sconfig is empty", ErrUsage, FlagPrefix)
+		}
+		f.Config = value
 	case "runtime":
 		if value == "" {
 			return fmt.Errorf("%w: %sruntime is empty", ErrUsage, FlagPrefix)
@@ -106,7 +114,7 @@ func (f *Flags) set(name, value string) error {
 			f.RecoverTimeout = d
 		}
 	default:
-		return fmt.Errorf("%w: unknown flag %s%s (known: runtime, state-dir, verify-timeout, recover-timeout)", ErrUsage, FlagPrefix, name)
+		return fmt.Errorf("%w: unknown flag %s%s (known: config, runtime, state-dir, verify-timeout, recover-timeout)", ErrUsage, FlagPrefix, name)
 	}
 	return nil
 }

@@ -38,9 +38,13 @@ type Wrapper struct {
 	// environment (runc passes nothing else), e.g. FUSEGUARD_STATE_DIR.
 	Store   fuseguard.Store
 	HookEnv []string
-	// VerifyTimeout and RecoverTimeout bound the rescue (0: killer's
-	// defaults).
-	VerifyTimeout, RecoverTimeout time.Duration
+	// VerifyTimeout, DiagnoseTimeout and RecoverTimeout bound the rescue
+	// (0: killer's defaults).
+	VerifyTimeout, DiagnoseTimeout, RecoverTimeout time.Duration
+	// Policy decides what the rescue may abort (the zero value: the
+	// container's own connections only). DryRun is honoured: the rescue
+	// then plans and reports but aborts nothing.
+	Policy killer.Policy
 	// Env is the environment the real runtime gets (nil: os.Environ()).
 	Env []string
 	// Stdin, Stdout, Stderr of the real runtime when it runs as a child
@@ -88,15 +92,17 @@ func (w *Wrapper) rescueBound() time.Duration {
 }
 
 // killerOptions are the rescue's options: the wrapper's timeouts (0: the
-// killer's defaults).
+// killer's defaults) and abort policy.
 func (w *Wrapper) killerOptions(log logrus.FieldLogger, rec *fuseguard.Record, verifyOnly bool) killer.Options {
 	return killer.Options{
-		VerifyTimeout:  w.VerifyTimeout,
-		RecoverTimeout: w.RecoverTimeout,
-		VerifyOnly:     verifyOnly,
-		Record:         rec,
-		Log:            log,
-		Tracer:         w.Tracer,
+		VerifyTimeout:   w.VerifyTimeout,
+		DiagnoseTimeout: w.DiagnoseTimeout,
+		RecoverTimeout:  w.RecoverTimeout,
+		Policy:          w.Policy,
+		VerifyOnly:      verifyOnly,
+		Record:          rec,
+		Log:             log,
+		Tracer:          w.Tracer,
 	}
 }
 

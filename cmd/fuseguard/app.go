@@ -13,6 +13,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/fuseguard/fuseguard/config"
 	"github.com/fuseguard/fuseguard/untrusted"
 )
 
@@ -29,6 +30,13 @@ type app struct {
 	stdout, stderr io.Writer
 	log            *logrus.Logger
 	getenv         func(string) string
+	// configFile is the configuration file read, "" when none was.
+	configFile string
+	// failOpen makes a.command go on with the defaults when the
+	// configuration file is bad (DESIGN: a fuseguard error never stops a
+	// container from starting or being killed); configErr says why.
+	failOpen  bool
+	configErr error
 }
 
 type command struct {
@@ -46,6 +54,7 @@ func commands() map[string]command {
 		"status":   {"list tracked containers and their FUSE connections", cmdStatus},
 		"doctor":   {"check whether this node can be protected (exit 1 if not)", cmdDoctor},
 		"hook":     {"OCI hook: record the container at createRuntime/poststart, forget it at poststop", cmdHook},
+		"config":   {"print the effective node configuration (file, environment, flags)", cmdConfig},
 		"runtime":  {"runc-compatible runtime wrapper: inject the hooks, rescue a wedged kill", cmdRuntime},
 	}
 }
@@ -89,40 +98,28 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 still stuck or failed, 2 usage, 3 no such process or pid reused")
 }
 
-// flags makes a command's flag set with the logging flags every command has.
-func (a *app) flags(name string) (*flag.FlagSet, *string, *string) {
-	fs := flag.NewFlagSet("fuseguard "+name, flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
-	format := fs.String("log-format", "text", "log format: text or json")
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	return fs, format, level
-}
-
-// parse parses flags and configures logging; it returns an exit code when
-// the command must stop (help asked, or bad flags).
-func (a *app) parse(fs *flag.FlagSet, format, level *string, args []string) (int, bool) {
+// parse parses a command's flags; it returns an exit code when the
+// command must stop (help asked, or bad flags).
+func (a *app) parse(fs *flag.FlagSet, args []string) (int, bool) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK, false
 		}
 		return exitUsage, false
 	}
-	switch strings.ToLower(*format) {
-	case "json":
-		a.log.SetFormatter(&logrus.JSONFormatter{})
-	case "text":
-		a.log.SetFormatter(untrusted.Formatter{Formatter: &logrus.TextFormatter{}})
-	default:
-		fmt.Fprintf(a.stderr, "%s: bad --log-format %q (text or json)\n", fs.Name(), *format)
-		return exitUsage, false
-	}
-	lvl, err := logrus.ParseLevel(*level)
-	if err != nil {
-		fmt.Fprintf(a.stderr, "%s: bad --log-level %q\n", fs.Name(), *level)
-		return exitUsage, false
-	}
-	a.log.SetLevel(lvl)
 	return 0, true
+}
+
+// setLogging configures the logger; l is valid (config.Config.Validate).
+func (a *app) setLogging(l config.Log) {
+	if strings.ToLower(l.Format) == "json" {
+		a.log.SetFormatter(&logrus.JSONFormatter{})
+	} else {
+		a.log.SetFormatter(untrusted.Formatter{Formatter: &logrus.TextFormatter{}})
+	}
+	if lvl, err := logrus.ParseLevel(l.Level); err == nil {
+		a.log.SetLevel(lvl)
+	}
 }
 
 // printJSON writes v to stdout as indented JSON.

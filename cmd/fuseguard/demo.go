@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
+	"time"
 
+	"github.com/fuseguard/fuseguard/config"
 	"github.com/fuseguard/fuseguard/demo"
 )
 
@@ -11,9 +14,11 @@ import (
 const demoChildCommand = demo.ChildCommand
 
 func cmdDemo(ctx context.Context, a *app, args []string) int {
-	fs, format, level := a.flags("demo")
-	verify := fs.Duration("verify-timeout", 0, "killer's verify timeout (default 2s)")
-	if code, ok := a.parse(fs, format, level, args); !ok {
+	var verify time.Duration
+	fs, _, code, ok := a.command("demo", args, func(fs *flag.FlagSet, _ *config.Config) {
+		fs.DurationVar(&verify, "verify-timeout", 0, "killer's verify timeout (default 2s)")
+	})
+	if !ok {
 		return code
 	}
 	if fs.NArg() != 0 {
@@ -21,7 +26,7 @@ func cmdDemo(ctx context.Context, a *app, args []string) int {
 	}
 	ctx, tp, shutdown := a.tracing(ctx, a.log)
 	defer shutdown()
-	err := demo.Run(ctx, a.stdout, demo.Options{VerifyTimeout: *verify, Log: a.log, Tracer: tp.Tracer()})
+	err := demo.Run(ctx, a.stdout, demo.Options{VerifyTimeout: verify, Log: a.log, Tracer: tp.Tracer()})
 	if err != nil {
 		return a.fail(exitFailure, "demo: %v", err)
 	}

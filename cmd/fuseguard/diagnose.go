@@ -11,13 +11,12 @@ import (
 )
 
 func cmdDiagnose(ctx context.Context, a *app, args []string) int {
-	fs, format, level := a.flags("diagnose")
 	var tf targetFlags
-	tf.register(fs)
-	if code, ok := a.parse(fs, format, level, args); !ok {
+	fs, c, code, ok := a.command("diagnose", args, tf.bind)
+	if !ok {
 		return code
 	}
-	t, opts, code, err := tf.resolve(a, fs.Args())
+	t, opts, code, err := tf.resolve(a, c, fs.Args())
 	if err != nil {
 		return a.fail(code, "diagnose: %v", err)
 	}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/fuseguard/fuseguard/config"
 	"github.com/fuseguard/fuseguard/doctor"
 	"github.com/fuseguard/fuseguard/fuseguard"
 )
@@ -14,30 +16,38 @@ import (
 // cmdDoctor checks whether this node can be protected; it exits non-zero
 // when a check fails.
 func cmdDoctor(ctx context.Context, a *app, args []string) int {
-	fs, format, level := a.flags("doctor")
-	stateDir := fs.String("state-dir", "", "state directory of the records (default $"+fuseguard.EnvStateDir+" or "+fuseguard.DefaultStateDir+")")
-	asJSON := fs.Bool("json", false, "print JSON")
-	dockerConfig := fs.String("docker-config", doctor.DefaultDockerConfig, "Docker's daemon.json")
-	containerdConfig := fs.String("containerd-config", doctor.DefaultContainerdConfig, "containerd's config.toml")
-	var hooksDirs stringList
-	fs.Var(&hooksDirs, "hooks-dir", "OCI hooks directory, repeatable (default "+strings.Join(doctor.DefaultHooksDirs(), " and ")+")")
-	fusectlDir := fs.String("fusectl-dir", fuseguard.DefaultFusectlDir, "where fusectl is mounted")
-	sysctlDir := fs.String("fuse-sysctl-dir", doctor.DefaultFuseSysctlDir, "the kernel's FUSE sysctls")
-	if code, ok := a.parse(fs, format, level, args); !ok {
+	var (
+		asJSON                                                bool
+		dockerConfig, containerdConfig, fusectlDir, sysctlDir string
+		hooksDirs                                             []string
+	)
+	fs, c, code, ok := a.command("doctor", args, func(fs *flag.FlagSet, c *config.Config) {
+		bindStateDir(fs, c)
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+		fs.StringVar(&dockerConfig, "docker-config", doctor.DefaultDockerConfig, "Docker's daemon.json")
+		fs.StringVar(&containerdConfig, "containerd-config", doctor.DefaultContainerdConfig, "containerd's config.toml")
+		fs.Func("hooks-dir", "OCI hooks directory, repeatable (default "+strings.Join(doctor.DefaultHooksDirs(), " and ")+")", func(v string) error {
+			hooksDirs = append(hooksDirs, v)
+			return nil
+		})
+		fs.StringVar(&fusectlDir, "fusectl-dir", fuseguard.DefaultFusectlDir, "where fusectl is mounted")
+		fs.StringVar(&sysctlDir, "fuse-sysctl-dir", doctor.DefaultFuseSysctlDir, "the kernel's FUSE sysctls")
+	})
+	if !ok {
 		return code
 	}
 	if fs.NArg() != 0 {
 		return a.fail(exitUsage, "doctor: takes no arguments")
 	}
 	r := doctor.Run(ctx, doctor.Options{
-		StateDir:         *stateDir,
-		FusectlDir:       *fusectlDir,
-		FuseSysctlDir:    *sysctlDir,
-		DockerConfig:     *dockerConfig,
-		ContainerdConfig: *containerdConfig,
+		StateDir:         c.StateDir,
+		FusectlDir:       fusectlDir,
+		FuseSysctlDir:    sysctlDir,
+		DockerConfig:     dockerConfig,
+		ContainerdConfig: containerdConfig,
 		HooksDirs:        hooksDirs,
 	})
-	if *asJSON {
+	if asJSON {
 		if err := a.printJSON(r); err != nil {
 			return a.fail(exitFailure, "doctor: %v", err)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/fuseguard/fuseguard/config"
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/hook"
 	"github.com/fuseguard/fuseguard/obs"
@@ -23,24 +25,23 @@ import (
 // envFailClosed makes a hook's internal error fail the runtime's operation.
 const envFailClosed = "FUSEGUARD_FAIL_CLOSED"
 
-// defaultHookTimeout bounds one hook run, well inside the runtime's own
-// hook timeout (oci.DefaultHookTimeout).
-const defaultHookTimeout = 5 * time.Second
-
 // cmdHook is `fuseguard hook [flags] STAGE`, run by the container runtime
 // with the OCI State on stdin. Fail open: an internal error is logged and
 // the hook exits 0 unless fail-closed is configured.
 func cmdHook(ctx context.Context, a *app, args []string) int {
-	fs, format, level := a.flags("hook")
-	stateDir := fs.String("state-dir", "", "state directory of the records (default $"+fuseguard.EnvStateDir+" or "+fuseguard.DefaultStateDir+")")
-	failClosed := fs.Bool("fail-closed", false, "exit 1 on an internal error (default: log it and exit 0; also $"+envFailClosed+"=1)")
-	timeout := fs.Duration("timeout", defaultHookTimeout, "bound on the whole hook run")
-	noWatcher := fs.Bool("no-watcher", false, "at createRuntime/poststart, do not start the node watcher when none runs (also $"+envWatcher+"=0)")
-	fs.Usage = func() {
-		fmt.Fprintf(a.stderr, "usage: fuseguard hook [flags] %s < state.json\n", oci.Stages())
-		fs.PrintDefaults()
-	}
-	if code, ok := a.parse(fs, format, level, args); !ok {
+	var failClosed, noWatcher bool
+	a.failOpen = true
+	fs, c, code, ok := a.command("hook", args, func(fs *flag.FlagSet, c *config.Config) {
+		bindStateDir(fs, c)
+		fs.BoolVar(&failClosed, "fail-closed", false, "exit 1 on an internal error (default: log it and exit 0; also $"+envFailClosed+"=1)")
+		fs.Var((*durationFlag)(&c.Timeouts.Hook), "timeout", "bound on the whole hook run (timeouts.hook)")
+		fs.BoolVar(&noWatcher, "no-watcher", false, "at createRuntime/poststart, do not start the node watcher when none runs (also $"+envWatcher+"=0)")
+		fs.Usage = func() {
+			fmt.Fprintf(a.stderr, "usage: fuseguard hook [flags] %s < state.json\n", oci.Stages())
+			fs.PrintDefaults()
+		}
+	})
+	if !ok {
 		return code
 	}
 	if fs.NArg() != 1 {
@@ -51,21 +52,25 @@ func cmdHook(ctx context.Context, a *app, args []string) int {
 		return a.fail(exitUsage, "hook: %v", err)
 	}
 	if fc, _ := strconv.ParseBool(a.getenv(envFailClosed)); fc {
-		*failClosed = true
+		failClosed = true
 	}
-	if *stateDir == "" {
-		*stateDir = a.getenv(fuseguard.EnvStateDir)
-	}
-	store := fuseguard.NewStore(*stateDir)
+	store := fuseguard.NewStore(c.StateDir)
 	log, closeLog := stateLog(a, store.Dir, "hook.log", a.stderr)
 	defer closeLog()
 	log.SetLevel(a.log.GetLevel())
 	entry := log.WithFields(logrus.Fields{"stage": stage, "pid": os.Getpid()})
+	if a.configErr != nil {
+		if failClosed {
+			entry.WithError(a.configErr).Error("hook failed (fail-closed)")
+			return exitFailure
+		}
+		entry.WithError(a.configErr).Error("configuration not read: running with the defaults (fail open)")
+	}
 
 	// hook.Run parents its span itself (annotation, else TRACEPARENT).
 	_, tp, shutdown := a.tracing(ctx, entry)
 	defer shutdown()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.Timeouts.Hook.Std())
 	defer cancel()
 	begin := time.Now()
 	id, rec, err := runHook(ctx, a, stage, store, entry, tp.Tracer())
@@ -74,11 +79,11 @@ func cmdHook(ctx context.Context, a *app, args []string) int {
 		entry = entry.WithField("id", id)
 	}
 	// After the record, so that a new watcher's first scan finds it.
-	if (stage == oci.CreateRuntime || stage == oci.Poststart) && watcherWanted(a, *noWatcher, entry) {
-		ensureWatcher(ctx, store.Dir, entry)
+	if (stage == oci.CreateRuntime || stage == oci.Poststart) && watcherWanted(a, noWatcher, entry) {
+		ensureWatcher(ctx, store.Dir, a.configFile, entry)
 	}
 	if err != nil {
-		if *failClosed {
+		if failClosed {
 			entry.WithError(err).Error("hook failed (fail-closed)")
 			return exitFailure
 		}

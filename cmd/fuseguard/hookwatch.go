@@ -48,7 +48,8 @@ func watcherWanted(a *app, noWatcher bool, log logrus.FieldLogger) bool {
 // /dev/null, output to watch.log): it holds none of the runtime's pipes,
 // which runc and the shim would otherwise wait on. Fail open and bounded:
 // an error is logged, never returned.
-func ensureWatcher(ctx context.Context, stateDir string, log logrus.FieldLogger) {
+// configFile, when not "", is passed on as the watcher's --config.
+func ensureWatcher(ctx context.Context, stateDir, configFile string, log logrus.FieldLogger) {
 	if ctx.Err() != nil {
 		log.WithError(ctx.Err()).Warn("hook out of time: not starting the node watcher")
 		return
@@ -64,7 +65,11 @@ func ensureWatcher(ctx context.Context, stateDir string, log logrus.FieldLogger)
 	}
 	ctx, cancel := context.WithTimeout(ctx, watcherSpawnTimeout)
 	defer cancel()
-	pid, started, err := watch.Spawn(ctx, self, stateDir, "--log-format", "json")
+	args := []string{"--log-format", "json"}
+	if configFile != "" {
+		args = append(args, "--config", configFile)
+	}
+	pid, started, err := watch.Spawn(ctx, self, stateDir, args...)
 	log = log.WithField("watcher_pid", pid)
 	switch {
 	case err != nil:

@@ -2,23 +2,27 @@ package main
 
 import (
 	"context"
+	"flag"
 
+	"github.com/fuseguard/fuseguard/config"
 	"github.com/fuseguard/fuseguard/killer"
 )
 
 func cmdKill(ctx context.Context, a *app, args []string) int {
-	fs, format, level := a.flags("kill")
 	var tf targetFlags
-	tf.register(fs)
-	verifyOnly := fs.Bool("verify-only", false, "do not signal: the runtime already sent SIGKILL; only verify and rescue")
-	if code, ok := a.parse(fs, format, level, args); !ok {
+	var verifyOnly bool
+	fs, c, code, ok := a.command("kill", args, func(fs *flag.FlagSet, c *config.Config) {
+		tf.bind(fs, c)
+		fs.BoolVar(&verifyOnly, "verify-only", false, "do not signal: the runtime already sent SIGKILL; only verify and rescue")
+	})
+	if !ok {
 		return code
 	}
-	t, opts, code, err := tf.resolve(a, fs.Args())
+	t, opts, code, err := tf.resolve(a, c, fs.Args())
 	if err != nil {
 		return a.fail(code, "kill: %v", err)
 	}
-	opts.VerifyOnly = *verifyOnly
+	opts.VerifyOnly = verifyOnly
 	ctx, tp, shutdown := a.tracing(ctx, a.log)
 	defer shutdown()
 	opts.Tracer = tp.Tracer()

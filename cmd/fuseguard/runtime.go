@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"os"
-	"path/filepath"
 
+	"github.com/sirupsen/logrus"
+
+	"github.com/fuseguard/fuseguard/config"
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/telemetry"
 	"github.com/fuseguard/fuseguard/wrapper"
@@ -25,8 +27,13 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 	if f.Runtime == "" {
 		f.Runtime = a.getenv(wrapper.EnvRuntime)
 	}
-	if f.StateDir == "" {
-		f.StateDir = a.getenv(fuseguard.EnvStateDir)
+	// The node configuration, under the wrapper's own flags: the policy
+	// of the rescue after `docker kill` is set nowhere else.
+	// Fail open: a broken file must not stop containers from starting or
+	// being killed; the defaults abort the least.
+	c, file, cerr := runtimeConfig(f, a.getenv)
+	if cerr != nil {
+		a.fail(0, "runtime: %v (fail open: the defaults)", cerr)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -40,14 +47,11 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 		}
 		return a.fail(code, "runtime: %v", err)
 	}
-	store := fuseguard.NewStore(f.StateDir)
-	var hookEnv []string
-	if f.StateDir != "" {
-		dir, err := filepath.Abs(f.StateDir)
-		if err != nil {
-			dir = f.StateDir
-		}
-		hookEnv = append(hookEnv, fuseguard.EnvStateDir+"="+dir)
+	store := fuseguard.NewStore(c.StateDir)
+	// The hooks read the same configuration and state directory.
+	hookEnv := []string{fuseguard.EnvStateDir + "=" + absPath(c.StateDir)}
+	if file != "" {
+		hookEnv = append(hookEnv, config.EnvPath+"="+absPath(file))
 	}
 	if v := a.getenv(envWatcher); v != "" {
 		hookEnv = append(hookEnv, envWatcher+"="+v)
@@ -59,20 +63,56 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 	// wrapper logs to the state directory only.
 	log, closeLog := stateLog(a, store.Dir, "runtime.log", nil)
 	defer closeLog()
+	if lvl, err := logrus.ParseLevel(c.Log.Level); err == nil {
+		log.SetLevel(lvl)
+	}
+	if cerr != nil {
+		log.WithError(cerr).Error("configuration not read: running with the defaults (fail open)")
+	}
 	// A caller's TRACEPARENT parents the wrapper's spans and reaches the
 	// hooks through their env.
 	ctx, tp, shutdown := a.tracing(ctx, log)
 	defer shutdown()
-	w := &wrapper.Wrapper{
-		Runtime:        rt,
-		Self:           self,
-		Store:          store,
-		HookEnv:        hookEnv,
-		VerifyTimeout:  f.VerifyTimeout,
-		RecoverTimeout: f.RecoverTimeout,
-		Log:            log,
-		Tracer:         tp.Tracer(),
-		Flush:          shutdown,
-	}
+	w := runtimeWrapper(c)
+	w.Runtime, w.Self, w.Store, w.HookEnv = rt, self, store, hookEnv
+	w.Log, w.Tracer, w.Flush = log, tp.Tracer(), shutdown
 	return w.Run(ctx, rest)
+}
+
+// runtimeConfig is the wrapper's effective configuration: the node's
+// (config.Node), then its own flags. It also returns the file read. When
+// the file is bad or missing, the configuration is the defaults, the
+// environment and the flags, and the error says why.
+func runtimeConfig(f wrapper.Flags, getenv func(string) string) (config.Config, string, error) {
+	c, file, err := config.Node(f.Config, getenv)
+	if err != nil {
+		// The hooks are told of the same file, and fail open on it too.
+		c, file = config.Defaults(), f.Config
+		if file == "" {
+			file = getenv(config.EnvPath)
+		}
+		config.ApplyEnv(&c, getenv)
+	}
+	if f.StateDir != "" {
+		c.StateDir = f.StateDir
+	}
+	if f.VerifyTimeout > 0 {
+		c.Timeouts.Verify = config.Duration(f.VerifyTimeout)
+	}
+	if f.RecoverTimeout > 0 {
+		c.Timeouts.Recover = config.Duration(f.RecoverTimeout)
+	}
+	return c, file, err
+}
+
+// runtimeWrapper returns the wrapper's settings from the configuration:
+// the rescue's timeouts and abort policy.
+func runtimeWrapper(c config.Config) *wrapper.Wrapper {
+	ko := c.KillerOptions()
+	return &wrapper.Wrapper{
+		VerifyTimeout:   ko.VerifyTimeout,
+		DiagnoseTimeout: ko.DiagnoseTimeout,
+		RecoverTimeout:  ko.RecoverTimeout,
+		Policy:          ko.Policy,
+	}
 }

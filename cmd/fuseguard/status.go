@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"text/tabwriter"
 	"time"
 
+	"github.com/fuseguard/fuseguard/config"
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/untrusted"
@@ -16,17 +18,19 @@ import (
 
 // cmdStatus lists the tracked containers and their FUSE connections.
 func cmdStatus(ctx context.Context, a *app, args []string) int {
-	fs, format, level := a.flags("status")
-	stateDir := fs.String("state-dir", "", "state directory of the records (default $"+fuseguard.EnvStateDir+" or "+fuseguard.DefaultStateDir+")")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if code, ok := a.parse(fs, format, level, args); !ok {
+	var asJSON bool
+	fs, c, code, ok := a.command("status", args, func(fs *flag.FlagSet, c *config.Config) {
+		bindStateDir(fs, c)
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if !ok {
 		return code
 	}
 	if fs.NArg() != 0 {
 		return a.fail(exitUsage, "status: takes no arguments")
 	}
-	st := watch.ReadStatus(proc.NewFS(""), fuseguard.NewStore(*stateDir), fuseguard.NewControl(""))
-	if *asJSON {
+	st := watch.ReadStatus(proc.NewFS(""), fuseguard.NewStore(c.StateDir), fuseguard.NewControl(""))
+	if asJSON {
 		if err := a.printJSON(st); err != nil {
 			return a.fail(exitFailure, "status: %v", err)
 		}

@@ -4,53 +4,42 @@ import (
 	"errors"
 	"flag"
 	"strconv"
-	"strings"
-	"time"
 
+	"github.com/fuseguard/fuseguard/config"
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
 )
-
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // allowSharedUsage is the help of --allow-shared-fstype (kill, diagnose,
 // watch). It names no example on purpose: the textbook shared daemons
 // (lxcfs) are exactly the ones never to allow.
 const allowSharedUsage = "fs `TYPE` (as diagnose reports it) whose shared connections may be aborted; only for a daemon that serves this one container: an abort fails every request on that connection, the host's and other containers' included, and a stuck task's fd on it is no proof it waits there; repeatable"
 
-// targetFlags are the flags kill and diagnose share.
+// targetFlags are the flags kill and diagnose share that name no
+// configuration key.
 type targetFlags struct {
-	startTime      uint64
-	id, stateDir   string
-	verifyTimeout  time.Duration
-	diagTimeout    time.Duration
-	recoverTimeout time.Duration
-	allowShared    stringList
-	abortShared    bool
-	dryRun         bool
-	json           bool
+	startTime uint64
+	id        string
+	dryRun    bool
+	json      bool
 }
 
-func (t *targetFlags) register(fs *flag.FlagSet) {
+// bind registers the flags kill and diagnose share: t's, and those of the
+// configuration's state directory, timeouts and policy on c.
+func (t *targetFlags) bind(fs *flag.FlagSet, c *config.Config) {
 	fs.Uint64Var(&t.startTime, "start-time", 0, "expected start time of PID (field 22 of /proc/PID/stat); refuse a reused pid")
 	fs.StringVar(&t.id, "id", "", "container id whose record to use (default: the record whose init is PID, if any)")
-	fs.StringVar(&t.stateDir, "state-dir", "", "state directory of the records (default $"+fuseguard.EnvStateDir+" or "+fuseguard.DefaultStateDir+")")
-	fs.DurationVar(&t.verifyTimeout, "verify-timeout", killer.DefaultVerifyTimeout, "how long to wait for the exit after SIGKILL")
-	fs.DurationVar(&t.diagTimeout, "diagnose-timeout", killer.DefaultDiagnoseTimeout, "how long the diagnosis may read /proc; what it cannot read in time is reported as unreadable")
-	fs.DurationVar(&t.recoverTimeout, "recover-timeout", killer.DefaultRecoverTimeout, "how long the aborts and the wait for the exit after them may take, together")
-	fs.Var(&t.allowShared, "allow-shared-fstype", allowSharedUsage)
-	fs.BoolVar(&t.abortShared, "abort-shared", false, "abort shared connections too (dangerous: they serve the host)")
+	bindStateDir(fs, c)
+	bindTimeouts(fs, c)
+	bindPolicy(fs, c)
 	fs.BoolVar(&t.dryRun, "dry-run", false, "report what would be aborted, abort nothing")
 	fs.BoolVar(&t.json, "json", false, "print the result as JSON")
 }
 
-// resolve turns the positional PID and the flags into a target and options.
-func (t *targetFlags) resolve(a *app, args []string) (killer.Target, killer.Options, int, error) {
+// resolve turns the positional PID, the flags and the configuration into a
+// target and options.
+func (t *targetFlags) resolve(a *app, c config.Config, args []string) (killer.Target, killer.Options, int, error) {
 	if len(args) != 1 {
 		return killer.Target{}, killer.Options{}, exitUsage, errors.New("expects exactly one PID")
 	}
@@ -66,19 +55,11 @@ func (t *targetFlags) resolve(a *app, args []string) (killer.Target, killer.Opti
 		}
 		return killer.Target{}, killer.Options{}, code, err
 	}
-	opts := killer.Options{
-		VerifyTimeout:   t.verifyTimeout,
-		DiagnoseTimeout: t.diagTimeout,
-		RecoverTimeout:  t.recoverTimeout,
-		Policy: killer.Policy{
-			AllowSharedFSTypes: t.allowShared,
-			AbortShared:        t.abortShared,
-			DryRun:             t.dryRun,
-		},
-		Proc: p,
-		Log:  a.log,
-	}
-	store := fuseguard.NewStore(t.stateDir)
+	opts := c.KillerOptions()
+	opts.Policy.DryRun = t.dryRun
+	opts.Proc = p
+	opts.Log = a.log
+	store := fuseguard.NewStore(c.StateDir)
 	switch {
 	case t.id != "":
 		rec, err := store.Load(t.id)

@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"time"
 
+	"github.com/fuseguard/fuseguard/config"
 	"github.com/fuseguard/fuseguard/fuseguard"
-	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/metrics"
 	"github.com/fuseguard/fuseguard/obs"
 	"github.com/fuseguard/fuseguard/telemetry"
@@ -18,31 +19,22 @@ const metricsShutdown = 2 * time.Second
 
 // cmdWatch runs the node watcher until SIGTERM or SIGINT.
 func cmdWatch(ctx context.Context, a *app, args []string) int {
-	fs, format, level := a.flags("watch")
-	stateDir := fs.String("state-dir", "", "state directory of the records (default $"+fuseguard.EnvStateDir+" or "+fuseguard.DefaultStateDir+")")
-	grace := fs.Duration("grace", watch.DefaultGrace, "how long init may be exiting before the exit counts as stuck")
-	check := fs.Duration("check-interval", watch.DefaultCheckInterval, "how often each init's PF_EXITING flag is read")
-	rescan := fs.Duration("rescan-interval", watch.DefaultRescanInterval, "safety rescan of the records and mount tables")
-	retry := fs.Duration("retry-interval", watch.DefaultRetryInterval, "wait before rescuing a container still stuck again; doubles after each failed rescue")
-	maxRetry := fs.Duration("max-retry-interval", watch.DefaultMaxRetryInterval, "cap of the doubling wait between rescues")
-	recoverTimeout := fs.Duration("recover-timeout", killer.DefaultRecoverTimeout, "how long to wait for the exit after aborting")
-	rescueTimeout := fs.Duration("rescue-timeout", 0, "deadline of one rescue (default: 2 × recover-timeout + 2s)")
-	maxRescues := fs.Int("max-rescues", watch.DefaultMaxRescues, "rescues running at once, over all containers")
-	mountRead := fs.Duration("mount-read-interval", watch.DefaultMountReadInterval, "shortest time between two reads of one container's mount table")
-	maxTracked := fs.Int("max-tracked", watch.DefaultMaxTracked, "records tracked at once; more are logged and shown by status")
-	var allowShared stringList
-	fs.Var(&allowShared, "allow-shared-fstype", allowSharedUsage)
-	dryRun := fs.Bool("dry-run", false, "detect and diagnose, abort nothing")
-	logFile := fs.String("log-file", "", "log to this file, size-capped and rotated (default: stderr, e.g. the journal under systemd)")
-	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR"+metrics.Path+", e.g. 127.0.0.1:9477 (default: off)")
-	if code, ok := a.parse(fs, format, level, args); !ok {
+	var dryRun bool
+	fs, c, code, ok := a.command("watch", args, func(fs *flag.FlagSet, c *config.Config) {
+		bindStateDir(fs, c)
+		bindWatch(fs, c)
+		bindRecoverTimeout(fs, c)
+		bindPolicy(fs, c)
+		fs.BoolVar(&dryRun, "dry-run", false, "detect and diagnose, abort nothing")
+	})
+	if !ok {
 		return code
 	}
 	if fs.NArg() != 0 {
 		return a.fail(exitUsage, "watch: takes no arguments")
 	}
-	if *logFile != "" {
-		lf, err := obs.OpenLogFile(*logFile, 0, 0)
+	if c.Log.File != "" {
+		lf, err := obs.OpenLogFile(c.Log.File, 0, 0)
 		if err != nil {
 			return a.fail(exitFailure, "watch: %v", err)
 		}
@@ -59,9 +51,9 @@ func cmdWatch(ctx context.Context, a *app, args []string) int {
 		_ = tp.Shutdown(sctx)
 	}()
 	var onEvent func(watch.Event)
-	if *metricsAddr != "" {
+	if c.Watch.MetricsAddr != "" {
 		m := metrics.New()
-		srv, err := m.Listen(*metricsAddr)
+		srv, err := m.Listen(c.Watch.MetricsAddr)
 		if err != nil {
 			return a.fail(exitFailure, "watch: %v", err)
 		}
@@ -79,23 +71,13 @@ func cmdWatch(ctx context.Context, a *app, args []string) int {
 		defer func() { stop(); <-served }()
 		a.log.WithField("addr", srv.Addr().String()).Info("serving metrics at " + metrics.Path)
 	}
-	w, err := watch.New(watch.Options{
-		StateDir:          fuseguard.NewStore(*stateDir).Dir,
-		Grace:             *grace,
-		CheckInterval:     *check,
-		RescanInterval:    *rescan,
-		RetryInterval:     *retry,
-		MaxRetryInterval:  *maxRetry,
-		RecoverTimeout:    *recoverTimeout,
-		RescueTimeout:     *rescueTimeout,
-		MaxRescues:        *maxRescues,
-		MountReadInterval: *mountRead,
-		MaxTracked:        *maxTracked,
-		Policy:            killer.Policy{AllowSharedFSTypes: allowShared, DryRun: *dryRun},
-		Log:               a.log,
-		Tracer:            tp.Tracer(),
-		OnEvent:           onEvent,
-	})
+	opts := c.WatchOptions()
+	opts.StateDir = fuseguard.NewStore(c.StateDir).Dir
+	opts.Policy.DryRun = dryRun
+	opts.Log = a.log
+	opts.Tracer = tp.Tracer()
+	opts.OnEvent = onEvent
+	w, err := watch.New(opts)
 	if errors.Is(err, watch.ErrLocked) {
 		return a.fail(exitFailure, "watch: %v", err)
 	}

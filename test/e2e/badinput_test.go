@@ -154,6 +154,10 @@ func TestRuntimeBadInput(t *testing.T) {
 	runc := testenv.RequireBinary(t, "runc")
 	dir := testenv.StateDir(t)
 	env := []string{fuseguard.EnvStateDir + "=" + dir}
+	badConfig := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(badConfig, []byte("[policy]\nabort_shard = true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name string
@@ -168,6 +172,11 @@ func TestRuntimeBadInput(t *testing.T) {
 		{"unknown-flag", []string{wrapper, "--fuseguard-bogus=1", "list"}, nil, 2, "unknown flag --fuseguard-bogus"},
 		{"flag-without-value", []string{bin, "runtime", "--fuseguard-state-dir"}, nil, 2, "needs a value"},
 		{"bad-timeout", []string{bin, "runtime", "--fuseguard-verify-timeout=-1s", "list"}, nil, 2, "positive duration"},
+		// Fail open: a bad node configuration is one line, and the real
+		// runtime runs (here: runc list, with the defaults).
+		{"config-missing", []string{wrapper, "--fuseguard-config=/nonexistent/fg.toml", "--root", t.TempDir(), "list", "-q"}, nil, 0, "/nonexistent/fg.toml"},
+		{"config-missing-env", []string{wrapper, "--root", t.TempDir(), "list", "-q"}, []string{"FUSEGUARD_CONFIG=/nonexistent/fg.toml"}, 0, "/nonexistent/fg.toml"},
+		{"config-unknown-key", []string{wrapper, "--fuseguard-config", badConfig, "--root", t.TempDir(), "list", "-q"}, nil, 0, "policy.abort_shard"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, 10*time.Second, append(env, tc.env...), nil, tc.argv...)

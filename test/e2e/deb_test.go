@@ -30,6 +30,9 @@ const debBinary = "/usr/bin/fuseguard"
 // debStateDir is the state directory the package's purge removes.
 const debStateDir = "/run/fuseguard"
 
+// debConfig is the node configuration the package installs as a conffile.
+const debConfig = "/etc/fuseguard/config.toml"
+
 // debEntry is one member of the package's data archive (`dpkg-deb -c`).
 type debEntry struct {
 	mode string // as ls prints it: -rwxr-xr-x, lrwxrwxrwx, drwxr-xr-x
@@ -43,12 +46,14 @@ type debFile struct {
 }
 
 // wantDebFiles lists every file and link of the package: the layout of
-// `make install` under /usr, the unit, the hooks in the vendor hooks.d.
+// `make install` under /usr, the unit, the hooks in the vendor hooks.d, and
+// the node configuration, the one file under /etc (a conffile).
 func wantDebFiles() map[string]debFile {
 	want := map[string]debFile{
 		"/usr/bin/fuseguard":                              {mode: "-rwxr-xr-x"},
 		"/usr/bin/fuseguard-runtime":                      {mode: "lrwxr-xr-x", link: "fuseguard"},
 		"/usr/lib/systemd/system/fuseguard-watch.service": {mode: "-rw-r--r--"},
+		debConfig: {mode: "-rw-r--r--"},
 	}
 	for _, stage := range oci.Stages() {
 		want["/usr/share/containers/oci/hooks.d/fuseguard-"+string(stage)+".json"] = debFile{mode: "-rw-r--r--"}
@@ -122,10 +127,11 @@ func TestDebPackage(t *testing.T) {
 	}
 
 	// The members: exactly the files wanted, with their modes, nothing
-	// under /usr/local or /etc, every directory 0755.
+	// under /usr/local, nothing under /etc but the configuration, every
+	// directory 0755.
 	entries := debContents(t, dpkgDeb, deb)
 	for p, e := range entries {
-		if strings.HasPrefix(p, "/usr/local/") || strings.HasPrefix(p, "/etc/") {
+		if strings.HasPrefix(p, "/usr/local/") || (strings.HasPrefix(p, "/etc/") && p != debConfig && p != path.Dir(debConfig)) {
 			t.Errorf("package installs %s", p)
 		}
 		if strings.HasPrefix(e.mode, "d") {
@@ -268,7 +274,12 @@ func TestDebPackage(t *testing.T) {
 	if rm.code != 0 {
 		t.Fatalf("dpkg -r: exit %d\n%s%s", rm.code, rm.stdout, rm.stderr)
 	}
-	assertGone(t, "after dpkg -r", mapKeys(want))
+	// Removal keeps the conffile (the operator's configuration); purge
+	// removes it.
+	assertGone(t, "after dpkg -r", slices.DeleteFunc(mapKeys(want), func(p string) bool { return p == debConfig }))
+	if _, err := os.Stat(debConfig); err != nil {
+		t.Errorf("dpkg -r removed the configuration: %v", err)
+	}
 	if _, err := os.Stat(marker); err != nil {
 		t.Errorf("dpkg -r removed the state directory: %v", err)
 	}

@@ -135,4 +135,26 @@ func TestInstallLayout(t *testing.T) {
 			t.Errorf("%s does not name %s/bin/fuseguard-runtime:\n%s", name, prefix, b)
 		}
 	}
+	// The node configuration: the shipped defaults, kept when reinstalled.
+	conf := filepath.Join(dest, "etc/fuseguard/config.toml")
+	got, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := mustRead(filepath.Join(deployDir(t), "config.toml")); string(got) != want {
+		t.Errorf("installed config.toml differs from deploy/config.toml")
+	}
+	if c := run(t, 10*time.Second, nil, nil, bin, "config", "--config", conf); c.code != 0 {
+		t.Errorf("fuseguard config --config %s: exit %d %s", conf, c.code, c.stderr)
+	}
+	edited := append(got, []byte("# edited\n")...)
+	if err := os.WriteFile(conf, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, 30*time.Second, []string{"DESTDIR=" + dest, "PREFIX=" + prefix}, nil, filepath.Join(deployDir(t), "install.sh"), bin); r.code != 0 {
+		t.Fatalf("install.sh again: exit %d: %s", r.code, r.stderr)
+	}
+	if b, err := os.ReadFile(conf); err != nil || !bytes.Equal(b, edited) {
+		t.Errorf("install.sh replaced an existing config.toml (%v)", err)
+	}
 }

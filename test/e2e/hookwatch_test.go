@@ -155,22 +155,35 @@ func TestRuntimeForwardsWatcherEnv(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("runtime create: exit %d %s", r.code, r.stderr)
 		}
-		var conf struct {
-			Hooks map[string][]struct{ Env []string }
-		}
-		if err := json.Unmarshal([]byte(mustRead(filepath.Join(bundle, "config.json"))), &conf); err != nil {
-			t.Fatal(err)
-		}
-		if len(conf.Hooks) == 0 {
-			t.Fatalf("no hooks injected: %s", mustRead(filepath.Join(bundle, "config.json")))
-		}
-		for stage, hooks := range conf.Hooks {
-			for _, h := range hooks {
-				has := slices.Contains(h.Env, "FUSEGUARD_WATCHER=0")
-				if has != (val == "0") || slices.ContainsFunc(h.Env, func(kv string) bool { return kv == "FUSEGUARD_WATCHER=" }) {
-					t.Errorf("FUSEGUARD_WATCHER=%q: %s hook env %q", val, stage, h.Env)
+		for stage, envs := range injectedHookEnvs(t, bundle) {
+			for _, env := range envs {
+				has := slices.Contains(env, "FUSEGUARD_WATCHER=0")
+				if has != (val == "0") || slices.ContainsFunc(env, func(kv string) bool { return kv == "FUSEGUARD_WATCHER=" }) {
+					t.Errorf("FUSEGUARD_WATCHER=%q: %s hook env %q", val, stage, env)
 				}
 			}
 		}
 	}
+}
+
+// injectedHookEnvs returns, by stage, the env of every hook in the bundle's
+// config.json; it fails t when there is none.
+func injectedHookEnvs(t *testing.T, bundle string) map[string][][]string {
+	t.Helper()
+	var conf struct {
+		Hooks map[string][]struct{ Env []string }
+	}
+	if err := json.Unmarshal([]byte(mustRead(filepath.Join(bundle, "config.json"))), &conf); err != nil {
+		t.Fatal(err)
+	}
+	if len(conf.Hooks) == 0 {
+		t.Fatalf("no hooks injected: %s", mustRead(filepath.Join(bundle, "config.json")))
+	}
+	envs := map[string][][]string{}
+	for stage, hooks := range conf.Hooks {
+		for _, h := range hooks {
+			envs[stage] = append(envs[stage], h.Env)
+		}
+	}
+	return envs
 }
