@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/pelletier/go-toml/v2"
+	"github.com/BurntSushi/toml"
 
 	"github.com/fuseguard/fuseguard/untrusted"
 )
