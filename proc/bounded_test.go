@@ -34,13 +34,23 @@ func fifoFS(t *testing.T, pids ...int) (FS, func(pid int)) {
 	}
 	// release opens the writer end and closes it: the blocked open returns
 	// and its read sees end of file.
+	// An abandoned read's goroutine may not have reached its open yet (a
+	// slow VM: make kernels); ENXIO says no reader is there so far.
 	release := func(pid int) {
-		fd, err := unix.Open(filepath.Join(root, strconv.Itoa(pid), "stack"), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-		if err != nil {
-			t.Errorf("release %d: %v", pid, err)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			fd, err := unix.Open(filepath.Join(root, strconv.Itoa(pid), "stack"), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			if errors.Is(err, unix.ENXIO) && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			if err != nil {
+				t.Errorf("release %d: %v", pid, err)
+				return
+			}
+			unix.Close(fd)
 			return
 		}
-		unix.Close(fd)
 	}
 	return NewFS(root), release
 }
