@@ -22,8 +22,9 @@ func UnderCI() bool {
 	return os.Getenv("FUSEGUARD_REQUIRE_ALL") == "1"
 }
 
-// require skips (or, under CI, fails) t with reason when ok is false.
-func require(t testing.TB, ok bool, reason string) {
+// Require skips (or, under CI, fails) t with reason when ok is false: the
+// one way a test says a prerequisite of the machine is missing.
+func Require(t testing.TB, ok bool, reason string) {
 	t.Helper()
 	if ok {
 		return
@@ -37,7 +38,7 @@ func require(t testing.TB, ok bool, reason string) {
 // RequireRoot needs uid 0.
 func RequireRoot(t testing.TB) {
 	t.Helper()
-	require(t, os.Geteuid() == 0, "root (uid 0); run the suite as root")
+	Require(t, os.Geteuid() == 0, "root (uid 0); run the suite as root")
 }
 
 // RequireFUSE needs root and a usable /dev/fuse.
@@ -48,14 +49,14 @@ func RequireFUSE(t testing.TB) {
 	if err == nil {
 		f.Close()
 	}
-	require(t, err == nil, "/dev/fuse openable for read and write: "+errString(err))
+	Require(t, err == nil, "/dev/fuse openable for read and write: "+errString(err))
 }
 
 // RequireBinary needs an executable on PATH and returns its path.
 func RequireBinary(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
-	require(t, err == nil, name+" on PATH (Debian package; .ci/run installs it): "+errString(err))
+	Require(t, err == nil, name+" on PATH (Debian package; .ci/run installs it): "+errString(err))
 	return p
 }
 
@@ -103,7 +104,7 @@ func RequireTool(t testing.TB, name, target string) string {
 	if err == nil {
 		_, err = os.Stat(p)
 	}
-	require(t, err == nil, p+" (built by `make "+target+"`): "+errString(err))
+	Require(t, err == nil, p+" (built by `make "+target+"`): "+errString(err))
 	return p
 }
 
@@ -124,6 +125,6 @@ func RequireArtifact(t testing.TB, pattern, target string) string {
 	if err == nil && len(matches) != 1 {
 		err = fmt.Errorf("%d files match, want 1: %q", len(matches), matches)
 	}
-	require(t, err == nil, filepath.Join(root, pattern)+" (built by `make "+target+"`): "+errString(err))
+	Require(t, err == nil, filepath.Join(root, pattern)+" (built by `make "+target+"`): "+errString(err))
 	return matches[0]
 }
