@@ -46,6 +46,11 @@ func TestKillHostTableUnreadable(t *testing.T) {
 			opts.Proc = fixture.ProcWithPID1(t, setup1)
 
 			rep := killAndCheck(t, c, opts, OutcomeStillStuck)
+			if rep.Diagnosis != nil {
+				var b strings.Builder
+				rep.Diagnosis.Explain(&b)
+				t.Logf("the kill's diagnosis:\n%s", b.String())
+			}
 			assertRefusedUnknown(t, rep.Refused, c.Conn)
 			if w, err := fuseguard.NewControl("").Waiting(c.Conn); err != nil || w == 0 {
 				t.Fatalf("connection %d after the kill: waiting %d, err %v; want untouched", c.Conn, w, err)
