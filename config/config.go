@@ -17,9 +17,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/internal/watch"
 	"github.com/fuseguard/fuseguard/killer"
-	"github.com/fuseguard/fuseguard/watch"
+	"github.com/fuseguard/fuseguard/record"
 )
 
 // DefaultPath is the node configuration read when neither --config nor
@@ -117,7 +117,7 @@ type Log struct {
 // Defaults returns the configuration used when no file sets a key.
 func Defaults() Config {
 	return Config{
-		StateDir: fuseguard.DefaultStateDir,
+		StateDir: record.DefaultStateDir,
 		Policy:   Policy{AllowSharedFSTypes: []string{}},
 		Timeouts: Timeouts{
 			Verify:   Duration(killer.DefaultVerifyTimeout),

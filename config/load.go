@@ -10,7 +10,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/record"
 )
 
 // maxFileSize caps the bytes read from a configuration file: a node
@@ -45,7 +45,7 @@ func Node(flagPath string, getenv func(string) string) (Config, string, error) {
 // ApplyEnv sets c's keys that an environment variable overrides:
 // $FUSEGUARD_STATE_DIR.
 func ApplyEnv(c *Config, getenv func(string) string) {
-	if d := getenv(fuseguard.EnvStateDir); d != "" {
+	if d := getenv(record.EnvStateDir); d != "" {
 		c.StateDir = d
 	}
 }

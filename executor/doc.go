@@ -8,8 +8,8 @@
 // not answer, through the fuseguard record written while the container
 // ran; sends SIGKILL through Docker, or through a pidfd when Docker does
 // not answer in time; and then runs killer.Kill's bounded verify-and-rescue,
-// which aborts the container's stuck FUSE connections. Each step is one
-// span ("executor.<step>") and one Step of the Report.
+// which aborts the container's stuck FUSE connections. Each stage is one
+// span ("executor.<stage>") and one killer.Stage of the Report.
 //
 // Wiring it into an executor's shutdown path:
 //
@@ -21,6 +21,11 @@
 //	k := &executor.Killer{Docker: cli, Log: log, Tracer: tracer}
 //	rep, err := k.Stop(ctx, containerID, 10*time.Second) // SIGTERM, grace, then Kill
 //	log.WithField("outcome", rep.Outcome).WithError(err).Info("task stopped")
+//
+// Tracing uses the OpenTelemetry API only: tracer comes from the caller's
+// own SDK set-up (examples/titus-shutdown shows one), and nil records no
+// spans. Linking this package brings no OpenTelemetry SDK, exporter or gRPC
+// (test/deps checks it).
 //
 // The executor runs as root in the host's PID namespace: Docker reports
 // host pids, and the rescue reads /proc and writes to fusectl.

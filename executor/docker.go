@@ -43,9 +43,6 @@ var (
 	ErrDockerNoAnswer = errors.New("docker did not answer in time")
 	// ErrNoContainer: Docker does not know the container.
 	ErrNoContainer = errors.New("no such container")
-	// ErrNoInit: Docker did not answer and no fuseguard record names the
-	// container's init, so there is nothing to signal.
-	ErrNoInit = errors.New("container init unknown")
 )
 
 // dockerCall runs one Docker call under its own deadline, on the caller's

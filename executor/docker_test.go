@@ -11,7 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/fuseguard/fuseguard/executor"
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/fixture"
@@ -57,7 +57,7 @@ func testW4Kill(t *testing.T, e *env) {
 		t.Fatalf("Kill of a healthy container: outcome %s, confirmed %v, id %s, pid %d from %s; want exited, confirmed, %s, %d from docker",
 			rep.Outcome, rep.DockerConfirmed, rep.ContainerID, rep.Target.PID, rep.PIDFrom, a.id, a.init)
 	}
-	if got := stepNames(rep); !slices.Equal(got, []string{executor.StepInspect, executor.StepRecord, executor.StepDockerKill, executor.StepVerify}) {
+	if got := stageNames(rep); !slices.Equal(got, []string{executor.StageInspect, executor.StageRecord, executor.StageDockerKill, executor.StageVerify}) {
 		t.Errorf("steps %v", got)
 	}
 	if alive := tr.alive(); len(alive) > 0 {
@@ -73,12 +73,12 @@ func testW4Kill(t *testing.T, e *env) {
 	}
 	plain := time.Since(begin)
 	t.Logf("healthy: executor Kill %v (docker_kill step %v), plain ContainerKill %v",
-		rep.Total.Round(time.Microsecond), stepDuration(rep, executor.StepDockerKill).Round(time.Microsecond), plain.Round(time.Microsecond))
+		rep.Total.Round(time.Microsecond), stageDuration(rep, executor.StageDockerKill).Round(time.Microsecond), plain.Round(time.Microsecond))
 
 	// Killing what no longer runs is answered by Docker alone.
 	rep, err = k.Kill(ctx, a.id)
-	if err != nil || rep.Outcome != killer.OutcomeAlreadyGone || len(rep.Steps) != 1 {
-		t.Errorf("second Kill: %v, outcome %s, steps %v; want already-gone after the inspect alone", err, rep.Outcome, stepNames(rep))
+	if err != nil || rep.Outcome != killer.OutcomeAlreadyGone || len(rep.Stages) != 1 {
+		t.Errorf("second Kill: %v, outcome %s, steps %v; want already-gone after the inspect alone", err, rep.Outcome, stageNames(rep))
 	}
 	_, err = k.Kill(ctx, "no-such-container")
 	if !errors.Is(err, executor.ErrNoContainer) {
@@ -102,11 +102,11 @@ func testW4Stop(t *testing.T, e *env) {
 	if rep.Outcome != killer.OutcomeExited || !rep.DockerConfirmed {
 		t.Fatalf("Stop: outcome %s, confirmed %v; want exited, confirmed", rep.Outcome, rep.DockerConfirmed)
 	}
-	want := []string{executor.StepInspect, executor.StepRecord, executor.StepDockerTerm, executor.StepGrace, executor.StepConfirm}
-	if got := stepNames(rep); !slices.Equal(got, want) {
+	want := []string{executor.StageInspect, executor.StageRecord, executor.StageDockerTerm, executor.StageGrace, executor.StageConfirm}
+	if got := stageNames(rep); !slices.Equal(got, want) {
 		t.Errorf("steps %v, want %v (SIGTERM was enough)", got, want)
 	}
-	if g := stepDuration(rep, executor.StepGrace); g >= grace {
+	if g := stageDuration(rep, executor.StageGrace); g >= grace {
 		t.Errorf("grace step took %v: the exit was not seen", g)
 	}
 	if alive := tr.alive(); len(alive) > 0 {
@@ -142,7 +142,7 @@ func testW2Kill(t *testing.T, e *env) {
 	if took > k.Bound() {
 		t.Errorf("Kill took %v, more than its bound %v", took, k.Bound())
 	}
-	if s, _ := rep.Step(executor.StepDockerKill); !strings.Contains(s.Err, executor.ErrDockerNoAnswer.Error()) {
+	if s, _ := rep.Stage(executor.StageDockerKill); !strings.Contains(s.Err, executor.ErrDockerNoAnswer.Error()) {
 		t.Errorf("docker_kill step %+v: want Docker's kill to outlast its deadline", s)
 	}
 	if !abortedConn(rep, c.conn) {
@@ -248,12 +248,12 @@ func testCancel(t *testing.T, e *env) {
 		name          string
 		dockerTimeout time.Duration
 		cancelAfter   time.Duration
-		inStep        string
+		inStage       string
 	}{
 		// Docker's kill of W2 blocks for 12 s; ours would give up after 10.
-		{"in docker_kill", 10 * time.Second, 500 * time.Millisecond, executor.StepDockerKill},
+		{"in docker_kill", 10 * time.Second, 500 * time.Millisecond, executor.StageDockerKill},
 		// Docker's kill given up after 200 ms; the verify waits 2 s.
-		{"in pidfd_kill", 200 * time.Millisecond, time.Second, executor.StepPidfdKill},
+		{"in pidfd_kill", 200 * time.Millisecond, time.Second, executor.StagePidfdKill},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k, _ := e.killer(t)
@@ -281,9 +281,9 @@ func testCancel(t *testing.T, e *env) {
 			if lag > 500*time.Millisecond {
 				t.Errorf("Kill returned %v after the cancel", lag)
 			}
-			last := rep.Steps[len(rep.Steps)-1]
-			if last.Name != tc.inStep || !strings.Contains(last.Err, context.Canceled.Error()) {
-				t.Errorf("last step %+v, want %s ended by the cancel", last, tc.inStep)
+			last := rep.Stages[len(rep.Stages)-1]
+			if last.Name != tc.inStage || !strings.Contains(last.Err, context.Canceled.Error()) {
+				t.Errorf("last step %+v, want %s ended by the cancel", last, tc.inStage)
 			}
 			if rep.Outcome != executor.OutcomeUnknown {
 				t.Errorf("outcome %s after a cancel mid-kill, want %s", rep.Outcome, executor.OutcomeUnknown)
@@ -320,7 +320,7 @@ func testFrozenW2Kill(t *testing.T, e *env) {
 		t.Errorf("report: outcome %s, confirmed %v, target %+v from %s; want recovered, unconfirmed, %d from record",
 			rep.Outcome, rep.DockerConfirmed, rep.Target, rep.PIDFrom, rec.InitPID)
 	}
-	if got := stepNames(rep); !slices.Equal(got, []string{executor.StepInspect, executor.StepRecord, executor.StepPidfdKill}) {
+	if got := stageNames(rep); !slices.Equal(got, []string{executor.StageInspect, executor.StageRecord, executor.StagePidfdKill}) {
 		t.Errorf("steps %v: want no Docker call after the inspect found it frozen", got)
 	}
 	if !abortedConn(rep, c.conn) {
@@ -388,8 +388,8 @@ func testFrozenNoLeak(t *testing.T, e *env) {
 			t.Errorf("%s: processes %v alive", r.name, alive)
 		}
 	}
-	if _, ok := repB.Step(executor.StepPidfdTerm); !ok {
-		t.Errorf("Stop steps %v: want SIGTERM through the pidfd", stepNames(repB))
+	if _, ok := repB.Stage(executor.StagePidfdTerm); !ok {
+		t.Errorf("Stop steps %v: want SIGTERM through the pidfd", stageNames(repB))
 	}
 	for _, id := range []string{a.id, b.id} {
 		if st, err := e.d.WaitExited(ctx, id); err != nil || st.Status != "exited" {
@@ -405,16 +405,16 @@ func logReport(t *testing.T, rep executor.Report) {
 	t.Logf("report:\n%s", b.String())
 }
 
-func stepNames(rep executor.Report) []string {
+func stageNames(rep executor.Report) []string {
 	var out []string
-	for _, s := range rep.Steps {
+	for _, s := range rep.Stages {
 		out = append(out, s.Name)
 	}
 	return out
 }
 
-func stepDuration(rep executor.Report, name string) time.Duration {
-	s, _ := rep.Step(name)
+func stageDuration(rep executor.Report, name string) time.Duration {
+	s, _ := rep.Stage(name)
 	return s.Duration
 }
 
@@ -423,6 +423,6 @@ func abortedConn(rep executor.Report, conn uint32) bool {
 		return false
 	}
 	return slices.ContainsFunc(rep.Rescue.Aborted, func(a killer.Abort) bool {
-		return a.Conn == fuseguard.ConnID(conn) && a.Done
+		return a.Conn == fuseconn.ConnID(conn) && a.Done
 	})
 }

@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fuseguard/fuseguard/executor"
-	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
@@ -24,7 +24,7 @@ import (
 type env struct {
 	d     *dockerd.Daemon
 	image string
-	store fuseguard.Store
+	store record.Store
 }
 
 // armTimeout bounds starting a container and waiting for it to be armed.
@@ -38,7 +38,7 @@ func newEnv(t testing.TB) *env {
 	// Whatever a test leaves frozen, the teardown needs dockerd thawed.
 	d.OnCleanup(func() { _ = unix.Kill(d.Pid, unix.SIGCONT) })
 	image := d.ImportImage(t, "fgtest/executor:latest", map[string]string{"/fusefixture": bin})
-	return &env{d: d, image: image, store: fuseguard.NewStore(testenv.StateDir(t))}
+	return &env{d: d, image: image, store: record.NewStore(testenv.StateDir(t))}
 }
 
 // container is one started container, armed.
@@ -97,9 +97,9 @@ func (e *env) abort(t testing.TB, conn uint32) {
 }
 
 // record saves what the fuseguard hook would have saved while c ran.
-func (e *env) record(t testing.TB, c container) *fuseguard.Record {
+func (e *env) record(t testing.TB, c container) *record.Record {
 	t.Helper()
-	rec, err := fuseguard.NewRecord(proc.NewFS(""), c.id, c.init, time.Now())
+	rec, err := record.NewRecord(proc.NewFS(""), c.id, c.init, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/fuseguard/fuseguard/internal/telemetry"
 	"github.com/fuseguard/fuseguard/killer"
-	"github.com/fuseguard/fuseguard/telemetry"
 )
 
 // Kill SIGKILLs the container and makes sure it dies, within Bound (an
@@ -24,7 +23,7 @@ import (
 // nil when they are gone (or were not running) and Docker agrees. It wraps
 // ErrDockerNoAnswer when the processes are gone but Docker did not answer
 // (so its view may lag), killer.ErrStillStuck when init survived the
-// rescue, ErrNoContainer, ErrNoInit, or the context's error when ctx ended
+// rescue, ErrNoContainer, killer.ErrNoInit, or the context's error when ctx ended
 // first (context.DeadlineExceeded when Bound passed: Outcome is then
 // unknown).
 func (k *Killer) Kill(ctx context.Context, containerID string) (Report, error) {
@@ -51,7 +50,7 @@ func (r *run) kill(id string) error {
 func (r *run) killTarget(tg target) error {
 	dockerKilled := false
 	if r.dockerDown == nil {
-		err := r.dockerSignal(StepDockerKill, "kill", "KILL")
+		err := r.dockerSignal(StageDockerKill, "kill", "KILL")
 		switch {
 		case r.ctx.Err() != nil:
 			return err
@@ -89,15 +88,15 @@ func (r *run) rescue(tg target, dockerKilled bool) error {
 	if opts.Tracer == nil {
 		opts.Tracer = r.k.tracer()
 	}
-	name := StepPidfdKill
+	name := StagePidfdKill
 	if dockerKilled {
-		name = StepVerify
+		name = StageVerify
 	}
 	var rep killer.Report
-	err := r.step(name, func(ctx context.Context, span trace.Span) error {
+	err := r.stage(name, func(ctx context.Context, span trace.Span) error {
 		var err error
 		rep, err = killer.Kill(ctx, r.rep.Target, opts)
-		span.SetAttributes(telemetry.Outcome(string(rep.Outcome)), attribute.Int("fuseguard.aborted", len(rep.Aborted)))
+		span.SetAttributes(telemetry.Outcome(string(rep.Outcome)), telemetry.Aborted(len(rep.Aborted)))
 		return err
 	})
 	r.rep.Rescue = &rep
@@ -139,8 +138,8 @@ func (r *run) confirm() {
 		return
 	}
 	var polls int
-	err := r.step(StepConfirm, func(ctx context.Context, span trace.Span) error {
-		defer func() { span.SetAttributes(attribute.Int("docker.inspects", polls)) }()
+	err := r.stage(StageConfirm, func(ctx context.Context, span trace.Span) error {
+		defer func() { span.SetAttributes(telemetry.DockerInspects(polls)) }()
 		return dockerCall(ctx, r.k.dockerTimeout(), "inspect", func(ctx context.Context) error {
 			for {
 				polls++
@@ -179,7 +178,7 @@ func (r *run) dockerErr() error {
 // dockerSignal sends sig to the container through Docker, as one step under
 // its own deadline; op names the call in errors.
 func (r *run) dockerSignal(step, op, sig string) error {
-	return r.step(step, func(ctx context.Context, _ trace.Span) error {
+	return r.stage(step, func(ctx context.Context, _ trace.Span) error {
 		return dockerCall(ctx, r.k.dockerTimeout(), op, func(ctx context.Context) error {
 			return r.k.Docker.ContainerKill(ctx, r.rep.ContainerID, sig)
 		})

@@ -7,10 +7,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fuseguard/fuseguard/config"
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/internal/obs"
 	"github.com/fuseguard/fuseguard/killer"
-	"github.com/fuseguard/fuseguard/obs"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 )
 
 // DefaultDockerTimeout bounds one Docker call when Killer.DockerTimeout is
@@ -25,7 +25,7 @@ func FromConfig(c config.Config) Killer {
 	return Killer{
 		DockerTimeout: c.Timeouts.Docker.Std(),
 		Options:       c.KillerOptions(),
-		Store:         fuseguard.NewStore(c.StateDir),
+		Store:         record.NewStore(c.StateDir),
 	}
 }
 
@@ -45,12 +45,12 @@ type Killer struct {
 	// and Tracer are set per call.
 	Options killer.Options
 	// Store holds the records the fuseguard hook writes while containers
-	// run; the zero value is fuseguard.NewStore("").
-	Store fuseguard.Store
-	// Log receives one line per step; nil discards.
+	// run; the zero value is record.NewStore("").
+	Store record.Store
+	// Log receives one line per stage; nil discards.
 	Log logrus.FieldLogger
 	// Tracer receives the spans executor.kill / executor.stop and one child
-	// per step; nil records nothing.
+	// per stage; nil records nothing.
 	Tracer trace.Tracer
 }
 
@@ -78,9 +78,9 @@ func (k *Killer) dockerTimeout() time.Duration {
 	return DefaultDockerTimeout
 }
 
-func (k *Killer) store() fuseguard.Store {
+func (k *Killer) store() record.Store {
 	if k.Store.Dir == "" {
-		return fuseguard.NewStore("")
+		return record.NewStore("")
 	}
 	return k.Store
 }

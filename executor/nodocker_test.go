@@ -16,9 +16,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fuseguard/fuseguard/executor"
-	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
@@ -33,11 +33,11 @@ func TestNoDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	store := fuseguard.NewStore(testenv.StateDir(t))
+	store := record.NewStore(testenv.StateDir(t))
 	k := &executor.Killer{Docker: cli, Store: store}
-	save := func(t *testing.T, id string, pid int) *fuseguard.Record {
+	save := func(t *testing.T, id string, pid int) *record.Record {
 		t.Helper()
-		rec, err := fuseguard.NewRecord(proc.NewFS(""), id, pid, time.Now())
+		rec, err := record.NewRecord(proc.NewFS(""), id, pid, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,8 +84,8 @@ func TestNoDaemon(t *testing.T) {
 		if !errors.Is(err, executor.ErrDockerNoAnswer) || rep.Outcome != killer.OutcomeExited {
 			t.Fatalf("Stop: %s, %v; want exited and ErrDockerNoAnswer", rep.Outcome, err)
 		}
-		if _, ok := rep.Step(executor.StepPidfdTerm); !ok {
-			t.Errorf("steps %v: want SIGTERM through the pidfd", stepNames(rep))
+		if _, ok := rep.Stage(executor.StagePidfdTerm); !ok {
+			t.Errorf("steps %v: want SIGTERM through the pidfd", stageNames(rep))
 		}
 		select {
 		case <-c.Exited():
@@ -107,9 +107,9 @@ func TestNoDaemon(t *testing.T) {
 			wantErr []error
 			wantMsg string
 		}{
-			{"dddd", []error{executor.ErrNoInit, executor.ErrDockerNoAnswer, fuseguard.ErrNoRecord}, ""},
-			{"cccc", []error{executor.ErrNoInit, executor.ErrDockerNoAnswer}, "names both"},
-			{"../etc", []error{executor.ErrNoInit, fuseguard.ErrInvalidID}, ""},
+			{"dddd", []error{killer.ErrNoInit, executor.ErrDockerNoAnswer, record.ErrNoRecord}, ""},
+			{"cccc", []error{killer.ErrNoInit, executor.ErrDockerNoAnswer}, "names both"},
+			{"../etc", []error{killer.ErrNoInit, record.ErrInvalidID}, ""},
 		} {
 			rep, err := k.Kill(ctx, tc.id)
 			for _, want := range tc.wantErr {
@@ -155,16 +155,16 @@ func checkSpans(t *testing.T, ended []sdktrace.ReadOnlySpan, rep executor.Report
 		if p == root {
 			steps = append(steps, strings.TrimPrefix(s.Name(), "executor."))
 		}
-		if s.Name() == "fuseguard.kill" && p.Name() == "executor."+executor.StepPidfdKill {
+		if s.Name() == "fuseguard.kill" && p.Name() == "executor."+executor.StagePidfdKill {
 			killSpan = s
 		}
 	}
 	// Spans end in order; so do steps.
-	if !slices.Equal(steps, stepNames(rep)) {
-		t.Errorf("step spans %v, report steps %v", steps, stepNames(rep))
+	if !slices.Equal(steps, stageNames(rep)) {
+		t.Errorf("step spans %v, report steps %v", steps, stageNames(rep))
 	}
 	if killSpan == nil {
-		t.Errorf("no fuseguard.kill span under executor.%s", executor.StepPidfdKill)
+		t.Errorf("no fuseguard.kill span under executor.%s", executor.StagePidfdKill)
 	}
 	for _, kv := range root.Attributes() {
 		if kv.Key == "fuseguard.outcome" && kv.Value.AsString() != string(rep.Outcome) {

@@ -5,34 +5,26 @@ import (
 	"io"
 	"time"
 
+	"github.com/fuseguard/fuseguard/internal/untrusted"
 	"github.com/fuseguard/fuseguard/killer"
-	"github.com/fuseguard/fuseguard/untrusted"
 )
 
 // OutcomeUnknown: the call ended (its context, or no pid to signal) before
 // anything could tell whether the container died.
 const OutcomeUnknown killer.Outcome = "unknown"
 
-// Steps of a Kill or Stop; each is one span named "executor.<step>".
+// Stages of a Kill or Stop; each is one span named "executor.<stage>".
 const (
-	StepInspect    = "inspect"     // bounded ContainerInspect: init's pid
-	StepRecord     = "record"      // the fuseguard record, or a snapshot of init
-	StepDockerTerm = "docker_term" // bounded ContainerKill SIGTERM (Stop)
-	StepPidfdTerm  = "pidfd_term"  // SIGTERM through a pidfd when Docker did not answer (Stop)
-	StepGrace      = "grace"       // wait on init's pidfd up to the grace period (Stop)
-	StepDockerKill = "docker_kill" // bounded ContainerKill SIGKILL
-	StepPidfdKill  = "pidfd_kill"  // killer.Kill: SIGKILL through a pidfd, verify, rescue
-	StepVerify     = "verify"      // killer.Kill VerifyOnly: Docker signalled; verify, rescue
-	StepConfirm    = "confirm"     // bounded inspects until Docker says it stopped
+	StageInspect    = "inspect"     // bounded ContainerInspect: init's pid
+	StageRecord     = "record"      // the fuseguard record, or a snapshot of init
+	StageDockerTerm = "docker_term" // bounded ContainerKill SIGTERM (Stop)
+	StagePidfdTerm  = "pidfd_term"  // SIGTERM through a pidfd when Docker did not answer (Stop)
+	StageGrace      = "grace"       // wait on init's pidfd up to the grace period (Stop)
+	StageDockerKill = "docker_kill" // bounded ContainerKill SIGKILL
+	StagePidfdKill  = "pidfd_kill"  // killer.Kill: SIGKILL through a pidfd, verify, rescue
+	StageVerify     = "verify"      // killer.Kill VerifyOnly: Docker signalled; verify, rescue
+	StageConfirm    = "confirm"     // bounded inspects until Docker says it stopped
 )
-
-// Step is one timed step of a Kill or Stop.
-type Step struct {
-	Name     string        `json:"name"`
-	Start    time.Duration `json:"start_ns"` // since the call began
-	Duration time.Duration `json:"duration_ns"`
-	Err      string        `json:"error,omitempty"`
-}
 
 // Report is what a Kill or Stop did and saw.
 type Report struct {
@@ -48,8 +40,8 @@ type Report struct {
 	// unknown.
 	Outcome killer.Outcome `json:"outcome"`
 	// DockerConfirmed: Docker said the container no longer runs.
-	DockerConfirmed bool   `json:"docker_confirmed"`
-	Steps           []Step `json:"steps"`
+	DockerConfirmed bool           `json:"docker_confirmed"`
+	Stages          []killer.Stage `json:"stages"`
 	// Rescue is killer.Kill's report: its stages, the connections it
 	// aborted and, when it had to, its diagnosis.
 	Rescue *killer.Report `json:"rescue,omitempty"`
@@ -58,28 +50,28 @@ type Report struct {
 	Total time.Duration `json:"total_ns"`
 }
 
-// Step returns the first step called name.
-func (r Report) Step(name string) (Step, bool) {
-	for _, s := range r.Steps {
+// Stage returns the first stage called name.
+func (r Report) Stage(name string) (killer.Stage, bool) {
+	for _, s := range r.Stages {
 		if s.Name == name {
 			return s, true
 		}
 	}
-	return Step{}, false
+	return killer.Stage{}, false
 }
 
-// Timeline writes the steps in milliseconds since the call began, the
-// rescue's own stages indented under the step that ran it; what a
+// Timeline writes the stages in milliseconds since the call began, the
+// rescue's own stages indented under the stage that ran it; what a
 // container named is escaped (package untrusted).
 func (r Report) Timeline(w io.Writer) {
 	fmt.Fprintf(w, "container %s init %d (pid from %s)\n", untrusted.Text(shortID(r.ContainerID)), r.Target.PID, untrusted.Text(orNone(r.PIDFrom)))
-	for _, s := range r.Steps {
+	for _, s := range r.Stages {
 		line := fmt.Sprintf("%8.1f ms  %-11s %8.1f ms", ms(s.Start), s.Name, ms(s.Duration))
 		if s.Err != "" {
 			line += "  error: " + untrusted.Line(s.Err)
 		}
 		fmt.Fprintln(w, line)
-		if r.Rescue != nil && (s.Name == StepPidfdKill || s.Name == StepVerify) {
+		if r.Rescue != nil && (s.Name == StagePidfdKill || s.Name == StageVerify) {
 			for _, st := range r.Rescue.Stages {
 				line := fmt.Sprintf("%8.1f ms    %-9s %8.1f ms", ms(s.Start+st.Start), st.Name, ms(st.Duration))
 				if st.Err != "" {

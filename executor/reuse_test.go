@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/test/fixture"
 )
@@ -49,7 +49,7 @@ func testReusedConn(t *testing.T, e *env) {
 		t.Fatalf("Kill: outcome %s, aborted %+v; want recovered, %d aborted and not %d", rep.Outcome, rep.Rescue, c.conn, reused.Conn)
 	}
 	if !slices.ContainsFunc(rep.Rescue.Refused, func(a killer.Abort) bool {
-		return a.Conn == fuseguard.ConnID(reused.Conn) && strings.Contains(a.Reason, "replaced since it was recorded")
+		return a.Conn == fuseconn.ConnID(reused.Conn) && strings.Contains(a.Reason, "replaced since it was recorded")
 	}) {
 		t.Errorf("refused %+v, want %d refused as replaced", rep.Rescue.Refused, reused.Conn)
 	}

@@ -8,7 +8,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/fuseguard/fuseguard/telemetry"
+	"github.com/fuseguard/fuseguard/internal/telemetry"
+	"github.com/fuseguard/fuseguard/killer"
 )
 
 // run is one Kill or Stop in progress: its clock, its root span and its
@@ -29,23 +30,16 @@ func (k *Killer) newRun(ctx context.Context, name, id string) *run {
 	return &run{k: k, ctx: ctx, span: span, begin: time.Now(), rep: Report{ContainerID: id, Outcome: OutcomeUnknown}}
 }
 
-// step times one step, as a child span and a Step of the report.
-func (r *run) step(name string, f func(ctx context.Context, span trace.Span) error) error {
-	ctx, span := r.k.tracer().Start(r.ctx, "executor."+name, trace.WithAttributes(telemetry.Stage(name)))
-	defer span.End()
-	start := time.Now()
-	err := f(ctx, span)
-	st := Step{Name: name, Start: start.Sub(r.begin), Duration: time.Since(start)}
-	log := r.k.log().WithField("container", shortID(r.rep.ContainerID)).WithField("step", name).WithField("took", st.Duration)
+// stage times one stage, as a child span and a Stage of the report.
+func (r *run) stage(name string, f func(ctx context.Context, span trace.Span) error) error {
+	st, err := killer.RunStage(r.ctx, r.k.tracer(), "executor."+name, name, r.begin, f)
+	log := r.k.log().WithField("container", shortID(r.rep.ContainerID)).WithField("stage", name).WithField("took", st.Duration)
 	if err != nil {
-		st.Err = err.Error()
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
-		log.WithError(err).Warn("executor step failed")
+		log.WithError(err).Warn("executor stage failed")
 	} else {
-		log.Debug("executor step")
+		log.Debug("executor stage")
 	}
-	r.rep.Steps = append(r.rep.Steps, st)
+	r.rep.Stages = append(r.rep.Stages, st)
 	return err
 }
 

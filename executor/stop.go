@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sys/unix"
 
+	"github.com/fuseguard/fuseguard/internal/telemetry"
 	"github.com/fuseguard/fuseguard/killer"
 )
 
@@ -25,7 +25,7 @@ func (k *Killer) Stop(ctx context.Context, containerID string, grace time.Durati
 	ctx, cancel := context.WithDeadline(ctx, time.Now().Add(k.StopBound(grace)))
 	defer cancel()
 	r := k.newRun(ctx, "stop", containerID)
-	r.span.SetAttributes(attribute.Int64("executor.grace_ms", grace.Milliseconds()))
+	r.span.SetAttributes(telemetry.Grace(grace))
 	err := r.stop(containerID, grace)
 	if err != nil {
 		err = fmt.Errorf("executor: stop %s: %w", shortID(r.rep.ContainerID), err)
@@ -57,7 +57,7 @@ func (r *run) stop(id string, grace time.Duration) error {
 	defer pr.Close()
 
 	if r.dockerDown == nil {
-		err := r.dockerSignal(StepDockerTerm, "kill -s TERM", "TERM")
+		err := r.dockerSignal(StageDockerTerm, "kill -s TERM", "TERM")
 		switch {
 		case r.ctx.Err() != nil:
 			return err
@@ -69,17 +69,17 @@ func (r *run) stop(id string, grace time.Duration) error {
 		}
 	}
 	if r.dockerDown != nil {
-		err := r.step(StepPidfdTerm, func(context.Context, trace.Span) error { return pr.Signal(unix.SIGTERM) })
+		err := r.stage(StagePidfdTerm, func(context.Context, trace.Span) error { return pr.Signal(unix.SIGTERM) })
 		if err != nil {
 			r.note("no SIGTERM sent: %v", err)
 		}
 	}
 
 	var exited bool
-	err = r.step(StepGrace, func(ctx context.Context, span trace.Span) error {
+	err = r.stage(StageGrace, func(ctx context.Context, span trace.Span) error {
 		var err error
 		exited, err = pr.Wait(ctx, grace)
-		span.SetAttributes(attribute.Bool("executor.exited", exited))
+		span.SetAttributes(telemetry.ExecutorExited(exited))
 		return err
 	})
 	if err != nil {

@@ -4,34 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/internal/telemetry"
 	"github.com/fuseguard/fuseguard/killer"
-	"github.com/fuseguard/fuseguard/telemetry"
+	"github.com/fuseguard/fuseguard/record"
 )
 
 // target is what resolve learnt of the container.
 type target struct {
-	rec     *fuseguard.Record // the record, or a snapshot; nil when neither
-	running bool              // Docker said it runs (or Docker did not answer)
+	rec     *record.Record // the record, or a snapshot; nil when neither
+	running bool           // Docker said it runs (or Docker did not answer)
 }
 
 // resolve finds init's pid: a bounded inspect, else the fuseguard record.
 // With Docker answering and no record stored, init is snapshotted before
 // any signal: once it is dying its mount table is gone. The error is the
-// context's, ErrNoContainer, or ErrNoInit (joined with why Docker failed).
+// context's, ErrNoContainer, or killer.ErrNoInit (joined with why Docker failed).
 func (r *run) resolve(id string) (target, error) {
 	var (
 		tg       target
 		pid      int
 		dockerOK bool
 	)
-	err := r.step(StepInspect, func(ctx context.Context, span trace.Span) error {
+	err := r.stage(StageInspect, func(ctx context.Context, span trace.Span) error {
 		return dockerCall(ctx, r.k.dockerTimeout(), "inspect", func(ctx context.Context) error {
 			c, err := r.k.Docker.ContainerInspect(ctx, id)
 			if err != nil {
@@ -44,7 +42,7 @@ func (r *run) resolve(id string) (target, error) {
 			r.rep.ContainerID = c.ID
 			pid = c.State.Pid
 			tg.running = c.State.Running && pid > 0
-			span.SetAttributes(attribute.String("docker.container.status", string(c.State.Status)), telemetry.ProcessPID(pid))
+			span.SetAttributes(telemetry.DockerStatus(string(c.State.Status)), telemetry.ProcessPID(pid))
 			return nil
 		})
 	})
@@ -62,9 +60,9 @@ func (r *run) resolve(id string) (target, error) {
 		tg.running = true // as far as anyone knows
 	}
 
-	err = r.step(StepRecord, func(ctx context.Context, span trace.Span) error {
+	err = r.stage(StageRecord, func(ctx context.Context, span trace.Span) error {
 		rec, how, err := r.record(id, pid, dockerOK)
-		span.SetAttributes(attribute.String("fuseguard.record", how))
+		span.SetAttributes(telemetry.RecordSource(how))
 		if err != nil {
 			return err
 		}
@@ -83,60 +81,33 @@ func (r *run) resolve(id string) (target, error) {
 		r.rep.Target.StartTime = tg.rec.InitStartTime
 	}
 	if pid == 0 {
-		return tg, fmt.Errorf("%w: %w", ErrNoInit, errors.Join(r.dockerDown, err))
+		return tg, fmt.Errorf("%w: %w", killer.ErrNoInit, errors.Join(r.dockerDown, err))
 	}
 	return tg, nil
 }
 
 // record returns the container's record and where it came from: the
 // store, a snapshot of the live init, or nothing.
-func (r *run) record(id string, pid int, dockerOK bool) (*fuseguard.Record, string, error) {
+func (r *run) record(id string, pid int, dockerOK bool) (*record.Record, string, error) {
 	store := r.k.store()
 	if dockerOK {
 		id = r.rep.ContainerID
-		if rec, err := store.Load(id); err == nil && rec.InitPID == pid {
+		if rec, err := store.Find(record.Query{ID: id, PID: pid}); err == nil {
 			return rec, "store", nil
 		}
 		// No record, or one of an earlier init: look at this one while
 		// it still has its mount table.
-		rec, err := fuseguard.NewRecord(r.k.proc(), id, pid, time.Now())
+		rec, err := record.NewRecord(r.k.proc(), id, pid, time.Now())
 		if err != nil {
 			r.note("no record and no snapshot of init %d: %v", pid, err)
 			return nil, "none", nil // Docker named init: the kill goes on
 		}
 		return rec, "snapshot", nil
 	}
-	rec, err := findRecord(store, id)
+	rec, err := store.Find(record.Query{ID: id, IDPrefix: true})
 	if err != nil {
 		return nil, "none", err
 	}
 	r.note("Docker did not answer; init pid %d from the fuseguard record in %s", rec.InitPID, store.Dir)
 	return rec, "store", nil
-}
-
-// findRecord finds the record of id, a full container id or a unique
-// prefix of one. Names need Docker.
-func findRecord(store fuseguard.Store, id string) (*fuseguard.Record, error) {
-	if err := fuseguard.ValidateID(id); err != nil {
-		return nil, err
-	}
-	rec, err := store.Load(id)
-	if err == nil || !errors.Is(err, fuseguard.ErrNoRecord) {
-		return rec, err
-	}
-	recs, listErr := store.List()
-	var found *fuseguard.Record
-	for _, c := range recs {
-		if !strings.HasPrefix(c.ID, id) {
-			continue
-		}
-		if found != nil {
-			return nil, fmt.Errorf("record: %q names both %s and %s", id, shortID(found.ID), shortID(c.ID))
-		}
-		found = c
-	}
-	if found == nil {
-		return nil, errors.Join(err, listErr)
-	}
-	return found, nil
 }

@@ -3,7 +3,7 @@ package killer
 import (
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/fuseguard/fuseguard/telemetry"
+	"github.com/fuseguard/fuseguard/internal/telemetry"
 )
 
 // Attributes describe the diagnosis on a span: whether init is in
@@ -11,8 +11,8 @@ import (
 // best explains the hang with its top kernel frame.
 func (d *Diagnosis) Attributes() []attribute.KeyValue {
 	return append([]attribute.KeyValue{
-		attribute.Bool("fuseguard.init_in_zap", d.InitInZap),
-		attribute.Int("fuseguard.stuck_tasks", len(d.Stuck)),
+		telemetry.InitInZap(d.InitInZap),
+		telemetry.StuckTasks(len(d.Stuck)),
 	}, d.stuckAttributes()...)
 }
 

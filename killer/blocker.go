@@ -20,7 +20,7 @@ func classify(st proc.Stack) BlockerKind {
 
 // InZap reports whether a stack is init tearing down its PID namespace:
 // waiting in zap_pid_ns_processes for every other task of it to die.
-func InZap(st proc.Stack) bool { return st.Has("zap_pid_ns_processes") }
+func InZap(st proc.Stack) bool { return st.Has(proc.FrameZapPidNS) }
 
 // pageFaultFrames are kernel functions of page-fault handling. A task whose
 // FUSE wait is under one of them waits for a page of a *mapped* file, not

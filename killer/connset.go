@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 )
 
 // connSet is the container's FUSE connections as a diagnosis learns them:
@@ -17,25 +18,25 @@ import (
 // the record alone proves nothing about the connection that has an id now:
 // a connection is the container's only when a live table of the container
 // shows it while its generation stayed the same (before and after all the
-// tables were read; see fuseguard.Control.Stamp).
+// tables were read; see fuseconn.Control.Stamp).
 type connSet struct {
-	recorded []fuseguard.Connection
-	live     map[fuseguard.ConnID]liveConn
-	order    []fuseguard.ConnID // recorded ids first, then those learned
-	host     fuseguard.HostTable
-	before   map[fuseguard.ConnID]fuseguard.Generation
+	recorded []fuseconn.Connection
+	live     map[fuseconn.ConnID]liveConn
+	order    []fuseconn.ConnID // recorded ids first, then those learned
+	host     fuseconn.HostTable
+	before   map[fuseconn.ConnID]fuseconn.Generation
 }
 
 // liveConn is a connection seen in a live mount table of the container.
 type liveConn struct {
-	fuseguard.Connection
+	fuseconn.Connection
 	where string // whose table showed it
 }
 
 // newConnSet starts a diagnosis's view; before is the fusectl generations
 // read before any mount table (nil: fusectl unreadable, nothing provable).
-func newConnSet(rec *fuseguard.Record, host fuseguard.HostTable, before map[fuseguard.ConnID]fuseguard.Generation) *connSet {
-	s := &connSet{live: map[fuseguard.ConnID]liveConn{}, host: host, before: before}
+func newConnSet(rec *record.Record, host fuseconn.HostTable, before map[fuseconn.ConnID]fuseconn.Generation) *connSet {
+	s := &connSet{live: map[fuseconn.ConnID]liveConn{}, host: host, before: before}
 	for _, rc := range rec.Connections {
 		s.recorded = append(s.recorded, rc.Connection)
 		s.note(rc.Conn)
@@ -43,7 +44,7 @@ func newConnSet(rec *fuseguard.Record, host fuseguard.HostTable, before map[fuse
 	return s
 }
 
-func (s *connSet) note(id fuseguard.ConnID) {
+func (s *connSet) note(id fuseconn.ConnID) {
 	for _, have := range s.order {
 		if have == id {
 			return
@@ -53,7 +54,7 @@ func (s *connSet) note(id fuseguard.ConnID) {
 }
 
 // learnTable adds the FUSE mounts of one live mount table of the container.
-func (s *connSet) learnTable(mounts []fuseguard.Mount, where string) {
+func (s *connSet) learnTable(mounts []fuseconn.Mount, where string) {
 	for _, c := range s.host.Classify(mounts) {
 		if _, ok := s.live[c.Conn]; ok {
 			continue
@@ -65,12 +66,12 @@ func (s *connSet) learnTable(mounts []fuseguard.Mount, where string) {
 
 // learn reads tid's own mount table and adds its FUSE mounts; it returns
 // them for resolving tid's fds (nil when unreadable).
-func (s *connSet) learn(p proc.FS, tid int) []fuseguard.Mount {
+func (s *connSet) learn(p proc.FS, tid int) []fuseconn.Mount {
 	infos, err := p.MountInfo(tid)
 	if err != nil {
 		return nil
 	}
-	mounts := fuseguard.FUSEMounts(infos)
+	mounts := fuseconn.FUSEMounts(infos)
 	s.learnTable(mounts, fmt.Sprintf("the mount table of stuck task %d", tid))
 	return mounts
 }
@@ -80,7 +81,7 @@ func (s *connSet) learn(p proc.FS, tid int) []fuseguard.Mount {
 // tid's own current mount table (own) the connection. Mount ids are reused
 // like connection ids, so no other table (and no record) may resolve it.
 // No FUSE path is ever touched.
-func waitedOn(ctx context.Context, p proc.FS, tid int, own []fuseguard.Mount) (fuseguard.ConnID, string, bool) {
+func waitedOn(ctx context.Context, p proc.FS, tid int, own []fuseconn.Mount) (fuseconn.ConnID, string, bool) {
 	sc, err := p.Syscall(ctx, tid)
 	if err != nil {
 		return 0, "", false
@@ -105,7 +106,7 @@ func waitedOn(ctx context.Context, p proc.FS, tid int, own []fuseguard.Mount) (f
 // fusectl generations read after every table. A connection is Proven when
 // a live table showed it and its generation was the same before and after;
 // any other is kept out of the plan with the reason in Unproven.
-func (s *connSet) states(after map[fuseguard.ConnID]fuseguard.Generation, waiting func(fuseguard.ConnRef) (int, error)) []ConnState {
+func (s *connSet) states(after map[fuseconn.ConnID]fuseconn.Generation, waiting func(fuseconn.ConnRef) (int, error)) []ConnState {
 	var out []ConnState
 	for _, id := range s.order {
 		cur := after[id]
@@ -132,7 +133,7 @@ func (s *connSet) states(after map[fuseguard.ConnID]fuseguard.Generation, waitin
 		if cs.Live {
 			// Shown for every live id, proven or not: an unproven count is
 			// the current holder's, and is never acted on.
-			if w, err := waiting(fuseguard.ConnRef{ID: id, Gen: cur}); err != nil {
+			if w, err := waiting(fuseconn.ConnRef{ID: id, Gen: cur}); err != nil {
 				cs.Err = err.Error()
 			} else {
 				cs.Waiting = w
@@ -145,8 +146,8 @@ func (s *connSet) states(after map[fuseguard.ConnID]fuseguard.Generation, waitin
 
 // recordedAs returns the record's entry for id: the one of generation gen
 // when there is one, else the last recorded.
-func (s *connSet) recordedAs(id fuseguard.ConnID, gen fuseguard.Generation) (fuseguard.Connection, bool) {
-	var found fuseguard.Connection
+func (s *connSet) recordedAs(id fuseconn.ConnID, gen fuseconn.Generation) (fuseconn.Connection, bool) {
+	var found fuseconn.Connection
 	ok := false
 	for _, c := range s.recorded {
 		if c.Conn != id {
@@ -162,7 +163,7 @@ func (s *connSet) recordedAs(id fuseguard.ConnID, gen fuseguard.Generation) (fus
 
 // unprovenReason says why a recorded connection is not the container's to
 // abort.
-func unprovenReason(id fuseguard.ConnID, recorded, cur fuseguard.Generation, mounted bool) string {
+func unprovenReason(id fuseconn.ConnID, recorded, cur fuseconn.Generation, mounted bool) string {
 	switch {
 	case cur == 0:
 		return fmt.Sprintf("connection %s is gone", id)

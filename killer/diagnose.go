@@ -8,8 +8,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 )
 
 // Diagnose explains why a target does not exit: where init is in the
@@ -38,7 +39,7 @@ func Diagnose(ctx context.Context, t Target, opts Options) (*Diagnosis, error) {
 		rec, err = snapshot(o.Proc, st)
 		if err != nil {
 			o.Log.WithError(err).WithField("pid", t.PID).Debug("no record and no snapshot: scope from ancestry only")
-			rec = &fuseguard.Record{InitPID: st.PID, InitStartTime: st.StartTime}
+			rec = &record.Record{InitPID: st.PID, InitStartTime: st.StartTime}
 		}
 	}
 	return diagnose(ctx, o, st, rec, nil)
@@ -46,8 +47,8 @@ func Diagnose(ctx context.Context, t Target, opts Options) (*Diagnosis, error) {
 
 // snapshot records what a live init shows before it is signalled: once it is
 // in zap_pid_ns_processes its mount table and namespace links are gone.
-func snapshot(p proc.FS, st proc.Stat) (*fuseguard.Record, error) {
-	rec, err := fuseguard.NewRecord(p, fmt.Sprintf("pid-%d", st.PID), st.PID, time.Now())
+func snapshot(p proc.FS, st proc.Stat) (*record.Record, error) {
+	rec, err := record.NewRecord(p, fmt.Sprintf("pid-%d", st.PID), st.PID, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("snapshot of pid %d: %w", st.PID, err)
 	}
@@ -59,7 +60,7 @@ func snapshot(p proc.FS, st proc.Stat) (*fuseguard.Record, error) {
 // diagnosis cut short still plans, only the end of ctx itself is an error.
 // held, when not nil, is init's mount table held open since before the
 // signal.
-func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard.Record, held *heldSnapshot) (*Diagnosis, error) {
+func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *record.Record, held *heldSnapshot) (*Diagnosis, error) {
 	scan, cancel := context.WithTimeout(ctx, o.DiagnoseTimeout)
 	defer cancel()
 	rd := &taskReader{p: o.Proc, ctx: scan, timeout: o.readTimeout()}
@@ -75,7 +76,7 @@ func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard
 		return d, err
 	}
 	cut := err != nil
-	host := fuseguard.ReadHostTable(o.Proc)
+	host := fuseconn.ReadHostTable(o.Proc)
 	if host.Err != nil {
 		// Nothing learned now is owned; the policy says so per connection.
 		d.Notes = append(d.Notes, "host mount table unreadable: "+host.Err.Error()+": ownership of connections seen now unknown, none aborted as owned")
@@ -93,7 +94,7 @@ func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *fuseguard
 	conns := newConnSet(rec, host, before)
 	if infos, err := o.Proc.MountInfo(initStat.PID); err == nil {
 		// Readable while init is alive and not yet in zap_pid_ns_processes.
-		conns.learnTable(fuseguard.FUSEMounts(infos), "init's mount table")
+		conns.learnTable(fuseconn.FUSEMounts(infos), "init's mount table")
 	}
 	if held != nil {
 		if mounts, err := held.mounts(); err != nil {
@@ -152,7 +153,7 @@ scan:
 	if cut {
 		d.Notes = append(d.Notes, fmt.Sprintf("diagnosis cut short after %v: tasks not yet read are left out", o.DiagnoseTimeout))
 	}
-	var after map[fuseguard.ConnID]fuseguard.Generation
+	var after map[fuseconn.ConnID]fuseconn.Generation
 	if before != nil {
 		if after, err = o.Control.Generations(); err != nil {
 			d.Notes = append(d.Notes, "connection generations unreadable, nothing provable: "+err.Error())
@@ -235,7 +236,7 @@ func (rd *taskReader) task(tid int, st proc.Status) Task {
 // which also catches tasks entered from outside, like `docker exec`. Init's
 // own ns links are gone once it is in zap_pid_ns_processes, so the namespace
 // comes from the record, never from init.
-func members(ctx context.Context, rd *taskReader, initPID int, rec *fuseguard.Record) ([]int, error) {
+func members(ctx context.Context, rd *taskReader, initPID int, rec *record.Record) ([]int, error) {
 	p := rd.p
 	out, err := p.Descendants(initPID)
 	if err != nil {

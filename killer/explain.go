@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
-	"github.com/fuseguard/fuseguard/untrusted"
+	"github.com/fuseguard/fuseguard/fuseconn"
+	"github.com/fuseguard/fuseguard/internal/untrusted"
 )
 
 // Explain writes the diagnosis as the chain an on-call engineer would
@@ -112,7 +112,7 @@ func where(t Task) string {
 	return "kernel stack unreadable"
 }
 
-func ownership(c fuseguard.Connection) string {
+func ownership(c fuseconn.Connection) string {
 	switch {
 	case c.OwnershipUnknown != "":
 		return "ownership unknown"

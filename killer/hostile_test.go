@@ -14,8 +14,9 @@ import (
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fixture"
 )
 
@@ -52,7 +53,7 @@ func TestKillHostTableUnreadable(t *testing.T) {
 				t.Logf("the kill's diagnosis:\n%s", b.String())
 			}
 			assertRefusedUnknown(t, rep.Refused, c.Conn)
-			if w, err := fuseguard.NewControl("").Waiting(c.Conn); err != nil || w == 0 {
+			if w, err := fuseconn.NewControl("").Waiting(c.Conn); err != nil || w == 0 {
 				t.Fatalf("connection %d after the kill: waiting %d, err %v; want untouched", c.Conn, w, err)
 			}
 
@@ -75,7 +76,7 @@ func TestKillHostTableUnreadable(t *testing.T) {
 	}
 }
 
-func assertRefusedUnknown(t *testing.T, refused []Abort, conn fuseguard.ConnID) {
+func assertRefusedUnknown(t *testing.T, refused []Abort, conn fuseconn.ConnID) {
 	t.Helper()
 	i := slices.IndexFunc(refused, func(a Abort) bool { return a.Conn == conn })
 	if i < 0 {
@@ -163,11 +164,11 @@ func TestKillLongLineInHostTable(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	host, err := fuseguard.HostMounts(opts.Proc)
+	host, err := fuseconn.HostMounts(opts.Proc)
 	if err != nil {
 		t.Fatalf("host table with a long line: %v", err)
 	}
-	if !slices.ContainsFunc(host, func(m fuseguard.Mount) bool { return m.Conn == c.Shared && m.MountPoint == deep }) {
+	if !slices.ContainsFunc(host, func(m fuseconn.Mount) bool { return m.Conn == c.Shared && m.MountPoint == deep }) {
 		t.Fatalf("host table lacks the deep bind of connection %d", c.Shared)
 	}
 	killAndCheck(t, c, opts, OutcomeRecovered, c.Conn)
@@ -191,7 +192,7 @@ func TestKillLongLineInContainerTable(t *testing.T) {
 	}
 	tid, deep := deepMount(t, c.InitPID, dir, "")
 	assertLongLine(t, tid, deep)
-	rec, err := fuseguard.NewRecord(proc.NewFS(""), "deep", c.InitPID, time.Now())
+	rec, err := record.NewRecord(proc.NewFS(""), "deep", c.InitPID, time.Now())
 	if err != nil {
 		t.Fatalf("record of a container with a long mountinfo line: %v", err)
 	}

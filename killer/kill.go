@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sys/unix"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
+	"github.com/fuseguard/fuseguard/internal/telemetry"
 	"github.com/fuseguard/fuseguard/proc"
-	"github.com/fuseguard/fuseguard/telemetry"
+	"github.com/fuseguard/fuseguard/record"
 )
 
 // Kill SIGKILLs the target and makes sure it dies: wait up to VerifyTimeout;
@@ -51,7 +51,7 @@ type run struct {
 func newRun(ctx context.Context, o Options, t Target) *run {
 	opts := []trace.SpanStartOption{trace.WithAttributes(
 		telemetry.ProcessPID(t.PID),
-		attribute.Bool("fuseguard.verify_only", o.VerifyOnly),
+		telemetry.VerifyOnly(o.VerifyOnly),
 	)}
 	if rec := o.Record; rec != nil {
 		opts = append(opts, trace.WithAttributes(telemetry.ContainerID(rec.ID)))
@@ -69,20 +69,27 @@ func newRun(ctx context.Context, o Options, t Target) *run {
 	return &run{ctx: ctx, o: o, span: span, begin: time.Now(), rep: Report{Target: t}}
 }
 
-// stage times one step, as a child span and a Stage of the report.
+// stage times one stage, as a child span and a Stage of the report.
 func (r *run) stage(name string, f func(ctx context.Context, span trace.Span) error) error {
-	ctx, span := r.o.Tracer.Start(r.ctx, "fuseguard.kill."+name, trace.WithAttributes(telemetry.Stage(name)))
-	defer span.End()
-	start := time.Now()
-	err := f(ctx, span)
-	st := Stage{Name: name, Start: start.Sub(r.begin), Duration: time.Since(start)}
-	if err != nil {
-		st.Err = err.Error()
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
-	}
+	st, err := RunStage(r.ctx, r.o.Tracer, "fuseguard.kill."+name, name, r.begin, f)
 	r.rep.Stages = append(r.rep.Stages, st)
 	return err
+}
+
+// RunStage runs f as the stage name of a run that began at begin: under a
+// child span spanName of ctx's span (attribute fuseguard.stage = name)
+// that records f's error, timed as the Stage it returns with f's error.
+// Kill and the executor time their stages with it.
+func RunStage(ctx context.Context, tr trace.Tracer, spanName, name string, begin time.Time, f func(ctx context.Context, span trace.Span) error) (Stage, error) {
+	ctx, span := tr.Start(ctx, spanName, trace.WithAttributes(telemetry.Stage(name)))
+	start := time.Now()
+	err := f(ctx, span)
+	st := Stage{Name: name, Start: start.Sub(begin), Duration: time.Since(start)}
+	if err != nil {
+		st.Err = err.Error()
+	}
+	telemetry.End(span, err)
+	return st, err
 }
 
 func (r *run) kill() error {
@@ -159,7 +166,7 @@ func (r *run) kill() error {
 
 // scope is what the diagnosis knows of init and its container: the caller's
 // record, else the snapshot held since before the signal, else init alone.
-func (r *run) scope(ctx context.Context, pr *Process, held *heldSnapshot) (proc.Stat, *fuseguard.Record) {
+func (r *run) scope(ctx context.Context, pr *Process, held *heldSnapshot) (proc.Stat, *record.Record) {
 	st := pr.stat
 	if st.PID == 0 {
 		// Not read at open (no start time to check): read it now, from a
@@ -183,7 +190,7 @@ func (r *run) scope(ctx context.Context, pr *Process, held *heldSnapshot) (proc.
 		}
 		return st, rec
 	}
-	return st, &fuseguard.Record{InitPID: st.PID, InitStartTime: st.StartTime}
+	return st, &record.Record{InitPID: st.PID, InitStartTime: st.StartTime}
 }
 
 // abort aborts one planned connection (or, in a dry run, only reports it),
@@ -192,13 +199,13 @@ func (r *run) abort(budget context.Context, a Abort) {
 	_ = r.stage("abort", func(ctx context.Context, span trace.Span) error {
 		span.SetAttributes(
 			telemetry.Conn(uint32(a.Conn)),
-			attribute.Int64("fuseguard.conn_gen", int64(a.Gen)),
+			telemetry.ConnGen(uint64(a.Gen)),
 			telemetry.FSType(a.FSType),
 			telemetry.MountPoint(a.MountPoint),
 			telemetry.Owned(a.Owned),
 			telemetry.Waiting(a.Waiting),
-			attribute.String("fuseguard.reason", a.Reason),
-			attribute.Bool("fuseguard.dry_run", r.o.Policy.DryRun),
+			telemetry.Reason(a.Reason),
+			telemetry.DryRun(r.o.Policy.DryRun),
 		)
 		if r.o.Policy.DryRun {
 			r.rep.Aborted = append(r.rep.Aborted, a)
@@ -208,7 +215,7 @@ func (r *run) abort(budget context.Context, a Abort) {
 		defer cancel()
 		// Abort exactly the instance the diagnosis proved the container's:
 		// the id may have been handed to another mount since.
-		err := r.o.Control.AbortInstance(ctx, fuseguard.ConnRef{ID: a.Conn, Gen: a.Gen})
+		err := r.o.Control.AbortInstance(ctx, fuseconn.ConnRef{ID: a.Conn, Gen: a.Gen})
 		a.Done = err == nil
 		if err != nil {
 			a.Err = err.Error()
@@ -228,7 +235,7 @@ func (r *run) abort(budget context.Context, a Abort) {
 func (r *run) wait(pr *Process, name string, d time.Duration) (done bool, err error) {
 	_ = r.stage(name, func(ctx context.Context, span trace.Span) error {
 		done, err = pr.Wait(ctx, d)
-		span.SetAttributes(attribute.Bool("fuseguard.exited", done))
+		span.SetAttributes(telemetry.Exited(done))
 		return err
 	})
 	return done, err
@@ -257,7 +264,7 @@ func (r *run) outcome(done bool, ok Outcome, err error) error {
 func (r *run) finish(err error) {
 	r.rep.Total = time.Since(r.begin)
 	r.span.SetAttributes(telemetry.Outcome(string(r.rep.Outcome)),
-		attribute.Int("fuseguard.aborted", len(r.rep.Aborted)))
+		telemetry.Aborted(len(r.rep.Aborted)))
 	if err != nil {
 		r.span.RecordError(err)
 		r.span.SetStatus(codes.Error, err.Error())

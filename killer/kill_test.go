@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fixture"
 )
 
@@ -29,7 +30,7 @@ func testOptions() Options {
 // killAndCheck kills c's init and checks the outcome, the aborted
 // connections (exactly want) and that the whole call returned within its
 // documented bound, Options.Bound.
-func killAndCheck(t *testing.T, c *fixture.Container, opts Options, wantOutcome Outcome, want ...fuseguard.ConnID) Report {
+func killAndCheck(t *testing.T, c *fixture.Container, opts Options, wantOutcome Outcome, want ...fuseconn.ConnID) Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -50,7 +51,7 @@ func killAndCheck(t *testing.T, c *fixture.Container, opts Options, wantOutcome 
 			t.Fatalf("err = %v, want nil", err)
 		}
 	}
-	var got []fuseguard.ConnID
+	var got []fuseconn.ConnID
 	for _, a := range rep.Aborted {
 		if a.Done {
 			got = append(got, a.Conn)
@@ -192,7 +193,7 @@ func TestKillDryRunAbortsNothing(t *testing.T) {
 	if len(rep.Aborted) != 1 || rep.Aborted[0].Conn != c.Conn || rep.Aborted[0].Done {
 		t.Fatalf("dry run reported %+v, want connection %d planned, not done", rep.Aborted, c.Conn)
 	}
-	ctl := fuseguard.NewControl("")
+	ctl := fuseconn.NewControl("")
 	if w, err := ctl.Waiting(c.Conn); err != nil || w == 0 {
 		t.Fatalf("connection %d after a dry run: waiting %d, err %v; want still waiting", c.Conn, w, err)
 	}
@@ -249,7 +250,7 @@ func TestKillHonoursContext(t *testing.T) {
 func TestDiagnoseAfterKill(t *testing.T) {
 	t.Parallel()
 	c := fixture.W2(t, "read")
-	rec, err := fuseguard.NewRecord(proc.NewFS(""), "w2", c.InitPID, time.Now())
+	rec, err := record.NewRecord(proc.NewFS(""), "w2", c.InitPID, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +278,7 @@ func TestDiagnoseAfterKill(t *testing.T) {
 		t.Fatalf("diagnosis: inZap %v, plan %+v; want connection %d planned", d.InitInZap, d.Plan, c.Conn)
 	}
 	// Diagnose changes nothing: the connection still waits.
-	if w, err := fuseguard.NewControl("").Waiting(c.Conn); err != nil || w == 0 {
+	if w, err := fuseconn.NewControl("").Waiting(c.Conn); err != nil || w == 0 {
 		t.Fatalf("after Diagnose: waiting %d, err %v", w, err)
 	}
 }
@@ -288,10 +289,10 @@ func TestDiagnoseAfterKill(t *testing.T) {
 // leave the host's N serving, its reader still waiting. Not parallel: a
 // FUSE mount of a parallel test could take the freed id first.
 func TestKillReusedConnectionIsNotAborted(t *testing.T) {
-	var rec *fuseguard.Record
+	var rec *record.Record
 	c, reused := fixture.Reuse(t, func(c *fixture.Container) {
 		var err error
-		if rec, err = fuseguard.NewRecord(proc.NewFS(""), "reuse", c.InitPID, time.Now()); err != nil {
+		if rec, err = record.NewRecord(proc.NewFS(""), "reuse", c.InitPID, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -3,7 +3,7 @@ package killer
 import (
 	"time"
 
-	"github.com/fuseguard/fuseguard/obs"
+	"github.com/fuseguard/fuseguard/internal/obs"
 )
 
 // Defaults of Options.

@@ -5,14 +5,14 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
-	"github.com/fuseguard/fuseguard/untrusted"
+	"github.com/fuseguard/fuseguard/fuseconn"
+	"github.com/fuseguard/fuseguard/internal/untrusted"
 )
 
 // allows reports whether the policy lets fuseguard abort c. A connection
 // whose ownership is unknown is not owned: only the policies that abort
 // shared connections anyway let it through.
-func (p Policy) allows(c fuseguard.Connection) bool {
+func (p Policy) allows(c fuseconn.Connection) bool {
 	return c.Owned || p.AbortShared || slices.Contains(p.AllowSharedFSTypes, c.FSType)
 }
 
@@ -25,7 +25,7 @@ func (p Policy) allows(c fuseguard.Connection) bool {
 // (ConnState.Proven) are planned; other candidates, and shared ones the
 // policy does not allow, are returned as refused, with why.
 func (p Policy) plan(stuck []Task, conns []ConnState) (planned, refused []Abort) {
-	waiters := map[fuseguard.ConnID][]string{}
+	waiters := map[fuseconn.ConnID][]string{}
 	unexplained := false
 	for _, t := range stuck {
 		if t.HasConn {

@@ -5,17 +5,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/proc"
 )
 
 // conn is a live connection proven the container's (generation 1000+id).
-func conn(id fuseguard.ConnID, fstype string, owned bool, waiting int) ConnState {
+func conn(id fuseconn.ConnID, fstype string, owned bool, waiting int) ConnState {
 	return ConnState{
-		Connection: fuseguard.Connection{
-			Mount: fuseguard.Mount{Conn: id, FSType: fstype, MountPoint: "/mnt/" + id.String()},
+		Connection: fuseconn.Connection{
+			Mount: fuseconn.Mount{Conn: id, FSType: fstype, MountPoint: "/mnt/" + id.String()},
 			Owned: owned,
-			Gen:   fuseguard.Generation(1000 + id),
+			Gen:   fuseconn.Generation(1000 + id),
 		},
 		Waiting:   waiting,
 		Live:      true,
@@ -32,7 +32,7 @@ func unproven(c ConnState, why string) ConnState {
 }
 
 func TestPolicyPlan(t *testing.T) {
-	waitsOn := func(id fuseguard.ConnID) Task {
+	waitsOn := func(id fuseconn.ConnID) Task {
 		return Task{TID: 100 + int(id), Comm: "reader", State: "D", Blocker: BlockerFUSERequest, Conn: id, HasConn: true, Via: "fd 3"}
 	}
 	flushing := Task{TID: 99, Comm: "holder", State: "D", Blocker: BlockerFUSEFlush}
@@ -41,53 +41,53 @@ func TestPolicyPlan(t *testing.T) {
 		policy      Policy
 		stuck       []Task
 		conns       []ConnState
-		wantPlan    []fuseguard.ConnID
-		wantRefused []fuseguard.ConnID
+		wantPlan    []fuseconn.ConnID
+		wantRefused []fuseconn.ConnID
 		wantReason  string // in every refusal; default: how to allow the fs type
 	}{
 		{
 			name:     "owned connection a stuck task waits on",
 			stuck:    []Task{waitsOn(41)},
 			conns:    []ConnState{conn(41, "fuse.ndrive", true, 1)},
-			wantPlan: []fuseguard.ConnID{41},
+			wantPlan: []fuseconn.ConnID{41},
 		},
 		{
 			name:     "provable first, then owned with waiting, healthy owned untouched",
 			stuck:    []Task{waitsOn(50)},
 			conns:    []ConnState{conn(49, "fuse.a", true, 2), conn(50, "fuse.b", true, 1), conn(51, "fuse.c", true, 0)},
-			wantPlan: []fuseguard.ConnID{50, 49},
+			wantPlan: []fuseconn.ConnID{50, 49},
 		},
 		{
 			name:        "shared connection refused by default even when provably waited on",
 			stuck:       []Task{waitsOn(60)},
 			conns:       []ConnState{conn(60, "fuse.lxcfs", false, 1)},
-			wantRefused: []fuseguard.ConnID{60},
+			wantRefused: []fuseconn.ConnID{60},
 		},
 		{
 			name:     "shared allowed by fs type, while a flush at exit names no connection",
 			policy:   Policy{AllowSharedFSTypes: []string{"fuse.hostfs"}},
 			stuck:    []Task{flushing},
 			conns:    []ConnState{conn(61, "fuse.hostfs", false, 1), conn(62, "fuse.lxcfs", false, 3)},
-			wantPlan: []fuseguard.ConnID{61}, wantRefused: []fuseguard.ConnID{62},
+			wantPlan: []fuseconn.ConnID{61}, wantRefused: []fuseconn.ConnID{62},
 		},
 		{
 			name:     "abort-shared allows every shared one",
 			policy:   Policy{AbortShared: true},
 			stuck:    []Task{flushing},
 			conns:    []ConnState{conn(62, "fuse.lxcfs", false, 3)},
-			wantPlan: []fuseguard.ConnID{62},
+			wantPlan: []fuseconn.ConnID{62},
 		},
 		{
 			name:     "shared with requests waiting is not a candidate when every stuck task is explained",
 			policy:   Policy{AbortShared: true},
 			stuck:    []Task{waitsOn(63)},
 			conns:    []ConnState{conn(63, "fuse.a", true, 1), conn(64, "fuse.lxcfs", false, 2)},
-			wantPlan: []fuseguard.ConnID{63},
+			wantPlan: []fuseconn.ConnID{63},
 		},
 		{
 			name:     "owned with requests waiting is a candidate even with nothing stuck in view",
 			conns:    []ConnState{conn(65, "fuse.a", true, 1), conn(66, "fuse.lxcfs", false, 2)},
-			wantPlan: []fuseguard.ConnID{65},
+			wantPlan: []fuseconn.ConnID{65},
 		},
 		{
 			name:  "healthy shared W5 mount is not even a candidate",
@@ -108,8 +108,8 @@ func TestPolicyPlan(t *testing.T) {
 			name:        "recorded owned connection replaced since: refused, the rest planned",
 			stuck:       []Task{waitsOn(50)},
 			conns:       []ConnState{unproven(conn(49, "fuse.a", true, 1), "connection 49 was replaced since it was recorded (generation 1234 → 1301): not the container's"), conn(50, "fuse.b", true, 1)},
-			wantPlan:    []fuseguard.ConnID{50},
-			wantRefused: []fuseguard.ConnID{49},
+			wantPlan:    []fuseconn.ConnID{50},
+			wantRefused: []fuseconn.ConnID{49},
 			wantReason:  "replaced since it was recorded",
 		},
 		{
@@ -117,14 +117,14 @@ func TestPolicyPlan(t *testing.T) {
 			policy:      Policy{AbortShared: true},
 			stuck:       []Task{flushing},
 			conns:       []ConnState{unproven(conn(51, "fuse.a", true, 2), "connection 51 (generation 1051) is mounted in none of the container's live mount tables: not aborted on the record's word alone")},
-			wantRefused: []fuseguard.ConnID{51},
+			wantRefused: []fuseconn.ConnID{51},
 			wantReason:  "record's word",
 		},
 		{
 			name:        "unproven connection a stuck task's fd names is refused too",
 			stuck:       []Task{waitsOn(52)},
 			conns:       []ConnState{unproven(conn(52, "fuse.a", true, 1), "connection 52 changed while the container's mount tables were read: not proven the container's")},
-			wantRefused: []fuseguard.ConnID{52},
+			wantRefused: []fuseconn.ConnID{52},
 			wantReason:  "not proven",
 		},
 		{
@@ -134,8 +134,8 @@ func TestPolicyPlan(t *testing.T) {
 			name:        "fd evidence refused under a page fault: own connection with waiting planned, shared refused",
 			stuck:       []Task{{TID: 7, Comm: "reader", State: "D", Blocker: BlockerFUSERequest, Untrusted: "under a page fault"}},
 			conns:       []ConnState{conn(53, "fuse.own", true, 1), conn(54, "fuse.lxcfs", false, 1)},
-			wantPlan:    []fuseguard.ConnID{53},
-			wantRefused: []fuseguard.ConnID{54},
+			wantPlan:    []fuseconn.ConnID{53},
+			wantRefused: []fuseconn.ConnID{54},
 		},
 	}
 	for _, tt := range tests {
@@ -168,7 +168,7 @@ func TestPolicyPlan(t *testing.T) {
 					t.Errorf("planned abort of %d: reason %q, refusal %q", a.Conn, a.Reason, a.Refusal)
 				}
 				// An abort acts on the proven instance only.
-				if a.Gen != fuseguard.Generation(1000+a.Conn) {
+				if a.Gen != fuseconn.Generation(1000+a.Conn) {
 					t.Errorf("planned abort of %d has generation %d, want the proven %d", a.Conn, a.Gen, 1000+a.Conn)
 				}
 			}
@@ -180,7 +180,7 @@ func TestPolicyPlan(t *testing.T) {
 // owned: a connection a stuck task waits on, or with requests waiting, is
 // refused with the reason, unless the operator allows shared ones anyway.
 func TestPolicyOwnershipUnknown(t *testing.T) {
-	unknown := func(id fuseguard.ConnID, waiting int) ConnState {
+	unknown := func(id fuseconn.ConnID, waiting int) ConnState {
 		c := conn(id, "fuse.ndrive", false, waiting)
 		c.OwnershipUnknown = "host mount table unreadable: proc: read /proc/1/mountinfo: permission denied"
 		return c
@@ -190,13 +190,13 @@ func TestPolicyOwnershipUnknown(t *testing.T) {
 		name        string
 		policy      Policy
 		stuck       []Task
-		wantPlan    []fuseguard.ConnID
-		wantRefused []fuseguard.ConnID
+		wantPlan    []fuseconn.ConnID
+		wantRefused []fuseconn.ConnID
 	}{
-		{name: "waited on: refused", stuck: []Task{reader}, wantRefused: []fuseguard.ConnID{41}},
+		{name: "waited on: refused", stuck: []Task{reader}, wantRefused: []fuseconn.ConnID{41}},
 		{name: "requests waiting, nothing stuck: not even a candidate"},
-		{name: "requests waiting, unexplained stuck task: refused", stuck: []Task{{TID: 8, State: "D", Blocker: BlockerFUSEFlush}}, wantRefused: []fuseguard.ConnID{41, 42}},
-		{name: "abort-shared takes the risk", policy: Policy{AbortShared: true}, stuck: []Task{reader}, wantPlan: []fuseguard.ConnID{41}},
+		{name: "requests waiting, unexplained stuck task: refused", stuck: []Task{{TID: 8, State: "D", Blocker: BlockerFUSEFlush}}, wantRefused: []fuseconn.ConnID{41, 42}},
+		{name: "abort-shared takes the risk", policy: Policy{AbortShared: true}, stuck: []Task{reader}, wantPlan: []fuseconn.ConnID{41}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -220,8 +220,8 @@ func TestPolicyOwnershipUnknown(t *testing.T) {
 	}
 }
 
-func ids(as []Abort) []fuseguard.ConnID {
-	var out []fuseguard.ConnID
+func ids(as []Abort) []fuseconn.ConnID {
+	var out []fuseconn.ConnID
 	for _, a := range as {
 		out = append(out, a.Conn)
 	}

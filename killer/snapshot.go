@@ -10,8 +10,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 )
 
 // heldSnapshot keeps init's mountinfo open from before the signal: it
@@ -44,8 +45,8 @@ func (h *heldSnapshot) close() {
 }
 
 // record turns the held files into the record a diagnosis scopes by.
-func (h *heldSnapshot) record(p proc.FS, st proc.Stat) (*fuseguard.Record, error) {
-	rec := &fuseguard.Record{Version: fuseguard.RecordVersion, InitPID: st.PID, InitStartTime: st.StartTime}
+func (h *heldSnapshot) record(p proc.FS, st proc.Stat) (*record.Record, error) {
+	rec := &record.Record{Version: record.RecordVersion, InitPID: st.PID, InitStartTime: st.StartTime}
 	var errs []error
 	if cg, err := p.Cgroup(st.PID); err == nil {
 		rec.Cgroup = cg
@@ -56,17 +57,17 @@ func (h *heldSnapshot) record(p proc.FS, st proc.Stat) (*fuseguard.Record, error
 	}
 	// An unreadable host table is no error: the connections are recorded
 	// with unknown ownership, which the policy refuses to abort.
-	rec.Merge(fuseguard.ReadHostTable(p).Classify(mounts), rec.Created)
+	rec.Merge(fuseconn.ReadHostTable(p).Classify(mounts), rec.Created)
 	return rec, errors.Join(errs...)
 }
 
 // mounts reads the held table's FUSE mounts as they are now: the file
 // follows its mount namespace, which it keeps alive.
-func (h *heldSnapshot) mounts() ([]fuseguard.Mount, error) {
+func (h *heldSnapshot) mounts() ([]fuseconn.Mount, error) {
 	if _, err := h.mountinfo.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("held mount table: %w", err)
 	}
-	mounts, err := fuseguard.ParseFUSEMounts(h.mountinfo)
+	mounts, err := fuseconn.ParseFUSEMounts(h.mountinfo)
 	if err != nil {
 		return nil, fmt.Errorf("held mount table: %w", err)
 	}

@@ -7,8 +7,9 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 )
 
 // Sentinel errors.
@@ -22,6 +23,10 @@ var (
 	// ErrNoPidfd: the kernel has no pidfd_open (Linux before 5.3). fuseguard
 	// then signals nothing: kill(2) by pid could hit a process that reused it.
 	ErrNoPidfd = errors.New("kernel has no pidfd_open (Linux 5.3 or later needed)")
+	// ErrNoInit: nothing names a live init for the container — no record,
+	// and the runtime (or Docker) does not say — so there is no Target.
+	// The executor and the runtime wrapper return it.
+	ErrNoInit = errors.New("container init unknown")
 )
 
 // Target is a process identified beyond its pid.
@@ -53,9 +58,9 @@ type Options struct {
 	RecoverTimeout time.Duration // one budget for the aborts and the wait after them; default 2s
 	VerifyOnly     bool          // the signal was already sent by someone else
 	Policy         Policy
-	Record         *fuseguard.Record  // what was recorded while it ran; nil = snapshot before signalling
+	Record         *record.Record     // what was recorded while it ran; nil = snapshot before signalling
 	Proc           proc.FS            // zero value: /proc
-	Control        fuseguard.Control  // zero value: /sys/fs/fuse/connections
+	Control        fuseconn.Control   // zero value: /sys/fs/fuse/connections
 	Log            logrus.FieldLogger // nil: discard
 	Tracer         trace.Tracer       // nil: no spans
 
@@ -65,27 +70,28 @@ type Options struct {
 	DiagnoseTimeout time.Duration
 }
 
-// Stage is one timed step of a kill: "open", "snapshot", "signal", "verify",
-// "diagnose", "abort", "reverify".
+// Stage is one timed stage of a kill ("open", "snapshot", "signal",
+// "verify", "diagnose", "abort", "reverify") or of an executor's Kill or
+// Stop (executor.StageInspect, …), timed by RunStage.
 type Stage struct {
 	Name     string        `json:"name"`
-	Start    time.Duration `json:"start_ns"` // since the kill began
+	Start    time.Duration `json:"start_ns"` // since the kill (or the executor's call) began
 	Duration time.Duration `json:"duration_ns"`
 	Err      string        `json:"error,omitempty"`
 }
 
 // Abort is one connection fuseguard aborted (or, in a dry run, would abort).
 type Abort struct {
-	Conn       fuseguard.ConnID     `json:"conn"`
-	Gen        fuseguard.Generation `json:"gen,omitempty"` // the instance proven the container's
-	FSType     string               `json:"fs_type"`
-	MountPoint string               `json:"mount_point"`
-	Owned      bool                 `json:"owned"`
-	Waiting    int                  `json:"waiting"`
-	Reason     string               `json:"reason"`            // why it was chosen
-	Refusal    Refusal              `json:"refusal,omitempty"` // why the policy kept it (Report.Refused only)
-	Done       bool                 `json:"done"`              // false in a dry run or on error
-	Err        string               `json:"error,omitempty"`
+	Conn       fuseconn.ConnID     `json:"conn"`
+	Gen        fuseconn.Generation `json:"gen,omitempty"` // the instance proven the container's
+	FSType     string              `json:"fs_type"`
+	MountPoint string              `json:"mount_point"`
+	Owned      bool                `json:"owned"`
+	Waiting    int                 `json:"waiting"`
+	Reason     string              `json:"reason"`            // why it was chosen
+	Refusal    Refusal             `json:"refusal,omitempty"` // why the policy kept it (Report.Refused only)
+	Done       bool                `json:"done"`              // false in a dry run or on error
+	Err        string              `json:"error,omitempty"`
 }
 
 // Refusal is the class of a policy's refusal, a fixed set (for metrics
@@ -135,9 +141,9 @@ type Task struct {
 	ShdPnd  []string    `json:"shared_pending,omitempty"`
 	Blocker BlockerKind `json:"blocker,omitempty"`
 	// Conn is the FUSE connection the task provably waits on, when known.
-	Conn    fuseguard.ConnID `json:"conn,omitempty"`
-	HasConn bool             `json:"has_conn"`
-	Via     string           `json:"via,omitempty"` // how Conn was found: "syscall fd 8 → mnt_id 91"
+	Conn    fuseconn.ConnID `json:"conn,omitempty"`
+	HasConn bool            `json:"has_conn"`
+	Via     string          `json:"via,omitempty"` // how Conn was found: "syscall fd 8 → mnt_id 91"
 	// Untrusted says why the fd of the blocked call does not prove the
 	// connection waited on (e.g. the wait is under a page fault).
 	Untrusted string `json:"evidence_refused,omitempty"`
@@ -149,17 +155,21 @@ type Task struct {
 
 // ConnState is a connection of the container at diagnosis time.
 type ConnState struct {
-	fuseguard.Connection
+	fuseconn.Connection
+	// Waiting is the connection's count of requests waiting in fusectl.
+	// An unknown count is 0, never negative: the connection is not Live,
+	// or its count was unreadable (Err says why). watch.ConnStatus (and
+	// so `fuseguard status`) follows the same convention.
 	Waiting int  `json:"waiting"`
 	Live    bool `json:"live"`
 	// Proven: a live mount table of the container shows this connection
 	// and its generation (Gen) held while the tables were read. Only a
 	// proven connection may be aborted; Unproven says why one is not.
-	Proven      bool                 `json:"proven"`
-	MountedIn   string               `json:"mounted_in,omitempty"`
-	RecordedGen fuseguard.Generation `json:"recorded_gen,omitempty"`
-	Unproven    string               `json:"unproven,omitempty"`
-	Err         string               `json:"error,omitempty"`
+	Proven      bool                `json:"proven"`
+	MountedIn   string              `json:"mounted_in,omitempty"`
+	RecordedGen fuseconn.Generation `json:"recorded_gen,omitempty"`
+	Unproven    string              `json:"unproven,omitempty"`
+	Err         string              `json:"error,omitempty"`
 }
 
 // Diagnosis explains a stuck exit. It never kills and never aborts.

@@ -32,6 +32,11 @@ func (f Frame) String() string {
 	return s
 }
 
+// FrameZapPidNS is the kernel function in which a PID namespace's init,
+// dying, waits for every other task of the namespace to be reaped
+// (kernel/pid_namespace.c): the frame killer.InZap looks for.
+const FrameZapPidNS = "zap_pid_ns_processes"
+
 // Stack is a kernel stack, innermost frame first.
 type Stack []Frame
 

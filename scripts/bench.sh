@@ -18,9 +18,9 @@ run ./killer/ '^BenchmarkDiagnose$' 20x
 run ./executor/ '^BenchmarkKill/healthy$' 15x
 run ./executor/ '^BenchmarkKill/W2$' 1x
 run ./test/e2e/ '^BenchmarkDocker' 6x
-run ./watch/ '^BenchmarkWatcher' 1x
+run ./internal/watch/ '^BenchmarkWatcher' 1x
 run ./test/tracing/ '^Benchmark(HookRun|KillW2)$' 8x
-run ./telemetry/ '^BenchmarkOverhead' 200x
+run ./internal/telemetry/otelsdk/ '^BenchmarkOverhead' 200x
 for f in bench/*.sh; do
 	[ -e "$f" ] || continue
 	echo "== $f"

@@ -14,7 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/fuseguard/fuseguard/config"
-	"github.com/fuseguard/fuseguard/untrusted"
+	"github.com/fuseguard/fuseguard/internal/untrusted"
 )
 
 // Exit codes, documented in the package comment and README.
@@ -48,7 +48,6 @@ func commands() map[string]command {
 	return map[string]command{
 		"kill":     {"kill a container's init and rescue it if it is stuck in FUSE", cmdKill},
 		"diagnose": {"explain why a container's init does not exit (changes nothing)", cmdDiagnose},
-		"demo":     {"wedge a real container on FUSE and rescue it (needs root and /dev/fuse)", cmdDemo},
 		"version":  {"print the version", cmdVersion},
 		"watch":    {"run the node watcher: keep records current, rescue stuck exits", cmdWatch},
 		"status":   {"list tracked containers and their FUSE connections", cmdStatus},
@@ -65,9 +64,6 @@ func run(ctx context.Context, argv0 string, args []string) int {
 	a.log.SetFormatter(untrusted.Formatter{Formatter: &logrus.TextFormatter{}})
 	if argv0 == runtimeArgv0 {
 		return cmdRuntime(ctx, a, args)
-	}
-	if len(args) > 0 && args[0] == demoChildCommand {
-		return demoChild(ctx, a, args[1:])
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(a.stderr)

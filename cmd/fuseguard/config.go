@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/fuseguard/fuseguard/config"
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/record"
 )
 
 // configUsage is the help of --config, which every command has.
@@ -71,7 +71,7 @@ func (a *app) newFlagSet(name string, c *config.Config, path *string, bind func(
 // the key.
 
 func bindStateDir(fs *flag.FlagSet, c *config.Config) {
-	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "state directory of the records (state_dir; also $"+fuseguard.EnvStateDir+")")
+	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "state directory of the records (state_dir; also $"+record.EnvStateDir+")")
 }
 
 func bindPolicy(fs *flag.FlagSet, c *config.Config) {

@@ -15,13 +15,14 @@ import (
 	"time"
 
 	"github.com/fuseguard/fuseguard/config"
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
+	"github.com/fuseguard/fuseguard/internal/wrapper"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
-	"github.com/fuseguard/fuseguard/wrapper"
 )
 
 // writeConfig writes a configuration file into a test directory.
@@ -48,7 +49,7 @@ max_rescues = 9
 verify = "3s"
 `)
 	const envStateDir = "/from/env"
-	t.Setenv(fuseguard.EnvStateDir, envStateDir)
+	t.Setenv(record.EnvStateDir, envStateDir)
 	stdout, stderr, code := fgConfig(t, "--config", file, "--json", "--grace", "1500ms", "--allow-shared-fstype", "fuse.fromflag")
 	if code != exitOK {
 		t.Fatalf("config --json: exit %d\n%s", code, stderr)
@@ -228,7 +229,7 @@ recover = "5s"
 	// Fail open: a missing file means the defaults, the environment and
 	// the wrapper's flags, with the error to log.
 	missing := filepath.Join(t.TempDir(), "missing.toml")
-	c, got, err := runtimeConfig(wrapper.Flags{Config: missing, VerifyTimeout: time.Second}, env(map[string]string{fuseguard.EnvStateDir: "/from/env"}))
+	c, got, err := runtimeConfig(wrapper.Flags{Config: missing, VerifyTimeout: time.Second}, env(map[string]string{record.EnvStateDir: "/from/env"}))
 	want := config.Defaults()
 	want.StateDir = "/from/env"
 	want.Timeouts.Verify = config.Duration(time.Second)
@@ -251,11 +252,11 @@ func TestKillConfigPolicyW5(t *testing.T) {
 	}
 	file := writeConfig(t, fmt.Sprintf("[policy]\nallow_shared_fstypes = [%q]\n", fsType))
 	rep := killScenario(t, c, exitFailure, "--dry-run", "--config", file)
-	var planned []fuseguard.ConnID
+	var planned []fuseconn.ConnID
 	for _, a := range rep.Aborted {
 		planned = append(planned, a.Conn)
 	}
-	if !slices.Equal(planned, []fuseguard.ConnID{c.Conn}) || len(abortedDone(rep)) != 0 {
+	if !slices.Equal(planned, []fuseconn.ConnID{c.Conn}) || len(abortedDone(rep)) != 0 {
 		t.Fatalf("kill --dry-run --config allowing %s: planned %v (done %v), want exactly the container's %d (shared %d idle)",
 			fsType, planned, abortedDone(rep), c.Conn, c.Shared)
 	}
@@ -272,7 +273,7 @@ func TestKillConfigPolicyW5(t *testing.T) {
 func killRecovers(t *testing.T, c *fixture.Container, args ...string) {
 	t.Helper()
 	rep := killScenario(t, c, exitOK, args...)
-	if got := abortedDone(rep); rep.Outcome != killer.OutcomeRecovered || !slices.Equal(got, []fuseguard.ConnID{c.Conn}) {
+	if got := abortedDone(rep); rep.Outcome != killer.OutcomeRecovered || !slices.Equal(got, []fuseconn.ConnID{c.Conn}) {
 		t.Fatalf("kill %v: outcome %s, aborted %v; want recovered aborting exactly %d", args, rep.Outcome, got, c.Conn)
 	}
 	select {
@@ -294,11 +295,11 @@ func TestRuntimeKillConfigPolicy(t *testing.T) {
 	t.Parallel()
 	c := fixture.W1(t, true)
 	stateDir := testenv.StateDir(t)
-	rec, err := fuseguard.NewRecord(proc.NewFS(""), "w1shared", c.InitPID, time.Now())
+	rec, err := record.NewRecord(proc.NewFS(""), "w1shared", c.InitPID, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (fuseguard.Store{Dir: stateDir}).Save(rec); err != nil {
+	if err := (record.Store{Dir: stateDir}).Save(rec); err != nil {
 		t.Fatal(err)
 	}
 	runtime := filepath.Join(t.TempDir(), "runtime")
@@ -343,7 +344,7 @@ func TestRuntimeKillConfigPolicy(t *testing.T) {
 	}
 	allow := writeConfig(t, fmt.Sprintf("state_dir = %q\n[policy]\nallow_shared_fstypes = [%q]\n", stateDir, rep.Refused[i].FSType))
 	rep = wrapperKill(allow)
-	if got := abortedDone(rep); rep.Outcome != killer.OutcomeRecovered || !slices.Equal(got, []fuseguard.ConnID{c.Conn}) {
+	if got := abortedDone(rep); rep.Outcome != killer.OutcomeRecovered || !slices.Equal(got, []fuseconn.ConnID{c.Conn}) {
 		t.Fatalf("wrapper kill with allow_shared_fstypes = [%q]: outcome %s, aborted %+v; want recovered aborting exactly %d",
 			rep.Refused[i].FSType, rep.Outcome, rep.Aborted, c.Conn)
 	}

@@ -6,8 +6,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/fuseguard/fuseguard/internal/telemetry"
 	"github.com/fuseguard/fuseguard/killer"
-	"github.com/fuseguard/fuseguard/telemetry"
 )
 
 func cmdDiagnose(ctx context.Context, a *app, args []string) int {

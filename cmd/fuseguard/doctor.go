@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/fuseguard/fuseguard/config"
-	"github.com/fuseguard/fuseguard/doctor"
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
+	"github.com/fuseguard/fuseguard/internal/doctor"
 )
 
 // cmdDoctor checks whether this node can be protected; it exits non-zero
@@ -30,7 +30,7 @@ func cmdDoctor(ctx context.Context, a *app, args []string) int {
 			hooksDirs = append(hooksDirs, v)
 			return nil
 		})
-		fs.StringVar(&fusectlDir, "fusectl-dir", fuseguard.DefaultFusectlDir, "where fusectl is mounted")
+		fs.StringVar(&fusectlDir, "fusectl-dir", fuseconn.DefaultFusectlDir, "where fusectl is mounted")
 		fs.StringVar(&sysctlDir, "fuse-sysctl-dir", doctor.DefaultFuseSysctlDir, "the kernel's FUSE sysctls")
 	})
 	if !ok {

@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fuseguard/fuseguard/doctor"
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
+	"github.com/fuseguard/fuseguard/internal/doctor"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fgwatch"
 	"github.com/fuseguard/fuseguard/test/testenv"
@@ -112,8 +112,8 @@ func machineExpectations(t *testing.T) map[string]doctorWant {
 	var st unix.Statfs_t
 	fsTypes, _ := os.ReadFile("/proc/filesystems")
 	switch {
-	case unix.Statfs(fuseguard.DefaultFusectlDir, &st) == nil && uint32(st.Type) == fuseguard.FusectlMagic:
-		m["fusectl"] = doctorWant{doctor.OK, "mounted on " + fuseguard.DefaultFusectlDir}
+	case unix.Statfs(fuseconn.DefaultFusectlDir, &st) == nil && uint32(st.Type) == fuseconn.FusectlMagic:
+		m["fusectl"] = doctorWant{doctor.OK, "mounted on " + fuseconn.DefaultFusectlDir}
 	case strings.Contains(string(fsTypes), "\tfusectl\n"):
 		m["fusectl"] = doctorWant{doctor.OK, "not mounted"}
 	default:

@@ -16,10 +16,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fuseguard/fuseguard/config"
-	"github.com/fuseguard/fuseguard/fuseguard"
-	"github.com/fuseguard/fuseguard/hook"
-	"github.com/fuseguard/fuseguard/obs"
-	"github.com/fuseguard/fuseguard/oci"
+	"github.com/fuseguard/fuseguard/internal/hook"
+	"github.com/fuseguard/fuseguard/internal/obs"
+	"github.com/fuseguard/fuseguard/internal/oci"
+	"github.com/fuseguard/fuseguard/record"
 )
 
 // envFailClosed makes a hook's internal error fail the runtime's operation.
@@ -54,7 +54,7 @@ func cmdHook(ctx context.Context, a *app, args []string) int {
 	if fc, _ := strconv.ParseBool(a.getenv(envFailClosed)); fc {
 		failClosed = true
 	}
-	store := fuseguard.NewStore(c.StateDir)
+	store := record.NewStore(c.StateDir)
 	log, closeLog := stateLog(a, store.Dir, "hook.log", a.stderr)
 	defer closeLog()
 	log.SetLevel(a.log.GetLevel())
@@ -99,10 +99,10 @@ func cmdHook(ctx context.Context, a *app, args []string) int {
 
 // runHook reads the State and runs the stage, bounded by ctx even if
 // stdin never ends. It returns the container's id once the State is read.
-func runHook(ctx context.Context, a *app, stage oci.Stage, store fuseguard.Store, log logrus.FieldLogger, tr trace.Tracer) (string, *fuseguard.Record, error) {
+func runHook(ctx context.Context, a *app, stage oci.Stage, store record.Store, log logrus.FieldLogger, tr trace.Tracer) (string, *record.Record, error) {
 	type result struct {
 		id  string
-		rec *fuseguard.Record
+		rec *record.Record
 		err error
 	}
 	done := make(chan result, 1)
@@ -126,7 +126,7 @@ func runHook(ctx context.Context, a *app, stage oci.Stage, store fuseguard.Store
 // stateLog returns a JSON logger writing to <dir>/name, opened on the first
 // entry (so a command that logs nothing touches no file), and to also when
 // not nil. The file is size-capped and rotated (obs.LogFile) and refused
-// when dir is not private (fuseguard.CheckStateDir) or name is a symlink;
+// when dir is not private (record.CheckStateDir) or name is a symlink;
 // the entries then go to also, or to a.stderr, after one line saying why.
 func stateLog(a *app, dir, name string, also io.Writer) (*logrus.Logger, func()) {
 	lf := &lazyFile{dir: dir, name: name, errOut: a.stderr}
@@ -155,7 +155,7 @@ type lazyFile struct {
 
 func (l *lazyFile) Write(p []byte) (int, error) {
 	l.once.Do(func() {
-		err := fuseguard.EnsureStateDir(l.dir)
+		err := record.EnsureStateDir(l.dir)
 		if err == nil {
 			l.f, err = obs.OpenLogFile(filepath.Join(l.dir, l.name), 0, 0)
 		}

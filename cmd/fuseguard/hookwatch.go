@@ -10,7 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"github.com/fuseguard/fuseguard/watch"
+	"github.com/fuseguard/fuseguard/internal/watch"
 )
 
 // envWatcher set to 0 or false stops the hook from starting the node

@@ -14,12 +14,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
+	"github.com/fuseguard/fuseguard/internal/untrusted"
+	"github.com/fuseguard/fuseguard/internal/watch"
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/fusefixture"
-	"github.com/fuseguard/fuseguard/untrusted"
-	"github.com/fuseguard/fuseguard/watch"
 )
 
 // TestDiagnoseEscapesHostileNames: a container whose processes are named
@@ -86,8 +87,8 @@ func TestDiagnoseEscapesHostileNames(t *testing.T) {
 // TestStatusEscapes: a record's mount point, fs type and id cannot put
 // escapes on the screen or break the table; ownership unknown is shown.
 func TestStatusEscapes(t *testing.T) {
-	conn := fuseguard.RecordedConnection{Connection: fuseguard.Connection{
-		Mount:            fuseguard.Mount{Conn: 42, FSType: "fuse.x\x1b[2J", MountPoint: "/m\n\tfake\x9b31m\u202e"},
+	conn := record.RecordedConnection{Connection: fuseconn.Connection{
+		Mount:            fuseconn.Mount{Conn: 42, FSType: "fuse.x\x1b[2J", MountPoint: "/m\n\tfake\x9b31m\u202e"},
 		OwnershipUnknown: "host mount table unreadable: x",
 	}}
 	st := watch.Status{StateDir: "/run/fg\r", WatcherPID: 0, Containers: []watch.Tracked{{
@@ -137,7 +138,7 @@ func TestKillMmapFaultAllowedSharedKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, aborted := killJSON(t, "--verify-timeout", "1s", "--allow-shared-fstype", fsType, fmt.Sprint(c.InitPID))
-	if rep.Outcome != killer.OutcomeRecovered || !slices.Equal(aborted, []fuseguard.ConnID{c.Conn}) || !rep.Aborted[0].Done {
+	if rep.Outcome != killer.OutcomeRecovered || !slices.Equal(aborted, []fuseconn.ConnID{c.Conn}) || !rep.Aborted[0].Done {
 		t.Fatalf("report: outcome %s, aborted %+v; want recovered, only the container's own connection %d (shared %d allowed as %s)",
 			rep.Outcome, rep.Aborted, c.Conn, c.Shared, fsType)
 	}

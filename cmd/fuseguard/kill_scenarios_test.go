@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/test/fixture"
 )
@@ -30,8 +30,8 @@ func killScenario(t *testing.T, c *fixture.Container, wantCode int, extra ...str
 }
 
 // abortedDone is the connections the report says were aborted.
-func abortedDone(rep killer.Report) []fuseguard.ConnID {
-	var got []fuseguard.ConnID
+func abortedDone(rep killer.Report) []fuseconn.ConnID {
+	var got []fuseconn.ConnID
 	for _, a := range rep.Aborted {
 		if a.Done {
 			got = append(got, a.Conn)
@@ -81,7 +81,7 @@ func TestKillScenarios(t *testing.T) {
 					extra = []string{"--verify-only", "--allow-shared-fstype", rep.Refused[i].FSType}
 				}
 				rep := killScenario(t, c, exitOK, extra...)
-				if got := abortedDone(rep); rep.Outcome != killer.OutcomeRecovered || !slices.Equal(got, []fuseguard.ConnID{c.Conn}) {
+				if got := abortedDone(rep); rep.Outcome != killer.OutcomeRecovered || !slices.Equal(got, []fuseconn.ConnID{c.Conn}) {
 					t.Fatalf("outcome %s, aborted %v; want recovered aborting exactly %d", rep.Outcome, got, c.Conn)
 				}
 			}

@@ -1,18 +1,15 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
@@ -23,30 +20,12 @@ import (
 // and the exit code.
 func fg(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	bin := fgcmd.Binary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "FUSEGUARD_STATE_DIR="+testenv.StateDir(t))
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("fuseguard %v hung: %v", args, ctx.Err())
-	}
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return stdout.String(), stderr.String(), code
+	return fgcmd.Run(t, fgcmd.Binary(t), []string{"FUSEGUARD_STATE_DIR=" + testenv.StateDir(t)}, args...)
 }
 
 // killJSON runs `fuseguard kill --json` with args, requires it to exit 0,
 // and returns its report and the connections it reports aborted.
-func killJSON(t *testing.T, args ...string) (killer.Report, []fuseguard.ConnID) {
+func killJSON(t *testing.T, args ...string) (killer.Report, []fuseconn.ConnID) {
 	t.Helper()
 	stdout, stderr, code := fg(t, append([]string{"kill", "--json"}, args...)...)
 	if code != exitOK {
@@ -56,7 +35,7 @@ func killJSON(t *testing.T, args ...string) (killer.Report, []fuseguard.ConnID) 
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("--json output: %v\n%s", err, stdout)
 	}
-	var aborted []fuseguard.ConnID
+	var aborted []fuseconn.ConnID
 	for _, a := range rep.Aborted {
 		aborted = append(aborted, a.Conn)
 	}

@@ -13,14 +13,14 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/internal/watch"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fgwatch"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
-	"github.com/fuseguard/fuseguard/watch"
 )
 
 // scrape reads the metrics at addr.
@@ -113,7 +113,7 @@ func TestWatchMetricsRescue(t *testing.T) {
 	testenv.RequireRoot(t)
 	dir := testenv.StateDir(t)
 	c := fixture.W2(t, "read")
-	rec, err := fuseguard.NewRecord(proc.NewFS(""), "metrics", c.InitPID, time.Now())
+	rec, err := record.NewRecord(proc.NewFS(""), "metrics", c.InitPID, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestWatchMetricsRescue(t *testing.T) {
 	if !ok || !rc.Owned {
 		t.Fatalf("record: conn %d present=%v owned=%v: %+v", c.Conn, ok, rc.Owned, rec.Connections)
 	}
-	if err := (fuseguard.Store{Dir: dir}).Save(rec); err != nil {
+	if err := (record.Store{Dir: dir}).Save(rec); err != nil {
 		t.Fatal(err)
 	}
 	fgwatch.StartWatcher(t, dir, "watch.log", "--metrics-addr", "127.0.0.1:0")

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
@@ -23,16 +24,16 @@ import (
 func TestKillLeavesReusedConnection(t *testing.T) {
 	stateDir := testenv.StateDir(t)
 	c, reused := fixture.Reuse(t, func(c *fixture.Container) {
-		rec, err := fuseguard.NewRecord(proc.NewFS(""), "reuse", c.InitPID, time.Now())
+		rec, err := record.NewRecord(proc.NewFS(""), "reuse", c.InitPID, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := fuseguard.NewStore(stateDir).Save(rec); err != nil {
+		if err := record.NewStore(stateDir).Save(rec); err != nil {
 			t.Fatal(err)
 		}
 	})
 	rep, aborted := killJSON(t, "--id", "reuse", "--state-dir", stateDir, "--verify-timeout", "1s", fmt.Sprint(c.InitPID))
-	if rep.Outcome != killer.OutcomeRecovered || !slices.Equal(aborted, []fuseguard.ConnID{c.Conn}) {
+	if rep.Outcome != killer.OutcomeRecovered || !slices.Equal(aborted, []fuseconn.ConnID{c.Conn}) {
 		t.Fatalf("report: outcome %s, aborted %v; want recovered, exactly [%d]\n%+v", rep.Outcome, aborted, c.Conn, rep)
 	}
 	if !slices.ContainsFunc(rep.Refused, func(a killer.Abort) bool {

@@ -7,9 +7,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/fuseguard/fuseguard/config"
-	"github.com/fuseguard/fuseguard/fuseguard"
-	"github.com/fuseguard/fuseguard/telemetry"
-	"github.com/fuseguard/fuseguard/wrapper"
+	"github.com/fuseguard/fuseguard/internal/telemetry/otelsdk"
+	"github.com/fuseguard/fuseguard/internal/wrapper"
+	"github.com/fuseguard/fuseguard/record"
 )
 
 // runtimeArgv0 is the name under which the binary acts as the runtime
@@ -47,9 +47,9 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 		}
 		return a.fail(code, "runtime: %v", err)
 	}
-	store := fuseguard.NewStore(c.StateDir)
+	store := record.NewStore(c.StateDir)
 	// The hooks read the same configuration and state directory.
-	hookEnv := []string{fuseguard.EnvStateDir + "=" + absPath(c.StateDir)}
+	hookEnv := []string{record.EnvStateDir + "=" + absPath(c.StateDir)}
 	if file != "" {
 		hookEnv = append(hookEnv, config.EnvPath+"="+absPath(file))
 	}
@@ -58,7 +58,7 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 	}
 	// runc gives hooks only this env: the tracing configuration goes
 	// along; the wrapper adds the TRACEPARENT of its create span.
-	hookEnv = append(hookEnv, telemetry.PassEnv(a.getenv)...)
+	hookEnv = append(hookEnv, otelsdk.PassEnv(a.getenv)...)
 	// The runtime's stderr is not a log anyone reads on success; the
 	// wrapper logs to the state directory only.
 	log, closeLog := stateLog(a, store.Dir, "runtime.log", nil)

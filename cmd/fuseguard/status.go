@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/fuseguard/fuseguard/config"
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
+	"github.com/fuseguard/fuseguard/internal/untrusted"
+	"github.com/fuseguard/fuseguard/internal/watch"
 	"github.com/fuseguard/fuseguard/proc"
-	"github.com/fuseguard/fuseguard/untrusted"
-	"github.com/fuseguard/fuseguard/watch"
+	"github.com/fuseguard/fuseguard/record"
 )
 
 // cmdStatus lists the tracked containers and their FUSE connections.
@@ -29,7 +30,7 @@ func cmdStatus(ctx context.Context, a *app, args []string) int {
 	if fs.NArg() != 0 {
 		return a.fail(exitUsage, "status: takes no arguments")
 	}
-	st := watch.ReadStatus(proc.NewFS(""), fuseguard.NewStore(c.StateDir), fuseguard.NewControl(""))
+	st := watch.ReadStatus(proc.NewFS(""), record.NewStore(c.StateDir), fuseconn.NewControl(""))
 	if asJSON {
 		if err := a.printJSON(st); err != nil {
 			return a.fail(exitFailure, "status: %v", err)
@@ -72,8 +73,8 @@ func printStatus(w io.Writer, st watch.Status) {
 			continue
 		}
 		for _, cn := range c.Connections {
-			waiting := "?"
-			if cn.Waiting >= 0 {
+			waiting := "?" // unknown: not live, or unreadable
+			if cn.Live {
 				waiting = strconv.Itoa(cn.Waiting)
 			}
 			owned := strconv.FormatBool(cn.Owned)

@@ -6,9 +6,9 @@ import (
 	"strconv"
 
 	"github.com/fuseguard/fuseguard/config"
-	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 )
 
 // allowSharedUsage is the help of --allow-shared-fstype (kill, diagnose,
@@ -59,19 +59,16 @@ func (t *targetFlags) resolve(a *app, c config.Config, args []string) (killer.Ta
 	opts.Policy.DryRun = t.dryRun
 	opts.Proc = p
 	opts.Log = a.log
-	store := fuseguard.NewStore(c.StateDir)
+	store := record.NewStore(c.StateDir)
 	switch {
 	case t.id != "":
-		rec, err := store.Load(t.id)
+		rec, err := store.Find(record.Query{ID: t.id, PID: pid})
 		if err != nil {
 			return killer.Target{}, killer.Options{}, exitFailure, err
 		}
-		if rec.InitPID != pid {
-			return killer.Target{}, killer.Options{}, exitFailure, errors.New("record " + t.id + " is for pid " + strconv.Itoa(rec.InitPID))
-		}
 		opts.Record = rec
 	default:
-		if rec, err := store.FindByPID(pid, t.startTime); err == nil {
+		if rec, err := store.Find(record.Query{PID: pid, StartTime: t.startTime}); err == nil {
 			opts.Record = rec
 		}
 	}

@@ -7,7 +7,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/fuseguard/fuseguard/telemetry"
+	"github.com/fuseguard/fuseguard/internal/telemetry"
+	"github.com/fuseguard/fuseguard/internal/telemetry/otelsdk"
 )
 
 // flushTimeout bounds both one span export and the flush at the end of a
@@ -25,13 +26,13 @@ const flushTimeout = 15 * time.Millisecond
 // and a shutdown that flushes within flushTimeout. Tracing never fails a
 // command: its errors are logged at debug level. shutdown may be called
 // more than once.
-func (a *app) tracing(ctx context.Context, log logrus.FieldLogger) (context.Context, *telemetry.Provider, func()) {
-	cfg := telemetry.ConfigFromEnv(a.getenv)
+func (a *app) tracing(ctx context.Context, log logrus.FieldLogger) (context.Context, *otelsdk.Provider, func()) {
+	cfg := otelsdk.ConfigFromEnv(a.getenv)
 	if cfg.ExportTimeout <= 0 {
 		cfg.ExportTimeout = flushTimeout
 	}
 	cfg.ShutdownTimeout = cfg.ExportTimeout
-	p, err := telemetry.New(ctx, cfg)
+	p, err := otelsdk.New(ctx, cfg)
 	if err != nil {
 		log.WithError(err).Debug("tracing off")
 	}

@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/fuseguard/fuseguard/config"
-	"github.com/fuseguard/fuseguard/fuseguard"
-	"github.com/fuseguard/fuseguard/metrics"
-	"github.com/fuseguard/fuseguard/obs"
-	"github.com/fuseguard/fuseguard/telemetry"
-	"github.com/fuseguard/fuseguard/watch"
+	"github.com/fuseguard/fuseguard/internal/metrics"
+	"github.com/fuseguard/fuseguard/internal/obs"
+	"github.com/fuseguard/fuseguard/internal/telemetry/otelsdk"
+	"github.com/fuseguard/fuseguard/internal/watch"
+	"github.com/fuseguard/fuseguard/record"
 )
 
 // metricsShutdown bounds the wait for scrapes in flight at exit.
@@ -41,7 +41,7 @@ func cmdWatch(ctx context.Context, a *app, args []string) int {
 		defer lf.Close()
 		a.log.SetOutput(lf)
 	}
-	tp, err := telemetry.New(ctx, telemetry.ConfigFromEnv(a.getenv))
+	tp, err := otelsdk.New(ctx, otelsdk.ConfigFromEnv(a.getenv))
 	if err != nil {
 		a.log.WithError(err).Warn("tracing disabled")
 	}
@@ -72,7 +72,7 @@ func cmdWatch(ctx context.Context, a *app, args []string) int {
 		a.log.WithField("addr", srv.Addr().String()).Info("serving metrics at " + metrics.Path)
 	}
 	opts := c.WatchOptions()
-	opts.StateDir = fuseguard.NewStore(c.StateDir).Dir
+	opts.StateDir = record.NewStore(c.StateDir).Dir
 	opts.Policy.DryRun = dryRun
 	opts.Log = a.log
 	opts.Tracer = tp.Tracer()

@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/internal/watch"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/testenv"
-	"github.com/fuseguard/fuseguard/watch"
 )
 
 // TestWatchAndStatus runs `fuseguard watch` (tracking at most one record
@@ -29,16 +29,16 @@ func TestWatchAndStatus(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := fgcmd.Binary(t)
 	dir := testenv.StateDir(t)
-	rec, err := fuseguard.NewRecord(proc.NewFS(""), "self", os.Getpid(), time.Now())
+	rec, err := record.NewRecord(proc.NewFS(""), "self", os.Getpid(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (fuseguard.Store{Dir: dir}).Save(rec); err != nil {
+	if err := (record.Store{Dir: dir}).Save(rec); err != nil {
 		t.Fatal(err)
 	}
 	over := *rec
 	over.ID = "self2" // after "self": refused past --max-tracked 1
-	if err := (fuseguard.Store{Dir: dir}).Save(&over); err != nil {
+	if err := (record.Store{Dir: dir}).Save(&over); err != nil {
 		t.Fatal(err)
 	}
 

@@ -9,6 +9,12 @@
 //
 // Exit status: 0 when the container is gone and Docker agrees, 1 when it
 // is gone but Docker did not confirm, or it survived, 2 on bad usage.
+//
+// Tracing: the executor traces through the OpenTelemetry API with the
+// tracer its caller gives it, and links no SDK or exporter of its own. This
+// program is such a caller: with OTEL_EXPORTER_OTLP_ENDPOINT (or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) set it builds its own SDK provider
+// and OTLP/HTTP exporter (see newTracer), as a runner would with its own.
 package main
 
 import (
@@ -23,6 +29,11 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fuseguard/fuseguard/executor"
 	"github.com/fuseguard/fuseguard/killer"
@@ -56,13 +67,16 @@ func run() int {
 	}
 	defer cli.Close()
 
-	k := &executor.Killer{Docker: cli, DockerTimeout: *dockerTimeout, Log: log}
-	if *stateDir != "" {
-		k.Store.Dir = *stateDir
-	}
 	// The runner's own context: ^C ends the shutdown, promptly.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	tracer, shutdown := newTracer(ctx, log)
+	defer shutdown()
+
+	k := &executor.Killer{Docker: cli, DockerTimeout: *dockerTimeout, Log: log, Tracer: tracer}
+	if *stateDir != "" {
+		k.Store.Dir = *stateDir
+	}
 	fmt.Fprintf(os.Stderr, "stopping %s: grace %v, bound %v\n", *id, *grace, k.StopBound(*grace))
 
 	rep, err := k.Stop(ctx, *id, *grace)
@@ -87,4 +101,29 @@ func run() int {
 
 func gone(o killer.Outcome) bool {
 	return o == killer.OutcomeExited || o == killer.OutcomeRecovered || o == killer.OutcomeAlreadyGone
+}
+
+// newTracer is the caller's own OpenTelemetry SDK set-up: an OTLP/HTTP
+// exporter configured by the standard OTEL_EXPORTER_OTLP_* variables behind
+// a batch processor. Without an endpoint it returns a nil tracer, and the
+// executor records no spans. shutdown flushes within 2 s.
+func newTracer(ctx context.Context, log logrus.FieldLogger) (trace.Tracer, func()) {
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+		return nil, func() {}
+	}
+	exp, err := otlptracehttp.New(ctx)
+	if err != nil {
+		log.WithError(err).Warn("tracing off")
+		return nil, func() {}
+	}
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithBatcher(exp),
+		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName("titus-shutdown"))))
+	return tp.Tracer("titus-shutdown"), func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(ctx); err != nil {
+			log.WithError(err).Debug("spans not delivered")
+		}
+	}
 }

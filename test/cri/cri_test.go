@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/internal/wrapper"
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/cri"
 	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
-	"github.com/fuseguard/fuseguard/wrapper"
 )
 
 // Runtime handlers of the test's containerd: both run runc 1.3, one
@@ -88,7 +88,7 @@ func TestCRIStop(t *testing.T) {
 		// The wrapper's environment comes from containerd through the shim:
 		// its state directory and the real runtime. The node watcher stays
 		// off: the rescue under test is the wrapper's.
-		Env: []string{fuseguard.EnvStateDir + "=" + stateDir, wrapper.EnvRuntime + "=" + runc, "FUSEGUARD_WATCHER=0"},
+		Env: []string{record.EnvStateDir + "=" + stateDir, wrapper.EnvRuntime + "=" + runc, "FUSEGUARD_WATCHER=0"},
 	})
 	d.ImportImage(t, cri.SandboxImage, []string{"sleep", "2147483647"}, nil)
 	image := d.ImportImage(t, "docker.io/fgtest/fusefixture:1", []string{"sleep", "2147483647"}, map[string]string{"/fusefixture": fix})

@@ -7,12 +7,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/proc"
 )
 
 // FusectlDir is where the fusectl file system lists FUSE connections.
-const FusectlDir = fuseguard.DefaultFusectlDir
+const FusectlDir = fuseconn.DefaultFusectlDir
 
 // abortVerifyTimeout bounds, per connection, the wait for an aborted
 // connection's requests to end; the kernel ends them at once.
@@ -48,7 +48,7 @@ func fuseConnsOf(p proc.FS, tid int) []uint32 {
 		return nil
 	}
 	var ids []uint32
-	for _, m := range fuseguard.FUSEMounts(infos) {
+	for _, m := range fuseconn.FUSEMounts(infos) {
 		ids = append(ids, uint32(m.Conn))
 	}
 	return ids
@@ -105,7 +105,7 @@ func AbortFUSE(ids ...uint32) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	ctl := fuseguard.NewControl(FusectlDir)
+	ctl := fuseconn.NewControl(FusectlDir)
 	if err := ctl.Ensure(); err != nil {
 		// Another test package may mount it at the same moment (EBUSY):
 		// either mount serves.
@@ -116,9 +116,9 @@ func AbortFUSE(ids ...uint32) error {
 	var errs []error
 	for _, id := range ids {
 		ctx, cancel := context.WithTimeout(context.Background(), abortVerifyTimeout)
-		err := ctl.Abort(ctx, fuseguard.ConnID(id))
+		err := ctl.Abort(ctx, fuseconn.ConnID(id))
 		cancel()
-		if err != nil && !errors.Is(err, fuseguard.ErrNoSuchConnection) {
+		if err != nil && !errors.Is(err, fuseconn.ErrNoSuchConnection) {
 			errs = append(errs, err) // it names the connection
 		}
 	}

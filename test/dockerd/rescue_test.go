@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
@@ -69,7 +69,7 @@ func TestTeardownRescuesWedged(t *testing.T) {
 	// Should the teardown fail, do not leave the wedge to the next test.
 	t.Cleanup(func() { _ = dockerd.AbortFUSEOf([]int{initPid}, conn) })
 
-	if fuseguard.NewControl(dockerd.FusectlDir).Exists(fuseguard.ConnID(conn)) {
+	if fuseconn.NewControl(dockerd.FusectlDir).Exists(fuseconn.ConnID(conn)) {
 		t.Errorf("the container's connection %d still exists after teardown", conn)
 	}
 	if err := unix.Kill(initPid, 0); err == nil {

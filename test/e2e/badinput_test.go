@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
@@ -65,7 +65,7 @@ func TestHookBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := testenv.StateDir(t)
-			env := []string{fuseguard.EnvStateDir + "=" + dir}
+			env := []string{record.EnvStateDir + "=" + dir}
 			r := run(t, 10*time.Second, env, stdinFile(t, tc.stdin), bin, "hook", tc.stage)
 			if r.code != 0 {
 				t.Errorf("fail open: exit %d, want 0 (stderr %q)", r.code, r.stderr)
@@ -74,10 +74,10 @@ func TestHookBadInput(t *testing.T) {
 			if log := mustRead(filepath.Join(dir, "hook.log")); !strings.Contains(log, tc.want) {
 				t.Errorf("hook.log %q lacks %q", log, tc.want)
 			}
-			if recs, err := (fuseguard.Store{Dir: dir}).List(); err != nil || len(recs) != 0 {
+			if recs, err := (record.Store{Dir: dir}).List(); err != nil || len(recs) != 0 {
 				t.Errorf("records after bad input: %v %v", recs, err)
 			}
-			for _, closed := range [][]string{{fuseguard.EnvStateDir + "=" + dir, "FUSEGUARD_FAIL_CLOSED=1"}, env} {
+			for _, closed := range [][]string{{record.EnvStateDir + "=" + dir, "FUSEGUARD_FAIL_CLOSED=1"}, env} {
 				args := []string{bin, "hook", tc.stage}
 				if len(closed) == 1 {
 					args = []string{bin, "hook", "--fail-closed", tc.stage}
@@ -92,7 +92,7 @@ func TestHookBadInput(t *testing.T) {
 	}
 
 	t.Run("unknown-stage", func(t *testing.T) {
-		r := run(t, 10*time.Second, []string{fuseguard.EnvStateDir + "=" + testenv.StateDir(t)}, stdinFile(t, valid(1)), bin, "hook", "prestart")
+		r := run(t, 10*time.Second, []string{record.EnvStateDir + "=" + testenv.StateDir(t)}, stdinFile(t, valid(1)), bin, "hook", "prestart")
 		if r.code != 2 {
 			t.Errorf("exit %d, want 2 (usage)", r.code)
 		}
@@ -106,7 +106,7 @@ func TestHookLifecycle(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := fgcmd.Binary(t)
 	dir := testenv.StateDir(t)
-	env := []string{fuseguard.EnvStateDir + "=" + dir, "TRACEPARENT=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+	env := []string{record.EnvStateDir + "=" + dir, "TRACEPARENT=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
 	state := func(status string, pid int) []byte {
 		b, _ := json.Marshal(map[string]any{"ociVersion": "1.0.2", "id": "life", "status": status, "pid": pid, "bundle": dir, "future": 1})
 		return b
@@ -116,7 +116,7 @@ func TestHookLifecycle(t *testing.T) {
 		if r := run(t, 10*time.Second, env, stdinFile(t, state(step.status, pid)), bin, "hook", step.stage); r.code != 0 || strings.Contains(r.stderr, `"error"`) {
 			t.Fatalf("%s: exit %d %s", step.stage, r.code, r.stderr)
 		}
-		rec, err := fuseguard.Store{Dir: dir}.Load("life")
+		rec, err := record.Store{Dir: dir}.Load("life")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func TestHookLifecycle(t *testing.T) {
 	if r := run(t, 10*time.Second, env, stdinFile(t, state("stopped", 0)), bin, "hook", "poststop"); r.code != 0 {
 		t.Fatalf("poststop: exit %d %s", r.code, r.stderr)
 	}
-	if _, err := (fuseguard.Store{Dir: dir}).Load("life"); !errors.Is(err, fuseguard.ErrNoRecord) {
+	if _, err := (record.Store{Dir: dir}).Load("life"); !errors.Is(err, record.ErrNoRecord) {
 		t.Fatalf("record after poststop: %v", err)
 	}
 	lines := fgcmd.LogLines(filepath.Join(dir, "hook.log"), "life")
@@ -153,7 +153,7 @@ func TestRuntimeBadInput(t *testing.T) {
 	bin, wrapper := fgcmd.Binary(t), fgcmd.Runtime(t)
 	runc := testenv.RequireBinary(t, "runc")
 	dir := testenv.StateDir(t)
-	env := []string{fuseguard.EnvStateDir + "=" + dir}
+	env := []string{record.EnvStateDir + "=" + dir}
 	badConfig := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(badConfig, []byte("[policy]\nabort_shard = true\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/fuseguard/fuseguard/config"
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
@@ -40,7 +40,7 @@ func TestRuntimeForwardsConfig(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("runtime create: %v\n%s", err, out)
 	}
-	want := []string{config.EnvPath + "=" + filepath.Join(dir, "fg.toml"), fuseguard.EnvStateDir + "=" + stateDir}
+	want := []string{config.EnvPath + "=" + filepath.Join(dir, "fg.toml"), record.EnvStateDir + "=" + stateDir}
 	for stage, envs := range injectedHookEnvs(t, bundle) {
 		for _, env := range envs {
 			for _, w := range want {
@@ -64,7 +64,7 @@ func TestHookBadConfig(t *testing.T) {
 	}
 	const want = "watch.grace"
 	dir := testenv.StateDir(t)
-	env := []string{fuseguard.EnvStateDir + "=" + dir, config.EnvPath + "=" + bad}
+	env := []string{record.EnvStateDir + "=" + dir, config.EnvPath + "=" + bad}
 	r := run(t, 10*time.Second, env, stdinFile(t, hookState("bad-config", "stopped", 1)), bin, "hook", "poststop")
 	if r.code != 0 {
 		t.Errorf("fail open: exit %d, want 0 (stderr %q)", r.code, r.stderr)

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/doctor"
-	"github.com/fuseguard/fuseguard/oci"
+	"github.com/fuseguard/fuseguard/internal/doctor"
+	"github.com/fuseguard/fuseguard/internal/oci"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/testenv"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/oci"
+	"github.com/fuseguard/fuseguard/internal/oci"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 )
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
@@ -90,11 +90,11 @@ func (e *dockerEnv) start(t *testing.T, ctx context.Context, runtime, role strin
 // the shim deletes the task, shortly after the exit).
 func (e *dockerEnv) waitNoRecord(t *testing.T, id string) {
 	t.Helper()
-	store := fuseguard.Store{Dir: e.stateDir}
+	store := record.Store{Dir: e.stateDir}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, err := store.Load(id)
-		if errors.Is(err, fuseguard.ErrNoRecord) {
+		if errors.Is(err, record.ErrNoRecord) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -121,7 +121,7 @@ func TestDocker(t *testing.T) {
 		defer cancel()
 		a := e.start(t, ctx, "fuseguard", "hold", nil,
 			"/fusefixture", "serve", "-mode", "healthy", "-mount", "/mnt", "--", "/fusefixture", "hold", "/mnt/"+wedgefs.DataFile)
-		rec, err := fuseguard.Store{Dir: e.stateDir}.Load(a.id)
+		rec, err := record.Store{Dir: e.stateDir}.Load(a.id)
 		if err != nil {
 			t.Fatalf("no record of a running container: %v", err)
 		}

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/internal/watch"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fgwatch"
 	"github.com/fuseguard/fuseguard/test/testenv"
-	"github.com/fuseguard/fuseguard/watch"
 )
 
 // hookState is the OCI State of a "container" whose init is pid.
@@ -61,7 +61,7 @@ func TestHookStartsWatcher(t *testing.T) {
 	defer cancel()
 	cmd := execCmd(ctx, bin, "hook", "createRuntime")
 	// "FUSEGUARD_WATCHER=" overrides TestMain's 0: the default is under test.
-	cmd.Env = append(os.Environ(), fuseguard.EnvStateDir+"="+dir, "FUSEGUARD_WATCHER=")
+	cmd.Env = append(os.Environ(), record.EnvStateDir+"="+dir, "FUSEGUARD_WATCHER=")
 	cmd.Stdin = strings.NewReader(string(hookState("hw", "creating", pid)))
 	cmd.ExtraFiles = []*os.File{w}
 	out, err := cmd.CombinedOutput() // pipes: a watcher holding them would hang this
@@ -90,7 +90,7 @@ func TestHookStartsWatcher(t *testing.T) {
 		t.Errorf("hook.log does not say it started the watcher:\n%s", mustRead(filepath.Join(dir, "hook.log")))
 	}
 
-	r2 := run(t, 10*time.Second, []string{fuseguard.EnvStateDir + "=" + dir, "FUSEGUARD_WATCHER="},
+	r2 := run(t, 10*time.Second, []string{record.EnvStateDir + "=" + dir, "FUSEGUARD_WATCHER="},
 		stdinFile(t, hookState("hw", "running", pid)), bin, "hook", "poststart")
 	if r2.code != 0 {
 		t.Fatalf("poststart: exit %d %s", r2.code, r2.stderr)
@@ -121,14 +121,14 @@ func TestHookWatcherOff(t *testing.T) {
 			dir := testenv.StateDir(t)
 			t.Cleanup(func() { fgwatch.StopWatcher(t, dir) })
 			argv := append(append([]string{bin, "hook"}, tc.flags...), tc.stage)
-			r := run(t, 10*time.Second, append(tc.env, fuseguard.EnvStateDir+"="+dir), stdinFile(t, hookState("off", "running", pid)), argv...)
+			r := run(t, 10*time.Second, append(tc.env, record.EnvStateDir+"="+dir), stdinFile(t, hookState("off", "running", pid)), argv...)
 			if r.code != 0 || strings.Contains(r.stderr, `"error"`) {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
 			if _, err := os.Stat(filepath.Join(dir, watch.LockName)); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("a watcher was started (lock file: %v)", err)
 			}
-			_, err := fuseguard.Store{Dir: dir}.Load("off")
+			_, err := record.Store{Dir: dir}.Load("off")
 			if recorded := err == nil; recorded != (tc.stage != "poststop") {
 				t.Fatalf("record after %s: %v", tc.stage, err)
 			}

@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
+	"github.com/fuseguard/fuseguard/internal/watch"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fgwatch"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
-	"github.com/fuseguard/fuseguard/watch"
 )
 
 // TestDockerKillLeavesReusedConnection is the id-reuse break through
@@ -33,7 +34,7 @@ func TestDockerKillLeavesReusedConnection(t *testing.T) {
 	a := e.start(t, ctx, "fuseguard", "serve", nil, "sh", "-c",
 		reuseScript+"; true")
 	own := e.ownMount(t, ctx, a)
-	ctl := fuseguard.NewControl("")
+	ctl := fuseconn.NewControl("")
 	ownGen, err := ctl.Generation(own)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +43,7 @@ func TestDockerKillLeavesReusedConnection(t *testing.T) {
 	// What the node watcher does when the container mounts: refresh the
 	// record with the connections and their generations. (The e2e hooks
 	// run without the watcher.)
-	store := fuseguard.Store{Dir: e.stateDir}
+	store := record.Store{Dir: e.stateDir}
 	rec, err := store.Load(a.id)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +61,7 @@ func TestDockerKillLeavesReusedConnection(t *testing.T) {
 	}
 
 	// The container unmounts its own fs: its daemon unmounts at SIGTERM.
-	fixture.UnmountInside(t, a.pid, "/own", fuseguard.ConnRef{ID: own, Gen: ownGen})
+	fixture.UnmountInside(t, a.pid, "/own", fuseconn.ConnRef{ID: own, Gen: ownGen})
 	reused := fixture.HostReuse(t, own, ownGen)
 
 	e.killRescued(t, ctx, a)
@@ -94,12 +95,12 @@ func TestDockerWatcherLeavesReusedConnection(t *testing.T) {
 	a := e.start(t, ctx, "fg-reuse", "serve", nil, "sh", "-c",
 		reuseScript+" & while [ ! -e /go ]; do sleep 0.05; done; exit 0")
 	own := e.ownMount(t, ctx, a)
-	ownGen, err := fuseguard.NewControl("").Generation(own)
+	ownGen, err := fuseconn.NewControl("").Generation(own)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The watcher records the mount, with its generation.
-	store := fuseguard.Store{Dir: dir}
+	store := record.Store{Dir: dir}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		rec, err := store.Load(a.id)
 		if rc, ok := rec.Lookup(own); err == nil && ok && rc.Gen == ownGen && rc.Owned {
@@ -109,7 +110,7 @@ func TestDockerWatcherLeavesReusedConnection(t *testing.T) {
 			t.Fatalf("the watcher did not record connection %d (generation %d): %+v, %v", own, ownGen, rec, err)
 		}
 	}
-	fixture.UnmountInside(t, a.pid, "/own", fuseguard.ConnRef{ID: own, Gen: ownGen})
+	fixture.UnmountInside(t, a.pid, "/own", fuseconn.ConnRef{ID: own, Gen: ownGen})
 	reused := fixture.HostReuse(t, own, ownGen)
 
 	if err := os.WriteFile(filepath.Join("/proc", strconv.Itoa(a.pid), "root", "go"), nil, 0o644); err != nil {
@@ -130,7 +131,7 @@ const reuseScript = "mkdir -p /own; /fusefixture serve -mode read -mount /mnt -n
 
 // ownMount waits until a is wedged on /mnt and has mounted /own, and
 // returns the connection of /own.
-func (e *dockerEnv) ownMount(t *testing.T, ctx context.Context, a armed) fuseguard.ConnID {
+func (e *dockerEnv) ownMount(t *testing.T, ctx context.Context, a armed) fuseconn.ConnID {
 	t.Helper()
 	logs, err := e.d.WaitLog(ctx, a.id, "fusefixture: blocked op=READ")
 	if err == nil {

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fuseguard/fuseguard/internal/wrapper"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/testenv"
-	"github.com/fuseguard/fuseguard/wrapper"
 )
 
 // lingeringRuntime writes a runtime for the wrapper that runs the real runc

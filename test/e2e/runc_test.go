@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
@@ -179,7 +179,7 @@ func (b *runcBundle) destroy(t *testing.T) {
 		if st, ok := b.state(t); ok && st.Pid > 0 {
 			inits = append(inits, st.Pid)
 		}
-		if rec, err := (fuseguard.Store{Dir: b.stateDir}).Load(b.id); err == nil {
+		if rec, err := (record.Store{Dir: b.stateDir}).Load(b.id); err == nil {
 			inits = append(inits, rec.InitPID)
 		}
 		if conn, ok := fixture.MountedConn(string(logs)); ok && len(inits) > 0 {
@@ -254,7 +254,7 @@ func testRuncWrapperRescuesW2(t *testing.T, runc string) {
 		if !slices.ContainsFunc(list, func(h any) bool {
 			m, _ := h.(map[string]any)
 			env, _ := json.Marshal(m["env"])
-			return m["path"] == bin && strings.Contains(string(env), fuseguard.EnvStateDir+"="+b.stateDir)
+			return m["path"] == bin && strings.Contains(string(env), record.EnvStateDir+"="+b.stateDir)
 		}) {
 			t.Errorf("no fuseguard %s hook with the state dir in config.json: %v", stage, hooks[stage])
 		}
@@ -264,7 +264,7 @@ func testRuncWrapperRescuesW2(t *testing.T, runc string) {
 	if !ok || st.Status != "created" || st.Pid <= 0 {
 		t.Fatalf("after create: %+v %v", st, ok)
 	}
-	store := fuseguard.Store{Dir: b.stateDir}
+	store := record.Store{Dir: b.stateDir}
 	rec, err := store.Load(b.id)
 	if err != nil {
 		t.Fatalf("no record after createRuntime: %v\nhook.log:\n%s", err, mustRead(filepath.Join(b.stateDir, "hook.log")))
@@ -304,7 +304,7 @@ func testRuncWrapperRescuesW2(t *testing.T, runc string) {
 	if _, ok := b.state(t); ok {
 		t.Error("runc still knows the container after delete")
 	}
-	if _, err := store.Load(b.id); !errors.Is(err, fuseguard.ErrNoRecord) {
+	if _, err := store.Load(b.id); !errors.Is(err, record.ErrNoRecord) {
 		t.Errorf("record after poststop: %v, want ErrNoRecord", err)
 	}
 }
@@ -359,7 +359,7 @@ func testRuncWrapperForceDeleteW2(t *testing.T, runc string) {
 	if connExists(conn) {
 		t.Errorf("connection %d survived", conn)
 	}
-	if _, err := (fuseguard.Store{Dir: b.stateDir}).Load(b.id); !errors.Is(err, fuseguard.ErrNoRecord) {
+	if _, err := (record.Store{Dir: b.stateDir}).Load(b.id); !errors.Is(err, record.ErrNoRecord) {
 		t.Errorf("record after delete --force: %v", err)
 	}
 }

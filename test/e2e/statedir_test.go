@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
@@ -35,7 +35,7 @@ func TestHookRefusesUnsafeStateDir(t *testing.T) {
 			}
 			want := "unsafe state directory: " + dir + " " + tc.want
 			for _, closed := range []bool{false, true} {
-				env := []string{fuseguard.EnvStateDir + "=" + dir}
+				env := []string{record.EnvStateDir + "=" + dir}
 				if closed {
 					env = append(env, "FUSEGUARD_FAIL_CLOSED=1")
 				}

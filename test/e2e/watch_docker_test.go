@@ -13,15 +13,15 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/internal/watch"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fgwatch"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 	"github.com/fuseguard/fuseguard/test/wedgefs"
-	"github.com/fuseguard/fuseguard/watch"
 )
 
 // rescueSlack is what the issue allows past the grace between init's
@@ -114,7 +114,7 @@ func TestDockerWatcher(t *testing.T) {
 			}
 		}
 		rec := waitRecorded(t, e.stateDir, a.id, a.conn, seen.Add(time.Second))
-		c := rec.Connections[slices.IndexFunc(rec.Connections, func(c fuseguard.RecordedConnection) bool { return uint32(c.Conn) == a.conn })]
+		c := rec.Connections[slices.IndexFunc(rec.Connections, func(c record.RecordedConnection) bool { return uint32(c.Conn) == a.conn })]
 		if !c.Owned || c.FirstSeen.Sub(rec.Created) < 2*time.Second {
 			t.Fatalf("late connection %+v in a record created %v: want owned, first seen ≥ 2 s after", c, rec.Created)
 		}
@@ -176,7 +176,7 @@ func TestDockerWatcher(t *testing.T) {
 		a := e.start(t, ctx, rt, "serve", []string{"-v", host.Dir + ":/shared"}, selfExitW2("2")...)
 		hookWatcher(t, e.stateDir)
 		rec := waitRecorded(t, e.stateDir, a.id, hostConn, time.Now().Add(2*time.Second))
-		if i := slices.IndexFunc(rec.Connections, func(c fuseguard.RecordedConnection) bool { return uint32(c.Conn) == hostConn }); rec.Connections[i].Owned {
+		if i := slices.IndexFunc(rec.Connections, func(c record.RecordedConnection) bool { return uint32(c.Conn) == hostConn }); rec.Connections[i].Owned {
 			t.Fatalf("host connection recorded as owned: %+v", rec.Connections[i])
 		}
 		exit := waitExiting(t, a.pid, 10*time.Second)
@@ -254,11 +254,11 @@ func waitForgotten(t *testing.T, dir, id string, logName ...string) []string {
 
 // waitRecorded polls id's record until it holds conn, failing t after
 // deadline.
-func waitRecorded(t *testing.T, dir, id string, conn uint32, deadline time.Time) *fuseguard.Record {
+func waitRecorded(t *testing.T, dir, id string, conn uint32, deadline time.Time) *record.Record {
 	t.Helper()
 	for {
-		rec, err := fuseguard.Store{Dir: dir}.Load(id)
-		if err == nil && slices.ContainsFunc(rec.Connections, func(c fuseguard.RecordedConnection) bool { return uint32(c.Conn) == conn }) {
+		rec, err := record.Store{Dir: dir}.Load(id)
+		if err == nil && slices.ContainsFunc(rec.Connections, func(c record.RecordedConnection) bool { return uint32(c.Conn) == conn }) {
 			return rec
 		}
 		if time.Now().After(deadline) {

@@ -13,9 +13,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fuseguard/fuseguard/internal/watch"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
-	"github.com/fuseguard/fuseguard/watch"
 )
 
 // watcherLockTimeout bounds the wait for a new watcher to take its lock;

@@ -2,7 +2,7 @@
 // container made of real kernel objects — a wedgefs FUSE daemon, tasks that
 // hold or read its files, and a minimal init for a new PID and mount
 // namespace. test/cmd/fusefixture runs it for the tests (a static binary
-// that also runs in a busybox image), and `fuseguard demo` runs it by
+// that also runs in a busybox image), and the demo command (cmd/fuseguard-demo) runs it by
 // re-executing itself.
 //
 //	serve -mode M -mount DIR [-name N] [-cached] [-self-read] [-hold] [-spawn-ns] [-ready FILE] [-- cmd args…]

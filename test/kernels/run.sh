@@ -2,7 +2,7 @@
 # run.sh [SUITE...] — the kernel matrix: boots each Debian SUITE's own kernel
 # (default: bullseye bookworm trixie — 5.10, 6.1, 6.12) under
 # qemu-system-x86_64 (TCG) with an initramfs of busybox, bin/fuseguard, the
-# fusefixture command and the kernel-sensitive test binaries, and prints a
+# fusefixture and fuseguard-demo commands and the kernel-sensitive test binaries, and prints a
 # table ROW × kernel (rows: test/kernels/scenarios). Exits non-zero unless
 # every cell passed.
 #
@@ -44,8 +44,9 @@ mkdir -p "$stage/bin" "$stage/fg" "$stage/lib/modules"
 cp "$busybox" "$stage/bin/busybox"
 cp "$here/init" "$stage/init"
 cp "$FUSEGUARD" "$stage/fg/fuseguard"
-echo "run.sh: building the fusefixture command and the test binaries" >&2
+echo "run.sh: building the fusefixture and fuseguard-demo commands and the test binaries" >&2
 CGO_ENABLED=0 "$GO" build -o "$stage/fg/fusefixture" ./test/cmd/fusefixture
+CGO_ENABLED=0 "$GO" build -o "$stage/fg/fuseguard-demo" ./cmd/fuseguard-demo
 : >"$stage/runs"
 for pkg in $(cut -f2 "$rows" | sort -u); do
 	# At its path in the module: a test reads its testdata from its own

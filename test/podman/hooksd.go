@@ -9,7 +9,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/fuseguard/fuseguard/oci"
+	"github.com/fuseguard/fuseguard/internal/oci"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
 

@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/teardown"
@@ -60,8 +60,8 @@ type Podman struct {
 	madeSystemDir bool
 
 	mu    sync.Mutex
-	conns []fuseguard.ConnRef // the test's own FUSE connections
-	ids   []string            // every container run, even those podman forgot
+	conns []fuseconn.ConnRef // the test's own FUSE connections
+	ids   []string           // every container run, even those podman forgot
 }
 
 // Start prepares a private podman whose hooks directory holds the shipped
@@ -244,9 +244,9 @@ func (p *Podman) WaitStatus(ctx context.Context, id, status string) (State, erro
 // and proven by id still being mounted in the mount table of pids (or a
 // descendant's) after it was read, so a later abort cannot hit a
 // connection that reused the id.
-func (p *Podman) OwnConn(t testing.TB, id fuseguard.ConnID, pids ...int) fuseguard.ConnRef {
+func (p *Podman) OwnConn(t testing.TB, id fuseconn.ConnID, pids ...int) fuseconn.ConnRef {
 	t.Helper()
-	ctl := fuseguard.NewControl("")
+	ctl := fuseconn.NewControl("")
 	if err := ctl.Ensure(); err != nil {
 		if ok, _ := ctl.Mounted(); !ok { // another test may mount it meanwhile
 			t.Fatal(err)
@@ -263,7 +263,7 @@ func (p *Podman) OwnConn(t testing.TB, id fuseguard.ConnID, pids ...int) fusegua
 	if now, err := ctl.Generation(id); err != nil || now != gen {
 		t.Fatalf("connection %s changed while it was proven (%d → %d, %v)", id, gen, now, err)
 	}
-	ref := fuseguard.ConnRef{ID: id, Gen: gen}
+	ref := fuseconn.ConnRef{ID: id, Gen: gen}
 	p.mu.Lock()
 	p.conns = append(p.conns, ref)
 	p.mu.Unlock()
@@ -337,7 +337,7 @@ func (p *Podman) abortOwnConns(t testing.TB) {
 	p.mu.Lock()
 	refs := slices.Clone(p.conns)
 	p.mu.Unlock()
-	ctl := fuseguard.NewControl("")
+	ctl := fuseconn.NewControl("")
 	for _, ref := range refs {
 		ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
 		err := ctl.AbortInstance(ctx, ref)
@@ -345,7 +345,7 @@ func (p *Podman) abortOwnConns(t testing.TB) {
 		switch {
 		case err == nil:
 			t.Logf("podman teardown: aborted the test's FUSE connection %s", ref)
-		case errors.Is(err, fuseguard.ErrNoSuchConnection), errors.Is(err, fuseguard.ErrConnectionReplaced):
+		case errors.Is(err, fuseconn.ErrNoSuchConnection), errors.Is(err, fuseconn.ErrConnectionReplaced):
 		default:
 			t.Errorf("podman teardown: %v", err)
 		}

@@ -12,15 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/fuseconn"
+	"github.com/fuseguard/fuseguard/internal/watch"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fgwatch"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/podman"
 	"github.com/fuseguard/fuseguard/test/testenv"
-	"github.com/fuseguard/fuseguard/watch"
 )
 
 // Bounds the tests assert.
@@ -98,7 +99,7 @@ func TestPodmanHooksD(t *testing.T) {
 			t.Fatalf("started container: %+v %v", st, err)
 		}
 		// `podman run -d` returns after poststart: the record is there.
-		rec, err := fuseguard.Store{Dir: e.stateDir}.Load(id)
+		rec, err := record.Store{Dir: e.stateDir}.Load(id)
 		if err != nil {
 			t.Fatalf("no record after start: %v\nhook.log:\n%s", err, readFile(filepath.Join(e.stateDir, "hook.log")))
 		}
@@ -223,10 +224,10 @@ func (e *env) killRescued(t *testing.T, ctx context.Context, mode string) {
 }
 
 // killArmed is killRescued for a container arm started.
-func (e *env) killArmed(t *testing.T, ctx context.Context, id string, st podman.State, conn fuseguard.ConnRef) {
+func (e *env) killArmed(t *testing.T, ctx context.Context, id string, st podman.State, conn fuseconn.ConnRef) {
 	t.Helper()
 	rec := e.waitRecorded(t, id, conn.ID, time.Now().Add(2*time.Second))
-	if c := rec.Connections[slices.IndexFunc(rec.Connections, func(c fuseguard.RecordedConnection) bool { return c.Conn == conn.ID })]; !c.Owned {
+	if c := rec.Connections[slices.IndexFunc(rec.Connections, func(c record.RecordedConnection) bool { return c.Conn == conn.ID })]; !c.Owned {
 		t.Fatalf("the container's own connection recorded as not owned: %+v", c)
 	}
 	if h, err := watch.Holder(e.stateDir); err != nil || h != e.watcher {
@@ -277,7 +278,7 @@ func (e *env) killArmed(t *testing.T, ctx context.Context, id string, st podman.
 	}
 	t.Logf("podman rm -f took %v", time.Since(rmBegin).Round(time.Millisecond))
 	e.assertGone(t, id, st)
-	if _, err := fuseguard.NewControl("").WaitingInstance(conn); !errors.Is(err, fuseguard.ErrNoSuchConnection) && !errors.Is(err, fuseguard.ErrConnectionReplaced) {
+	if _, err := fuseconn.NewControl("").WaitingInstance(conn); !errors.Is(err, fuseconn.ErrNoSuchConnection) && !errors.Is(err, fuseconn.ErrConnectionReplaced) {
 		t.Errorf("connection %s still there after the rescue (%v)", conn, err)
 	}
 }
@@ -285,7 +286,7 @@ func (e *env) killArmed(t *testing.T, ctx context.Context, id string, st podman.
 // arm starts a container whose FUSE daemon wedges itself (one of its
 // threads reads its own mount, mode read or lookup, and the daemon never
 // answers) and returns it once armed, its connection owned by the test.
-func (e *env) arm(t *testing.T, ctx context.Context, mode string) (string, podman.State, fuseguard.ConnRef) {
+func (e *env) arm(t *testing.T, ctx context.Context, mode string) (string, podman.State, fuseconn.ConnRef) {
 	t.Helper()
 	// "; true" keeps sh as init, so init waits in zap_pid_ns_processes.
 	id, err := e.p.RunDetached(ctx, e.image, podman.FUSERunArgs(), "sh", "-c", "/fusefixture serve -mode "+mode+" -mount /mnt -self-read; true")
@@ -360,21 +361,21 @@ func TestPodmanBaseline(t *testing.T) {
 
 // assertRescuedConn checks the watcher's log: it aborted exactly conn for
 // id, and init exited after the abort.
-func (e *env) assertRescuedConn(t *testing.T, id string, conn fuseguard.ConnID) {
+func (e *env) assertRescuedConn(t *testing.T, id string, conn fuseconn.ConnID) {
 	t.Helper()
 	path := filepath.Join(e.stateDir, watch.LogName)
 	lines := fgcmd.LogLinesBy(path, "container", id)
-	var aborted []fuseguard.ConnID
+	var aborted []fuseconn.ConnID
 	for _, l := range lines {
 		if isAbort(l) {
-			var m struct{ Conn fuseguard.ConnID }
+			var m struct{ Conn fuseconn.ConnID }
 			if err := json.Unmarshal([]byte(l), &m); err != nil {
 				t.Fatalf("%s: %v", l, err)
 			}
 			aborted = append(aborted, m.Conn)
 		}
 	}
-	if !slices.Equal(aborted, []fuseguard.ConnID{conn}) || !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "rescued: init exited after the abort") }) {
+	if !slices.Equal(aborted, []fuseconn.ConnID{conn}) || !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "rescued: init exited after the abort") }) {
 		t.Fatalf("watcher aborted %v, want exactly [%s] and a rescue:\n%s", aborted, conn, strings.Join(lines, "\n"))
 	}
 }
@@ -407,11 +408,11 @@ func (e *env) hookDone(id, stage string) bool {
 
 // waitRecorded polls id's record until it holds conn, failing t after
 // deadline.
-func (e *env) waitRecorded(t *testing.T, id string, conn fuseguard.ConnID, deadline time.Time) *fuseguard.Record {
+func (e *env) waitRecorded(t *testing.T, id string, conn fuseconn.ConnID, deadline time.Time) *record.Record {
 	t.Helper()
 	for {
-		rec, err := fuseguard.Store{Dir: e.stateDir}.Load(id)
-		if err == nil && slices.ContainsFunc(rec.Connections, func(c fuseguard.RecordedConnection) bool { return c.Conn == conn }) {
+		rec, err := record.Store{Dir: e.stateDir}.Load(id)
+		if err == nil && slices.ContainsFunc(rec.Connections, func(c record.RecordedConnection) bool { return c.Conn == conn }) {
 			return rec
 		}
 		if time.Now().After(deadline) {
@@ -427,10 +428,10 @@ func (e *env) waitRecorded(t *testing.T, id string, conn fuseguard.ConnID, deadl
 // an init that exited).
 func (e *env) waitNoRecord(t *testing.T, id string, deadline time.Time) {
 	t.Helper()
-	store := fuseguard.Store{Dir: e.stateDir}
+	store := record.Store{Dir: e.stateDir}
 	for {
 		_, err := store.Load(id)
-		if errors.Is(err, fuseguard.ErrNoRecord) && e.hookDone(id, "poststop") {
+		if errors.Is(err, record.ErrNoRecord) && e.hookDone(id, "poststop") {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -13,7 +13,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/benchutil"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
@@ -96,9 +96,9 @@ func BenchmarkHookRun(b *testing.B) {
 	dir := testenv.StateDir(b)
 	for name, setup := range collectors(b) {
 		b.Run(name, func(b *testing.B) {
-			env := append(setup(), fuseguard.EnvStateDir+"="+dir)
+			env := append(setup(), record.EnvStateDir+"="+dir)
 			benchVsOff(b, env, func(env []string) time.Duration {
-				return command(b, append(env, fuseguard.EnvStateDir+"="+dir), state, "hook", "createRuntime")
+				return command(b, append(env, record.EnvStateDir+"="+dir), state, "hook", "createRuntime")
 			})
 		})
 	}

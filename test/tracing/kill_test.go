@@ -11,21 +11,22 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
-	"github.com/fuseguard/fuseguard/hook"
+	"github.com/fuseguard/fuseguard/internal/hook"
+	"github.com/fuseguard/fuseguard/internal/oci"
+	"github.com/fuseguard/fuseguard/internal/telemetry"
+	"github.com/fuseguard/fuseguard/internal/telemetry/otelsdk"
 	"github.com/fuseguard/fuseguard/killer"
-	"github.com/fuseguard/fuseguard/oci"
-	"github.com/fuseguard/fuseguard/telemetry"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
 // memoryProvider is a Provider recording every ended span in memory.
-func memoryProvider(t *testing.T) (*telemetry.Provider, *tracetest.InMemoryExporter) {
+func memoryProvider(t *testing.T) (*otelsdk.Provider, *tracetest.InMemoryExporter) {
 	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
-	p, err := telemetry.New(context.Background(), telemetry.Config{Exporter: telemetry.ExporterNone},
-		telemetry.WithSpanProcessor(sdktrace.NewSimpleSpanProcessor(exp)))
+	p, err := otelsdk.New(context.Background(), otelsdk.Config{Exporter: otelsdk.ExporterNone},
+		otelsdk.WithSpanProcessor(sdktrace.NewSimpleSpanProcessor(exp)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestKillSpanTree(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	store := fuseguard.Store{Dir: testenv.StateDir(t)}
+	store := record.Store{Dir: testenv.StateDir(t)}
 	rec, err := hook.Run(ctx, oci.CreateRuntime, &specs.State{ID: "w2", Status: specs.StateCreating, Pid: c.InitPID},
 		hook.Options{Store: store, Tracer: tr, Getenv: func(string) string { return "" }})
 	if err != nil {

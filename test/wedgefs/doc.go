@@ -9,5 +9,5 @@
 // answer stays in request_wait_answer even after SIGKILL, until the
 // connection is aborted through fusectl or the server is released.
 //
-// It must not depend on package testing: the fuseguard demo serves it too.
+// It must not depend on package testing: the demo command (cmd/fuseguard-demo) serves it too.
 package wedgefs

@@ -164,7 +164,7 @@ func (s *Server) Parked() int { return int(s.parked.Load()) }
 func (s *Server) Release() { s.releaseOnce.Do(func() { close(s.release) }) }
 
 // Conn returns the FUSE connection id of the mount (the directory name
-// under fusectl; convert with fuseguard.ConnID), read from
+// under fusectl; convert with fuseconn.ConnID), read from
 // /proc/self/mountinfo, never from the mount itself, which may be wedged.
 // It is a plain uint32 so that this package builds without fuseguard.
 func (s *Server) Conn() (uint32, error) { return ConnOf(s.dir) }

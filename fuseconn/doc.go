@@ -1,0 +1,6 @@
+// Package fuseconn knows FUSE connections: which FUSE mounts a process
+// sees, which connection each belongs to, whether the connection is owned by
+// a container or shared with the host, how many requests wait on it, and how
+// to abort it through fusectl. Package record keeps, per container, the
+// connections seen here while it runs, to be read when it will not die.
+package fuseconn

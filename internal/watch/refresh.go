@@ -1,0 +1,185 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/codes"
+	"golang.org/x/sys/unix"
+
+	"github.com/fuseguard/fuseguard/fuseconn"
+	"github.com/fuseguard/fuseguard/internal/telemetry"
+)
+
+// refresh rereads t's mount table and records the FUSE connections not yet
+// in its record. host is the host's table when the caller already read it
+// (nil: read it if needed); the table used is returned for the next call.
+// An unreadable host table records the connections with unknown ownership
+// (never owned) and is read again on the next call.
+//
+// Every read starts a cool-down for t (see cool).
+func (w *Watcher) refresh(t *tracked, host *fuseconn.HostTable, now time.Time, why string) *fuseconn.HostTable {
+	if t.mntFD < 0 {
+		return host
+	}
+	w.cool(t, now)
+	w.emit(Event{Kind: EventMountRead, ID: t.rec.ID, PID: t.rec.InitPID})
+	// Generations before and after the read prove which instance each
+	// mount is (ids are reused): see fuseconn.Control.Stamp.
+	gens, _ := w.o.Control.Generations()
+	mounts, buf, err := t.readMounts(w.mntBuf, w.o.MaxMountInfo)
+	if errors.Is(err, errRootMoved) {
+		if err = t.reopenMounts(w.o.Proc); err == nil {
+			w.dirty = true // poll the new descriptor
+			mounts, buf, err = t.readMounts(buf, w.o.MaxMountInfo)
+		}
+	}
+	w.mntBuf = buf
+	if cap(buf) > mntBufKeep {
+		w.mntBuf = make([]byte, 0, mntBufKeep) // a large table's buffer is not kept
+	}
+	log := w.log.WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID})
+	if err != nil {
+		// EINVAL: init left its mount namespace (it is exiting); the record
+		// keeps what was seen.
+		switch {
+		case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT):
+			unix.Close(t.mntFD)
+			t.mntFD = -1
+			w.dirty = true
+			log.Debug("mount table gone; keeping the record as is")
+		case t.mntErr != err.Error():
+			// Logged once per cause: a table that stays too big is read
+			// again on every change.
+			log.WithError(err).Warn("cannot read mount table; keeping the record as is")
+			w.failed(t.rec.ID, err)
+		}
+		if t.mntFD >= 0 && t.mntErr != err.Error() {
+			t.mntErr = err.Error()
+			w.state.changed()
+		}
+		return host
+	}
+	if t.mntErr != "" {
+		log.Info("mount table readable again")
+		t.mntErr = ""
+		w.state.changed()
+	}
+	if len(mounts) == 0 {
+		return host // nothing FUSE: no need to classify
+	}
+	_, span := w.o.Tracer.Start(context.Background(), "fuseguard.record.refresh")
+	defer span.End()
+	span.SetAttributes(telemetry.ContainerID(t.rec.ID), telemetry.ProcessPID(t.rec.InitPID),
+		telemetry.RefreshReason(why), telemetry.FUSEMounts(len(mounts)))
+	if host == nil {
+		table := fuseconn.ReadHostTable(w.o.Proc)
+		host = &table
+	}
+	conns := w.capConnections(t, w.o.Control.Stamp(gens, host.Classify(mounts)), log)
+	next := host
+	if host.Err != nil {
+		log.WithError(host.Err).Warn("cannot read host mount table: ownership unknown, nothing recorded now is owned")
+		w.failed(t.rec.ID, host.Err)
+		span.RecordError(host.Err)
+		span.SetStatus(codes.Error, host.Err.Error())
+		next = nil // read it again next time
+	}
+	before := len(t.rec.Connections)
+	added := t.rec.Merge(conns, now)
+	span.SetAttributes(telemetry.Added(added))
+	if added == 0 {
+		return next
+	}
+	newIDs := connIDs(t.rec.Connections[before:])
+	w.save(t)
+	for _, c := range t.rec.Connections[before:] {
+		log.WithFields(logrus.Fields{"conn": c.Conn, "fs_type": c.FSType, "mount_point": c.MountPoint,
+			"owned": c.Owned, "reason": why}).Info("recorded FUSE connection")
+	}
+	w.emit(Event{Kind: EventRefreshed, ID: t.rec.ID, PID: t.rec.InitPID, Conns: newIDs})
+	return next
+}
+
+// capConnections keeps of conns what fits in t's record under
+// MaxConnections, counting (and logging once) what does not: a container
+// mounting FUSE without end must not grow its record without end. A
+// connection left out cannot be aborted on the record's word: the safe
+// side.
+func (w *Watcher) capConnections(t *tracked, conns []fuseconn.Connection, log logrus.FieldLogger) []fuseconn.Connection {
+	room := w.o.MaxConnections - len(t.rec.Connections)
+	var kept []fuseconn.Connection
+	dropped := 0
+	for _, c := range conns {
+		if t.rec.Has(c.Ref()) {
+			// Recorded already: Merge adds nothing, or settles its
+			// ownership once the host table is readable again.
+			kept = append(kept, c)
+			continue
+		}
+		if room > 0 {
+			room--
+			kept = append(kept, c)
+		} else {
+			dropped++
+		}
+	}
+	if dropped != t.dropped {
+		if dropped > 0 {
+			log.WithFields(logrus.Fields{"dropped": dropped, "max_connections": w.o.MaxConnections}).
+				Warn("record full: FUSE connections not recorded")
+		}
+		t.dropped = dropped
+		w.state.changed()
+	}
+	return kept
+}
+
+// cool leaves t's mount table out of poll until its next read slot, one
+// to two MountReadIntervals from now. Leaving it out is what bounds a
+// storm: the kernel reports POLLPRI on every poll after a change
+// (mounts_poll compares the namespace's event count with the one the file
+// saw at its last poll), so a descriptor left in the set would wake the
+// loop at once, again and again, while a container mounts and unmounts in
+// a loop. Nothing is lost: the first poll after warm reports any change
+// made meanwhile. Slots are aligned on multiples of the interval, so that
+// the tables of many churning containers come back into poll together: one
+// wake-up of the loop per interval for all of them.
+func (w *Watcher) cool(t *tracked, now time.Time) {
+	t.mntNext = now.Truncate(w.o.MountReadInterval).Add(2 * w.o.MountReadInterval)
+	if t.cooling {
+		return
+	}
+	t.cooling = true
+	w.cooling[t] = struct{}{}
+	if t.mntIdx >= 0 && t.mntIdx < len(w.pfds) && !w.dirty {
+		w.pfds[t.mntIdx].Fd = -1
+	}
+}
+
+// warm puts back into poll every mount table whose read slot has come.
+func (w *Watcher) warm(now time.Time) {
+	for t := range w.cooling {
+		if now.Before(t.mntNext) {
+			continue
+		}
+		delete(w.cooling, t)
+		t.cooling = false
+		if t.mntIdx >= 0 && t.mntIdx < len(w.pfds) && !w.dirty && t.mntFD >= 0 {
+			w.pfds[t.mntIdx].Fd = int32(t.mntFD)
+		}
+	}
+}
+
+// nextMountSlot is the earliest time a cooling mount table is polled again.
+func (w *Watcher) nextMountSlot() time.Time {
+	d := time.Now().Add(time.Hour)
+	for t := range w.cooling {
+		if t.mntNext.Before(d) {
+			d = t.mntNext
+		}
+	}
+	return d
+}
