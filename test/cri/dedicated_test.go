@@ -113,7 +113,9 @@ func TestCRIDedicatedCSIVolume(t *testing.T) {
 		}
 		lines := fgcmd.LogLines(filepath.Join(stateDir, "runtime.log"), id)
 		want := "not dedicated to pod " + uid + ": used by another live container " + otherID
-		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, want) && strings.Contains(l, string(killer.RefusalNotDedicated)) }) {
+		if !slices.ContainsFunc(lines, func(l string) bool {
+			return strings.Contains(l, want) && strings.Contains(l, string(killer.RefusalNotDedicated))
+		}) {
 			t.Errorf("runtime.log does not say %q:\n%s", want, strings.Join(lines, "\n"))
 		}
 		if st, err := d.Inspect(ctx, otherID); err != nil || st.State != "CONTAINER_RUNNING" {
