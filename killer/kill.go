@@ -198,6 +198,7 @@ func (r *run) abort(budget context.Context, a Abort) {
 			telemetry.Owned(a.Owned),
 			telemetry.Waiting(a.Waiting),
 			attribute.String("fuseguard.reason", a.Reason),
+			attribute.Bool("fuseguard.dedicated", a.Dedicated),
 			attribute.Bool("fuseguard.dry_run", r.o.Policy.DryRun),
 		)
 		if r.o.Policy.DryRun {

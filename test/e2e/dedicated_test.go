@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
+	"github.com/fuseguard/fuseguard/test/fgwatch"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
@@ -145,6 +148,35 @@ func TestDedicatedCSIVolume(t *testing.T) {
 		log := strings.Join(fgcmd.LogLines(filepath.Join(b.stateDir, "runtime.log"), b.id), "\n")
 		if !strings.Contains(log, `"outcome":"recovered"`) || !strings.Contains(log, "dedicated to pod "+podUID) {
 			t.Errorf("runtime.log has no recovered outcome naming the dedicated class:\n%s", log)
+		}
+	})
+	t.Run("switch on in config.toml: the watcher rescues after a plain runc kill", func(t *testing.T) {
+		v := fixture.MountCSIVolume(t, podUID, false)
+		dir := testenv.StateDir(t)
+		cfg := filepath.Join(t.TempDir(), "config.toml")
+		if err := os.WriteFile(cfg, []byte("[policy]\ndedicated_prefixes = [\""+v.KubeletPods+"\"]\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fgwatch.StartWatcher(t, dir, "watch.log", "--config", cfg)
+		b := wedgedPodContainer(t, v, podUID, &runcBundle{stateDir: dir})
+		rec, err := (fuseguard.Store{Dir: dir}).Load(b.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Not through the wrapper: only the watcher can rescue. (runc
+		// reports a wedged init as stopped at once: its state proves
+		// nothing.)
+		if r := run(t, 10*time.Second, nil, nil, b.runc, "--root", b.root, "kill", b.id, "KILL"); r.code != 0 {
+			t.Fatalf("runc kill: %d %s", r.code, r.stderr)
+		}
+		log := waitFile(t, filepath.Join(dir, "watch.log"), `"outcome":"recovered"`, 30*time.Second)
+		if !strings.Contains(log, "dedicated to pod "+podUID) {
+			t.Errorf("watch.log does not name the dedicated class:\n%s", log)
+		}
+		v.RequireAborted(t)
+		// Gone, or a zombie its parent has yet to reap: it exited.
+		if st, err := proc.NewFS("").Stat(context.Background(), rec.InitPID); err == nil && st.StartTime == rec.InitStartTime && st.State != "Z" {
+			t.Errorf("init %d in state %s after the rescue, want it exited", rec.InitPID, st.State)
 		}
 	})
 	t.Run("switch on: the same pod's other container does not count", func(t *testing.T) {
