@@ -134,11 +134,13 @@ func (chk dedicationCheck) otherUsers(keys map[devKey]bool) (users map[devKey]st
 		if skip[ns] || seen[ns] {
 			continue
 		}
-		seen[ns] = true
 		infos, err := p.MountInfo(pid)
 		if err != nil {
-			continue // its namespace went away while we looked
+			// Gone while we looked; another task of the namespace, if
+			// any, still shows the table.
+			continue
 		}
+		seen[ns] = true
 		for _, m := range fuseguard.FUSEMounts(infos) {
 			k := devKey{m.Major, m.Conn}
 			if !keys[k] || users[k] != "" {
