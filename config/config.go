@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/internal/watch"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/record"
@@ -70,6 +71,10 @@ type Policy struct {
 	AllowSharedFSTypes []string `toml:"allow_shared_fstypes" json:"allow_shared_fstypes"`
 	// AbortShared aborts shared connections of every type.
 	AbortShared bool `toml:"abort_shared" json:"abort_shared"`
+	// DedicatedPrefixes turns the dedicated class on (killer.Policy):
+	// host directories ("/var/lib/kubelet/pods") under which
+	// <prefix>/<pod UID> is one pod's own. Empty: off.
+	DedicatedPrefixes []string `toml:"dedicated_prefixes" json:"dedicated_prefixes"`
 }
 
 // Timeouts bound the work of every entry point.
@@ -118,7 +123,7 @@ type Log struct {
 func Defaults() Config {
 	return Config{
 		StateDir: record.DefaultStateDir,
-		Policy:   Policy{AllowSharedFSTypes: []string{}},
+		Policy:   Policy{AllowSharedFSTypes: []string{}, DedicatedPrefixes: []string{}},
 		Timeouts: Timeouts{
 			Verify:   Duration(killer.DefaultVerifyTimeout),
 			Diagnose: Duration(killer.DefaultDiagnoseTimeout),
@@ -171,6 +176,11 @@ func (c Config) Validate() error {
 	for _, t := range c.Policy.AllowSharedFSTypes {
 		if err := checkFSType(t); err != nil {
 			return invalid("policy.allow_shared_fstypes", "%q: %v", t, err)
+		}
+	}
+	for _, p := range c.Policy.DedicatedPrefixes {
+		if err := fuseconn.ValidatePrefix(p); err != nil {
+			return invalid("policy.dedicated_prefixes", "%v", err)
 		}
 	}
 	for _, p := range []struct {
@@ -249,12 +259,18 @@ func (c Config) KillerOptions() killer.Options {
 	}
 }
 
-// KillerPolicy returns the abort policy.
+// KillerPolicy returns the abort policy. With the dedicated class on, the
+// records of the state directory tell the pod's other containers.
 func (c Config) KillerPolicy() killer.Policy {
-	return killer.Policy{
+	p := killer.Policy{
 		AllowSharedFSTypes: append([]string(nil), c.Policy.AllowSharedFSTypes...),
 		AbortShared:        c.Policy.AbortShared,
 	}
+	if len(c.Policy.DedicatedPrefixes) > 0 {
+		p.DedicatedPrefixes = append([]string(nil), c.Policy.DedicatedPrefixes...)
+		p.Records = &record.Store{Dir: c.StateDir}
+	}
+	return p
 }
 
 // WatchOptions returns the watcher's options; the caller adds Log, Tracer

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fuseguard/fuseguard/killer"
 )
 
 func TestLoadShippedExampleIsDefaults(t *testing.T) {
@@ -42,7 +44,7 @@ func TestParse(t *testing.T) {
 				"[timeouts]\nverify = \"3s\"\ndocker = \"1500ms\"\n[watch]\ngrace = \"7s\"\nmax_rescues = 9\nrescue_timeout = \"0s\"\n[log]\nformat = \"json\"\nlevel = \"debug\"\nfile = \"/var/log/fg.log\"\n",
 			want: withDefaults(func(c *Config) {
 				c.StateDir = "/srv/fg"
-				c.Policy = Policy{AllowSharedFSTypes: []string{"fuse.sshfs", "fuse"}, AbortShared: true}
+				c.Policy = Policy{AllowSharedFSTypes: []string{"fuse.sshfs", "fuse"}, AbortShared: true, DedicatedPrefixes: []string{}}
 				c.Timeouts.Verify = Duration(3 * time.Second)
 				c.Timeouts.Docker = Duration(1500 * time.Millisecond)
 				c.Watch.Grace = Duration(7 * time.Second)
@@ -63,8 +65,22 @@ func TestParse(t *testing.T) {
 			wantErr: []error{ErrUnknownKey}, wantMsg: []string{"polcy"},
 		},
 		{
-			name: "placeholder for dedicated is not read yet", in: "[policy]\ndedicated_prefixes = []\n",
-			wantErr: []error{ErrUnknownKey}, wantMsg: []string{"policy.dedicated_prefixes"},
+			name: "dedicated prefixes", in: "[policy]\ndedicated_prefixes = [\"/var/lib/kubelet/pods\", \"/srv/kubelet/pods\"]\n",
+			want: withDefaults(func(c *Config) {
+				c.Policy.DedicatedPrefixes = []string{"/var/lib/kubelet/pods", "/srv/kubelet/pods"}
+			}),
+		},
+		{
+			name: "dedicated prefix not absolute", in: "[policy]\ndedicated_prefixes = [\"var/lib/kubelet/pods\"]\n",
+			wantErr: []error{ErrInvalid}, wantMsg: []string{"policy.dedicated_prefixes", "not an absolute path"},
+		},
+		{
+			name: "dedicated prefix climbs out", in: "[policy]\ndedicated_prefixes = [\"/var/lib/kubelet/pods/../..\"]\n",
+			wantErr: []error{ErrInvalid}, wantMsg: []string{"policy.dedicated_prefixes", "not a clean path"},
+		},
+		{
+			name: "dedicated prefix root", in: "[policy]\ndedicated_prefixes = [\"/\"]\n",
+			wantErr: []error{ErrInvalid}, wantMsg: []string{"policy.dedicated_prefixes"},
 		},
 		{
 			name: "wrong type: string for bool", in: "[policy]\nabort_shared = \"yes\"\n",
@@ -264,5 +280,21 @@ func TestOptions(t *testing.T) {
 	wo := c.WatchOptions()
 	if wo.Grace != 5*time.Second || wo.RecoverTimeout != 4*time.Second || wo.StateDir != c.StateDir || !wo.Policy.AbortShared {
 		t.Errorf("WatchOptions = %+v", wo)
+	}
+}
+
+// TestKillerPolicyDedicated: the dedicated class reaches the killer's
+// policy with the state directory's records, and only when it is on.
+func TestKillerPolicyDedicated(t *testing.T) {
+	c := Defaults()
+	if p := c.KillerPolicy(); len(p.DedicatedPrefixes) != 0 || p.Records != nil {
+		t.Errorf("default policy %+v: want the dedicated class off", p)
+	}
+	c.StateDir = "/srv/fg"
+	c.Policy.DedicatedPrefixes = []string{"/var/lib/kubelet/pods"}
+	for name, p := range map[string]killer.Policy{"KillerPolicy": c.KillerPolicy(), "KillerOptions": c.KillerOptions().Policy, "WatchOptions": c.WatchOptions().Policy} {
+		if !reflect.DeepEqual(p.DedicatedPrefixes, c.Policy.DedicatedPrefixes) || p.Records == nil || p.Records.Dir != c.StateDir {
+			t.Errorf("%s: %+v, want prefixes %v and the records of %s", name, p, c.Policy.DedicatedPrefixes, c.StateDir)
+		}
 	}
 }

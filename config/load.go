@@ -94,6 +94,9 @@ func Parse(data []byte, name string) (Config, error) {
 	if c.Policy.AllowSharedFSTypes == nil {
 		c.Policy.AllowSharedFSTypes = []string{}
 	}
+	if c.Policy.DedicatedPrefixes == nil {
+		c.Policy.DedicatedPrefixes = []string{}
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", name, err)
 	}

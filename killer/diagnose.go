@@ -160,6 +160,7 @@ scan:
 		}
 	}
 	d.Connections = conns.states(after, o.Control.WaitingInstance)
+	o.Policy.dedicate(rd, rec, host, d.Connections)
 	d.Plan, d.Refused = o.Policy.plan(d.Stuck, d.Connections)
 	return d, nil
 }

@@ -44,7 +44,7 @@ func (d *Diagnosis) Explain(w io.Writer) {
 		case t.HasConn:
 			c := conns[t.Conn.String()]
 			fmt.Fprintf(w, "    → connection %s, %s at %s, %s, waiting %d (found via %s)\n",
-				t.Conn, untrusted.Text(c.FSType), untrusted.Text(c.MountPoint), ownership(c.Connection), c.Waiting, untrusted.Line(t.Via))
+				t.Conn, untrusted.Text(c.FSType), untrusted.Text(c.MountPoint), untrusted.Line(class(c)), c.Waiting, untrusted.Line(t.Via))
 		case t.Untrusted != "":
 			fmt.Fprintf(w, "    → evidence set aside: %s\n", untrusted.Line(t.Untrusted))
 		case t.Blocker == BlockerUnknown:
@@ -58,7 +58,7 @@ func (d *Diagnosis) Explain(w io.Writer) {
 		}
 	}
 	for _, c := range d.Connections {
-		fmt.Fprintf(w, "  connection %s: %s at %s, %s, waiting %d%s\n", c.Conn, untrusted.Text(c.FSType), untrusted.Text(c.MountPoint), ownership(c.Connection), c.Waiting, liveness(c))
+		fmt.Fprintf(w, "  connection %s: %s at %s, %s, waiting %d%s\n", c.Conn, untrusted.Text(c.FSType), untrusted.Text(c.MountPoint), untrusted.Line(class(c)), c.Waiting, liveness(c))
 	}
 	if len(d.Plan) == 0 {
 		fmt.Fprintln(w, "kill would abort nothing")
@@ -120,6 +120,18 @@ func ownership(c fuseconn.Connection) string {
 		return "owned"
 	}
 	return "shared"
+}
+
+// class is a connection's ownership class as diagnose shows it, with why
+// it is (not) dedicated to the pod when the policy asked.
+func class(c ConnState) string {
+	switch {
+	case c.Dedicated:
+		return "dedicated (" + c.Dedication + ")"
+	case c.Dedication != "":
+		return ownership(c.Connection) + " (" + c.Dedication + ")"
+	}
+	return ownership(c.Connection)
 }
 
 func liveness(c ConnState) string {

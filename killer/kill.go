@@ -205,6 +205,7 @@ func (r *run) abort(budget context.Context, a Abort) {
 			telemetry.Owned(a.Owned),
 			telemetry.Waiting(a.Waiting),
 			telemetry.Reason(a.Reason),
+			telemetry.Dedicated(a.Dedicated),
 			telemetry.DryRun(r.o.Policy.DryRun),
 		)
 		if r.o.Policy.DryRun {

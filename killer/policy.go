@@ -11,9 +11,11 @@ import (
 
 // allows reports whether the policy lets fuseguard abort c. A connection
 // whose ownership is unknown is not owned: only the policies that abort
-// shared connections anyway let it through.
-func (p Policy) allows(c fuseconn.Connection) bool {
-	return c.Owned || p.AbortShared || slices.Contains(p.AllowSharedFSTypes, c.FSType)
+// shared connections anyway let it through. A dedicated one (shared with
+// the host but the pod's own, see Policy.DedicatedPrefixes) is let
+// through like an owned one.
+func (p Policy) allows(c ConnState) bool {
+	return c.Owned || c.Dedicated || p.AbortShared || slices.Contains(p.AllowSharedFSTypes, c.FSType)
 }
 
 // plan chooses the connections to abort: first those a stuck task provably
@@ -37,18 +39,25 @@ func (p Policy) plan(stuck []Task, conns []ConnState) (planned, refused []Abort)
 	consider := func(c ConnState, reason string) {
 		a := Abort{
 			Conn: c.Conn, Gen: c.Gen, FSType: c.FSType, MountPoint: c.MountPoint,
-			Owned: c.Owned, Waiting: c.Waiting, Reason: reason,
+			Owned: c.Owned, Dedicated: c.Dedicated, Waiting: c.Waiting, Reason: reason,
 		}
 		switch {
 		case !c.Proven:
 			a.Gen, a.Refusal = 0, RefusalUnproven
 			a.Reason = fmt.Sprintf("%s; %s", reason, c.Unproven)
 			refused = append(refused, a)
-		case p.allows(c.Connection):
+		case p.allows(c):
+			if c.Dedicated {
+				a.Reason = fmt.Sprintf("%s; %s", reason, c.Dedication)
+			}
 			planned = append(planned, a)
 		case c.OwnershipUnknown != "":
 			a.Refusal = RefusalOwnershipUnknown
 			a.Reason = fmt.Sprintf("%s; %s: ownership unknown, not aborted", reason, c.OwnershipUnknown)
+			refused = append(refused, a)
+		case c.Dedication != "":
+			a.Refusal = RefusalNotDedicated
+			a.Reason = fmt.Sprintf("%s; shared with the host (%s), %s: kept", reason, c.FSType, c.Dedication)
 			refused = append(refused, a)
 		default:
 			a.Refusal = RefusalShared
@@ -62,7 +71,7 @@ func (p Policy) plan(stuck []Task, conns []ConnState) (planned, refused []Abort)
 		}
 	}
 	for _, c := range conns {
-		if _, ok := waiters[c.Conn]; !ok && c.Live && c.Waiting > 0 && (c.Owned || unexplained) {
+		if _, ok := waiters[c.Conn]; !ok && c.Live && c.Waiting > 0 && (c.Owned || c.Dedicated || unexplained) {
 			consider(c, fmt.Sprintf("%d request(s) waiting on a connection the container uses", c.Waiting))
 		}
 	}

@@ -50,6 +50,20 @@ type Policy struct {
 	AllowSharedFSTypes []string // fs types ("fuse.NAME") whose shared connections may be aborted
 	AbortShared        bool     // abort shared connections too (operator's explicit flag)
 	DryRun             bool     // plan only, abort nothing
+
+	// DedicatedPrefixes turns the dedicated class on (empty: off). A
+	// shared connection is dedicated to the container's pod, and may be
+	// aborted, when the container's record names its pod (Record.PodUID),
+	// every host mount of the connection lies under <prefix>/<pod UID>
+	// for one of these prefixes (the kubelet's pod directory, where CSI
+	// FUSE drivers mount each pod's volumes), and no live container of
+	// another pod has it mounted.
+	DedicatedPrefixes []string
+	// Records is the node's records: the pod's other containers are
+	// recognised by theirs, and a container that uses the connection is
+	// named by its id. Nil: none is known, and every other container's
+	// use of the connection refuses it.
+	Records *record.Store
 }
 
 // Options tune a Kill.
@@ -87,6 +101,7 @@ type Abort struct {
 	FSType     string              `json:"fs_type"`
 	MountPoint string              `json:"mount_point"`
 	Owned      bool                `json:"owned"`
+	Dedicated  bool                `json:"dedicated,omitempty"` // shared with the host, but dedicated to the container's pod
 	Waiting    int                 `json:"waiting"`
 	Reason     string              `json:"reason"`            // why it was chosen
 	Refusal    Refusal             `json:"refusal,omitempty"` // why the policy kept it (Report.Refused only)
@@ -102,6 +117,11 @@ const (
 	RefusalUnproven         Refusal = "unproven"          // not proven the container's instance of the connection
 	RefusalOwnershipUnknown Refusal = "ownership-unknown" // the host mount table could not be read
 	RefusalShared           Refusal = "shared"            // shared with the host, fs type not allowed
+	// RefusalNotDedicated: shared, the dedicated class is on, and the
+	// connection is not dedicated to the container's pod (Abort.Reason
+	// says why: used by another live container, mounted outside the
+	// pod's volume directory, no pod UID recorded, …).
+	RefusalNotDedicated Refusal = "not-dedicated"
 )
 
 // Report is what a Kill did and saw.
@@ -170,6 +190,11 @@ type ConnState struct {
 	RecordedGen fuseconn.Generation `json:"recorded_gen,omitempty"`
 	Unproven    string              `json:"unproven,omitempty"`
 	Err         string              `json:"error,omitempty"`
+	// Dedicated: the connection is shared with the host but dedicated to
+	// the container's pod (Policy.DedicatedPrefixes); Dedication says
+	// why it is, or, for a shared one checked under the policy, why not.
+	Dedicated  bool   `json:"dedicated,omitempty"`
+	Dedication string `json:"dedication,omitempty"`
 }
 
 // Diagnosis explains a stuck exit. It never kills and never aborts.

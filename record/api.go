@@ -24,18 +24,22 @@ const minRecordVersion = 1
 
 // Record is what fuseguard knows of a container, written while it runs.
 type Record struct {
-	Version       int                  `json:"version"`
-	ID            string               `json:"id"`
-	InitPID       int                  `json:"init_pid"`
-	InitStartTime uint64               `json:"init_start_time"`
-	PidNS         uint64               `json:"pid_ns,omitempty"`
-	MntNS         uint64               `json:"mnt_ns,omitempty"`
-	Cgroup        string               `json:"cgroup,omitempty"`
-	Bundle        string               `json:"bundle,omitempty"`
-	TraceParent   string               `json:"traceparent,omitempty"`
-	Connections   []RecordedConnection `json:"connections"`
-	Created       time.Time            `json:"created"`
-	Updated       time.Time            `json:"updated"`
+	Version       int    `json:"version"`
+	ID            string `json:"id"`
+	InitPID       int    `json:"init_pid"`
+	InitStartTime uint64 `json:"init_start_time"`
+	PidNS         uint64 `json:"pid_ns,omitempty"`
+	MntNS         uint64 `json:"mnt_ns,omitempty"`
+	Cgroup        string `json:"cgroup,omitempty"`
+	Bundle        string `json:"bundle,omitempty"`
+	TraceParent   string `json:"traceparent,omitempty"`
+	// PodUID is the Kubernetes pod the container belongs to, from its OCI
+	// annotations at start (validated: fuseconn.PodUIDFromAnnotations); ""
+	// when none names one. Only the dedicated class uses it.
+	PodUID      string               `json:"pod_uid,omitempty"`
+	Connections []RecordedConnection `json:"connections"`
+	Created     time.Time            `json:"created"`
+	Updated     time.Time            `json:"updated"`
 }
 
 // RecordedConnection is a connection seen in the container, with when.

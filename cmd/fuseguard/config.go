@@ -77,6 +77,7 @@ func bindStateDir(fs *flag.FlagSet, c *config.Config) {
 func bindPolicy(fs *flag.FlagSet, c *config.Config) {
 	fs.Var(&listFlag{list: &c.Policy.AllowSharedFSTypes}, "allow-shared-fstype", allowSharedUsage+" (policy.allow_shared_fstypes)")
 	fs.BoolVar(&c.Policy.AbortShared, "abort-shared", c.Policy.AbortShared, "abort shared connections too (dangerous: they serve the host) (policy.abort_shared)")
+	fs.Var(&listFlag{list: &c.Policy.DedicatedPrefixes}, "dedicated-prefix", "host `DIR` (e.g. /var/lib/kubelet/pods) under which DIR/<pod UID> is one pod's own: a shared connection mounted on the host only there and used by no other pod's live container may be aborted; repeatable (policy.dedicated_prefixes)")
 }
 
 func bindRecoverTimeout(fs *flag.FlagSet, c *config.Config) {

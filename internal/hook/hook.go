@@ -132,6 +132,14 @@ func recordInit(ctx context.Context, o Options, st *specs.State, tp string) (*re
 	}
 	rec.Bundle = st.Bundle
 	rec.TraceParent = tp
+	// The pod UID is annotation text that whoever created the container
+	// wrote: kept only in its strict form, else the container belongs to
+	// no pod (its connections are never dedicated).
+	if uid, err := fuseconn.PodUIDFromAnnotations(st.Annotations); err != nil {
+		o.Log.WithError(err).WithField("id", st.ID).Warn("pod UID annotation refused: the container's connections cannot be dedicated to its pod")
+	} else {
+		rec.PodUID = uid
+	}
 	for _, c := range rec.Connections {
 		if c.OwnershipUnknown != "" {
 			o.Log.WithFields(logrus.Fields{"id": st.ID, "conn": c.Conn, "fs_type": c.FSType, "mount_point": c.MountPoint, "why": c.OwnershipUnknown}).
@@ -171,6 +179,9 @@ func refresh(old, now *record.Record, t time.Time) *record.Record {
 	}
 	if now.TraceParent != "" {
 		old.TraceParent = now.TraceParent
+	}
+	if now.PodUID != "" {
+		old.PodUID = now.PodUID
 	}
 	old.Updated = t
 	return old

@@ -77,7 +77,7 @@ func New() *Metrics {
 		}, []string{"fs_type", "owned"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "aborts_refused_total",
-			Help: "FUSE connections a rescue's policy kept, by reason (shared, unproven, ownership-unknown).",
+			Help: "FUSE connections a rescue's policy kept, by reason (shared, not-dedicated, unproven, ownership-unknown).",
 		}, []string{"reason"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "rescue_duration_seconds",
@@ -114,7 +114,7 @@ func New() *Metrics {
 	for _, o := range []killer.Outcome{killer.OutcomeExited, killer.OutcomeRecovered, killer.OutcomeStillStuck, killer.OutcomeAlreadyGone} {
 		m.rescues.WithLabelValues(string(o)) // shown as 0 before the first rescue: alerts can use rate()
 	}
-	for _, r := range []killer.Refusal{killer.RefusalShared, killer.RefusalUnproven, killer.RefusalOwnershipUnknown} {
+	for _, r := range []killer.Refusal{killer.RefusalShared, killer.RefusalUnproven, killer.RefusalOwnershipUnknown, killer.RefusalNotDedicated} {
 		m.refused.WithLabelValues(string(r))
 	}
 	return m
@@ -182,7 +182,7 @@ func outcomeLabel(o killer.Outcome) string {
 
 func refusalLabel(r killer.Refusal) string {
 	switch r {
-	case killer.RefusalShared, killer.RefusalUnproven, killer.RefusalOwnershipUnknown:
+	case killer.RefusalShared, killer.RefusalUnproven, killer.RefusalOwnershipUnknown, killer.RefusalNotDedicated:
 		return string(r)
 	}
 	return Other

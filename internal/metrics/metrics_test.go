@@ -126,11 +126,13 @@ fuseguard_connections_aborted_total{fs_type="other",owned="true"} 1
 			{Refusal: killer.RefusalShared},
 			{Refusal: killer.RefusalUnproven},
 			{Refusal: killer.RefusalOwnershipUnknown},
+			{Refusal: killer.RefusalNotDedicated, Reason: "used by another live container c2"},
 			{Refusal: "task 1 (evil\") waits", Reason: "task 1 (evil\") waits"},
 			{},
 		}}}},
-		want: `# HELP fuseguard_aborts_refused_total FUSE connections a rescue's policy kept, by reason (shared, unproven, ownership-unknown).
+		want: `# HELP fuseguard_aborts_refused_total FUSE connections a rescue's policy kept, by reason (shared, not-dedicated, unproven, ownership-unknown).
 # TYPE fuseguard_aborts_refused_total counter
+fuseguard_aborts_refused_total{reason="not-dedicated"} 1
 fuseguard_aborts_refused_total{reason="other"} 2
 fuseguard_aborts_refused_total{reason="ownership-unknown"} 1
 fuseguard_aborts_refused_total{reason="shared"} 2

@@ -72,6 +72,7 @@ const (
 	KeyConnGen             = attribute.Key("fuseguard.conn_gen")             // the connection instance aborted
 	KeyReason              = attribute.Key("fuseguard.reason")               // why the connection was chosen
 	KeyDryRun              = attribute.Key("fuseguard.dry_run")              // nothing is aborted
+	KeyDedicated           = attribute.Key("fuseguard.dedicated")            // shared with the host, but the pod's own
 	KeyExited              = attribute.Key("fuseguard.exited")               // init exited within the wait
 	KeyAborted             = attribute.Key("fuseguard.aborted")              // connections aborted
 	KeyRecordSource        = attribute.Key("fuseguard.record")               // where the executor's record came from
@@ -105,6 +106,9 @@ func ConnGen(gen uint64) attribute.KeyValue { return KeyConnGen.Int64(int64(gen)
 
 // Reason is the fuseguard.reason attribute.
 func Reason(r string) attribute.KeyValue { return KeyReason.String(r) }
+
+// Dedicated is the fuseguard.dedicated attribute.
+func Dedicated(b bool) attribute.KeyValue { return KeyDedicated.Bool(b) }
 
 // DryRun is the fuseguard.dry_run attribute.
 func DryRun(b bool) attribute.KeyValue { return KeyDryRun.Bool(b) }

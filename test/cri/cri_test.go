@@ -2,6 +2,8 @@ package cri_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -115,7 +117,7 @@ func TestCRIStop(t *testing.T) {
 func stopPod(t *testing.T, d *cri.Daemon, image string, w wedge, handler, stateDir string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	uid := fmt.Sprintf("%s-%s-%d", w.name, handler, time.Now().UnixNano()%1e9)
+	uid := podUID(t)
 	pod, err := d.RunPod(ctx, cri.PodConfig{Name: w.name + "-" + handler, UID: uid}, handler)
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +140,13 @@ func stopPod(t *testing.T, d *cri.Daemon, image string, w wedge, handler, stateD
 		t.Fatalf("armed container: %+v, %v", st, err)
 	}
 	initPID := st.Pid
+	if handler == handlerFuseguard {
+		// containerd's CRI plugin annotates the container with its pod's
+		// UID (io.kubernetes.cri.sandbox-uid); the hook records it.
+		if rec, err := (record.Store{Dir: stateDir}).Load(id); err != nil || rec.PodUID != uid {
+			t.Errorf("record of %s: pod UID %q (%v), want the sandbox's %q", id, recPodUID(rec), err, uid)
+		}
+	}
 	// Whatever happens below, the wedge must not outlive the test: abort
 	// the connection while it is still mounted in this container.
 	d.OnCleanup(func() {
@@ -180,6 +189,23 @@ func stopPod(t *testing.T, d *cri.Daemon, image string, w wedge, handler, stateD
 		}
 	}
 	removePod(t, ctx, d, pod)
+}
+
+// podUID is a fresh pod UID in the form the API server writes.
+func podUID(t *testing.T) string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func recPodUID(rec *record.Record) string {
+	if rec == nil {
+		return ""
+	}
+	return rec.PodUID
 }
 
 // baseline asserts containerd's failure without fuseguard and then ends

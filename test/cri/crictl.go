@@ -86,6 +86,9 @@ type ContainerConfig struct {
 	// FUSE gives the container /dev/fuse and CAP_SYS_ADMIN, so that it
 	// can mount FUSE file systems itself.
 	FUSE bool
+	// Mounts bind host paths into the container, as kubelet does for a
+	// pod's volumes: container path → host path.
+	Mounts map[string]string
 }
 
 func containerJSON(c ContainerConfig) map[string]any {
@@ -96,6 +99,13 @@ func containerJSON(c ContainerConfig) map[string]any {
 		"command":  c.Command,
 		"log_path": c.Name + ".log",
 		"linux":    map[string]any{"security_context": sc},
+	}
+	var mounts []any
+	for ctr, host := range c.Mounts {
+		mounts = append(mounts, map[string]any{"container_path": ctr, "host_path": host})
+	}
+	if mounts != nil {
+		conf["mounts"] = mounts
 	}
 	if c.FUSE {
 		conf["devices"] = []any{map[string]any{"container_path": "/dev/fuse", "host_path": "/dev/fuse", "permissions": "rwm"}}
