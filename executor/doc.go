@@ -33,4 +33,8 @@
 // No call leaves a goroutine behind: Docker calls are made on the caller's
 // goroutine with a context that ends at their deadline, and the client
 // library closes the connection of a call whose context ended.
+//
+// The design it implements (scenarios W1–W7, the rules, the threat model)
+// is docs/design.md in the repository; docs/architecture.md shows where the
+// package sits.
 package executor

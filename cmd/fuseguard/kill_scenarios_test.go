@@ -40,7 +40,7 @@ func abortedDone(rep killer.Report) []fuseconn.ConnID {
 	return got
 }
 
-// TestKillScenarios rescues every wedge of DESIGN.md through the command,
+// TestKillScenarios rescues every wedge of docs/design.md through the command,
 // as an operator would: `fuseguard kill` aborts exactly the container's
 // own connection; a connection in the host's table is refused until the
 // operator allows its fs type (then a --verify-only pass rescues it); a

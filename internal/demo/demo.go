@@ -8,7 +8,7 @@
 // why the demo is a command of its own: the node binary, cmd/fuseguard,
 // must not carry a FUSE server.
 //
-// The "container" is scenario W2 of DESIGN.md, the seed's self-deadlock: a
+// The "container" is scenario W2 of docs/design.md, the seed's self-deadlock: a
 // new PID and mount namespace whose FUSE daemon reads its own mount from one
 // of its threads and never answers. Killing its init leaves init in
 // zap_pid_ns_processes forever; fuseguard's bounded kill aborts exactly that
