@@ -9,10 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/teardown"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
@@ -63,8 +63,7 @@ type Daemon struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 
-	mu       sync.Mutex
-	cleanups []func()
+	cleanups teardown.Cleanups
 }
 
 // Start launches a private containerd configured by opts and registers its
@@ -170,31 +169,18 @@ func (d *Daemon) config(opts Options) string {
 // waitReady polls `crictl info` until the CRI service answers, containerd
 // exits or timeout passes.
 func (d *Daemon) waitReady(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case <-d.exited:
-			return fmt.Errorf("containerd exited during start-up: %v", d.cmd.ProcessState)
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, last = d.Crictl(ctx, "info")
-		cancel()
-		if last == nil {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("no CRI answer on %s within %v: %w", d.Socket, timeout, last)
+	return dockerd.PollReady(d.exited, timeout, 5*time.Second, 100*time.Millisecond,
+		func(ctx context.Context) error { _, err := d.Crictl(ctx, "info"); return err },
+		func() error { return fmt.Errorf("containerd exited during start-up: %v", d.cmd.ProcessState) },
+		func(last error) error {
+			return fmt.Errorf("no CRI answer on %s within %v: %w", d.Socket, timeout, last)
+		})
 }
 
 // OnCleanup registers f to run at teardown before any pod is removed,
 // newest first: where a test aborts the FUSE connections it wedged.
 func (d *Daemon) OnCleanup(f func()) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.cleanups = append(d.cleanups, f)
+	d.cleanups.Add(f)
 }
 
 // LogTail returns the last n lines of containerd's log.

@@ -67,7 +67,7 @@ type Daemon struct {
 
 	mu       sync.Mutex
 	client   *client.Client
-	cleanups []func()
+	cleanups teardown.Cleanups
 }
 
 // Start launches a private dockerd configured by opts and registers its
@@ -179,23 +179,34 @@ func (d *Daemon) config(opts Options) ([]byte, error) {
 // or timeout passes.
 func (d *Daemon) waitReady(timeout time.Duration) error {
 	hc := d.rawHTTP()
+	return PollReady(d.exited, timeout, 2*time.Second, 50*time.Millisecond, func(ctx context.Context) error { return ping(ctx, hc) },
+		func() error { return fmt.Errorf("dockerd exited during start-up: %v", d.cmd.ProcessState) },
+		func(last error) error {
+			return fmt.Errorf("no answer to _ping on %s within %v: %w", d.Socket, timeout, last)
+		})
+}
+
+// PollReady calls probe, each call bounded by probeTimeout and every pause
+// apart, until it succeeds (nil), exited is closed (gone()), or timeout
+// passes (late(the last probe's error)).
+func PollReady(exited <-chan struct{}, timeout, probeTimeout, pause time.Duration, probe func(context.Context) error, gone func() error, late func(error) error) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
 		select {
-		case <-d.exited:
-			return fmt.Errorf("dockerd exited during start-up: %v", d.cmd.ProcessState)
+		case <-exited:
+			return gone()
 		default:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		last = ping(ctx, hc)
+		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+		last = probe(ctx)
 		cancel()
 		if last == nil {
 			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(pause)
 	}
-	return fmt.Errorf("no answer to _ping on %s within %v: %w", d.Socket, timeout, last)
+	return late(last)
 }
 
 // rawHTTP is an HTTP client that dials the daemon's socket.
@@ -248,9 +259,7 @@ func (d *Daemon) Client() *client.Client {
 // removed, in reverse order of registration: the place for a test to abort
 // the FUSE connections it wedged on purpose.
 func (d *Daemon) OnCleanup(f func()) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.cleanups = append(d.cleanups, f)
+	d.cleanups.Add(f)
 }
 
 // LogTail returns the last n lines of the daemon's log.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"testing"
 	"time"
 
 	"github.com/fuseguard/fuseguard/fuseconn"
@@ -74,6 +75,34 @@ func OwnedFUSEConns(pids ...int) ([]uint32, error) {
 	}
 	host := hostFUSEConns()
 	return slices.DeleteFunc(conns, func(id uint32) bool { return host[id] }), nil
+}
+
+// AbortContainersFUSE aborts the FUSE connections of the processes that
+// processes lists (a harness's containers), except those also mounted in
+// the test's own namespace (a host mount bind-mounted into a container is
+// not the container's): a container wedged in FUSE can then die and be
+// removed. what prefixes the messages.
+func AbortContainersFUSE(t testing.TB, what string, processes func() ([]int, error)) {
+	pids, err := processes()
+	if err != nil {
+		t.Logf("%s: listing container processes: %v", what, err)
+		return
+	}
+	if len(pids) == 0 {
+		return
+	}
+	conns, err := OwnedFUSEConns(pids...)
+	if err != nil {
+		t.Logf("%s: FUSE connections of %v: %v", what, pids, err)
+		return
+	}
+	if len(conns) == 0 {
+		return
+	}
+	t.Logf("%s: aborting FUSE connections %v of container processes", what, conns)
+	if err := AbortFUSE(conns...); err != nil {
+		t.Logf("%s: %v", what, err)
+	}
 }
 
 // AbortFUSEOf aborts those of ids still mounted in the mount table of pids

@@ -11,6 +11,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -134,4 +135,72 @@ func LogTail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Plan is one private daemon's teardown: what differs between harnesses.
+// Run takes the steps in order — hooks, abort the containers' FUSE
+// connections, remove the containers (while the daemon still runs), stop
+// the daemon, kill what is left, unmount and remove Dir — each bounded.
+type Plan struct {
+	What    string      // prefixes every message: "dockerd teardown"
+	Dir     string      // the daemon's private directory, removed last
+	Hooks   []func()    // the tests' cleanups, run newest first
+	Process *os.Process // the daemon; nil if it never started
+	// Exited is closed when the daemon has exited.
+	Exited <-chan struct{}
+	// AbortFUSE aborts the FUSE connections that keep containers from dying.
+	AbortFUSE func()
+	// Remove removes the daemon's containers, through the daemon.
+	Remove func()
+	// BeforeStop runs just before the daemon is stopped (close clients).
+	BeforeStop func()
+	// Leftovers lists the daemon's helpers and their descendants.
+	Leftovers func() []int
+
+	HookTimeout, StopTimeout, KillWaitTimeout, RmdirTimeout time.Duration
+}
+
+// Run tears p down, never blocking past the sum of its step deadlines.
+func Run(t testing.TB, p Plan) {
+	begin := time.Now()
+	Hooks(t, p.What, p.Hooks, p.HookTimeout)
+	if p.Process != nil {
+		p.AbortFUSE()
+		select {
+		case <-p.Exited:
+		default:
+			p.Remove()
+		}
+		if p.BeforeStop != nil {
+			p.BeforeStop()
+		}
+		Stop(t, p.What, p.Process, p.Exited, p.StopTimeout, p.KillWaitTimeout)
+		KillAll(t, p.What, p.Leftovers, p.AbortFUSE, p.KillWaitTimeout)
+	}
+	UnmountBelow(t, p.What, p.Dir)
+	RemoveDir(t, p.What, p.Dir, p.RmdirTimeout)
+	t.Logf("%s took %v", p.What, time.Since(begin).Round(time.Millisecond))
+}
+
+// Cleanups is the tests' cleanup functions of one daemon, safe for
+// concurrent use; its zero value is empty.
+type Cleanups struct {
+	mu    sync.Mutex
+	funcs []func()
+}
+
+// Add registers f.
+func (c *Cleanups) Add(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.funcs = append(c.funcs, f)
+}
+
+// Take returns the functions registered so far and forgets them.
+func (c *Cleanups) Take() []func() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	funcs := c.funcs
+	c.funcs = nil
+	return funcs
 }
