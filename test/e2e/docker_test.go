@@ -50,9 +50,16 @@ func startDocker(t testing.TB) *dockerEnv {
 // and imports the test image (busybox-static and /fusefixture).
 func startDaemon(t testing.TB, runtimes map[string]string) (*dockerd.Daemon, string) {
 	t.Helper()
+	return startDaemonOpts(t, runtimes, nil)
+}
+
+// startDaemonOpts is startDaemon with env added to dockerd's environment,
+// which its containerd, shims, runtimes and hooks inherit.
+func startDaemonOpts(t testing.TB, runtimes map[string]string, env []string) (*dockerd.Daemon, string) {
+	t.Helper()
 	testenv.RequireFUSE(t)
 	fix := fixture.Binary(t)
-	d := dockerd.Start(t, dockerd.Options{Runtimes: runtimes})
+	d := dockerd.Start(t, dockerd.Options{Runtimes: runtimes, ExtraEnv: env})
 	return d, d.ImportImage(t, "fgtest/e2e:latest", map[string]string{"/fusefixture": fix})
 }
 

@@ -1,0 +1,120 @@
+package e2e_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/test/fgcmd"
+)
+
+// Goals of issue 14 for the healthy path, as ratios to plain runc.
+const (
+	goalRun  = 1.05
+	goalKill = 1.10
+)
+
+// startHealthyDocker starts a dockerd that knows runtime "fuseguard" as a
+// node registers it (daemon.json names the fuseguard-runtime link, no
+// runtimeArgs, so no shell script in between), its state directory on a
+// tmpfs as /run/fuseguard is on a systemd node, given through dockerd's
+// environment. TestMain's FUSEGUARD_WATCHER=0 keeps the node watcher off:
+// bench/watcher.sh measures it.
+func startHealthyDocker(b *testing.B) *dockerEnv {
+	b.Helper()
+	e := &dockerEnv{stateDir: tmpfsStateDir(b)}
+	e.d, e.image = startDaemonOpts(b, map[string]string{"fuseguard": fgcmd.Runtime(b)},
+		[]string{fuseguard.EnvStateDir + "=" + e.stateDir})
+	return e
+}
+
+// tmpfsStateDir mounts a private tmpfs (mode 0700, as fuseguard requires)
+// and unmounts it at cleanup.
+func tmpfsStateDir(b *testing.B) string {
+	b.Helper()
+	dir := filepath.Join(b.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700,size=64m"); err != nil {
+		b.Fatalf("mount tmpfs on %s: %v", dir, err)
+	}
+	b.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
+}
+
+// BenchmarkHealthy is issue 14's Docker rows, each against plain runc on
+// the same dockerd, pairs alternated, medians (run with -benchtime 12x):
+//
+//   - run: `docker run --rm … true` (goal ≤ 1.05);
+//   - kill: `docker kill` of a running `sleep` (goal ≤ 1.10).
+//
+// ns/op is not meaningful here; the reported metrics are.
+func BenchmarkHealthy(b *testing.B) {
+	e := startHealthyDocker(b)
+	// One container each first: the first start pays page cache and
+	// dockerd's lazy set-up, which belong to neither side.
+	for _, rt := range []string{"fuseguard", "runc"} {
+		e.runTrue(b, rt)
+	}
+	b.Run("run", func(b *testing.B) {
+		var fg, rc []time.Duration
+		for b.Loop() {
+			fg = append(fg, e.runTrue(b, "fuseguard"))
+			rc = append(rc, e.runTrue(b, "runc"))
+		}
+		reportGoal(b, fg, rc, goalRun)
+	})
+	b.Run("kill", func(b *testing.B) {
+		var fg, rc []time.Duration
+		for b.Loop() {
+			fg = append(fg, e.killSleep(b, "fuseguard"))
+			rc = append(rc, e.killSleep(b, "runc"))
+		}
+		reportGoal(b, fg, rc, goalKill)
+	})
+}
+
+// runTrue times `docker run --rm … true` under runtime.
+func (e *dockerEnv) runTrue(b *testing.B, runtime string) time.Duration {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	begin := time.Now()
+	if _, _, err := e.d.Docker(ctx, "run", "--rm", "--network", "none", "--runtime", runtime, e.image, "true"); err != nil {
+		b.Fatalf("docker run under %s: %v", runtime, err)
+	}
+	return time.Since(begin)
+}
+
+// killSleep starts a `sleep` under runtime and times its `docker kill`
+// (the removal is not timed).
+func (e *dockerEnv) killSleep(b *testing.B, runtime string) time.Duration {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id, err := e.d.RunDetached(ctx, e.image, runtime, nil, "sleep", "1000")
+	if err != nil {
+		b.Fatalf("docker run under %s: %v", runtime, err)
+	}
+	begin := time.Now()
+	if err := e.d.Kill(ctx, id); err != nil {
+		b.Fatalf("docker kill under %s: %v", runtime, err)
+	}
+	took := time.Since(begin)
+	if err := e.d.Rm(ctx, id, true); err != nil {
+		b.Fatal(err)
+	}
+	return took
+}
+
+// reportGoal reports both medians, their ratio and the goal it is held to.
+func reportGoal(b *testing.B, fg, rc []time.Duration, goal float64) {
+	report(b, fg, rc)
+	b.ReportMetric(goal, "goal")
+}
