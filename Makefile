@@ -9,7 +9,7 @@ DEMO_BIN  := bin/fuseguard-demo
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS   := -X main.version=$(VERSION)
 # Debian packages the tests need (also installed by .ci/run).
-DEB_PKGS  := docker.io runc containerd podman busybox-static fuse3 ca-certificates libseccomp-dev gcc libc6-dev pkg-config sshfs openssh-server openssh-client bindfs lxcfs qemu-system-x86 xz-utils zstd
+DEB_PKGS  := docker.io runc containerd podman busybox-static fuse3 ca-certificates libseccomp-dev gcc libc6-dev pkg-config sshfs openssh-server openssh-client bindfs lxcfs qemu-system-x86 xz-utils zstd strace
 FUZZTIME  ?= 3s
 TEST_TIMEOUT ?= 40m
 # Debian suites whose kernels `make kernels` boots: 5.10, 6.1, 6.12.
@@ -71,7 +71,13 @@ unit:
 fuzz:
 	FUZZTIME=$${FUZZTIME:-30s} scripts/fuzz-all.sh
 
+# The figures: issue 14's table first (docker run, docker kill and
+# killer.Kill against runc and kill(2), 12 alternated pairs, medians; the
+# watcher through bench/watcher.sh) with the per-call breakdown of docker
+# run and kill (strace -f), then the other benchmarks. Not a test: keep it
+# out of `make test`.
 bench: build $(JAEGER)
+	@command -v strace >/dev/null || { echo 'make bench: strace missing (make deps)'; exit 1; }
 	scripts/bench.sh
 
 # The main job: a real wedged container rescued (root, /dev/fuse; no Docker, no Jaeger).

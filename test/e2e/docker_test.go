@@ -34,6 +34,7 @@ type dockerEnv struct {
 	d        *dockerd.Daemon
 	image    string
 	stateDir string
+	traceDir string // strace logs of the traced runtimes, if any
 }
 
 // startDocker starts a dockerd whose daemon.json registers the wrapper as

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
+	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
 // Goals of issue 14 for the healthy path, as ratios to plain runc.
@@ -28,8 +29,13 @@ const (
 func startHealthyDocker(b *testing.B) *dockerEnv {
 	b.Helper()
 	e := &dockerEnv{stateDir: tmpfsStateDir(b)}
-	e.d, e.image = startDaemonOpts(b, map[string]string{"fuseguard": fgcmd.Runtime(b)},
-		[]string{fuseguard.EnvStateDir + "=" + e.stateDir})
+	runc := testenv.RequireBinary(b, "runc")
+	e.traceDir = b.TempDir()
+	e.d, e.image = startDaemonOpts(b, map[string]string{
+		"fuseguard":        fgcmd.Runtime(b),
+		"fuseguard-traced": tracedRuntime(b, e.traceDir, "fuseguard-traced", fgcmd.Runtime(b)),
+		"runc-traced":      tracedRuntime(b, e.traceDir, "runc-traced", runc),
+	}, []string{fuseguard.EnvStateDir + "=" + e.stateDir})
 	return e
 }
 
@@ -52,7 +58,9 @@ func tmpfsStateDir(b *testing.B) string {
 // the same dockerd, pairs alternated, medians (run with -benchtime 12x):
 //
 //   - run: `docker run --rm … true` (goal ≤ 1.05);
-//   - kill: `docker kill` of a running `sleep` (goal ≤ 1.10).
+//   - kill: `docker kill` of a running `sleep` (goal ≤ 1.10);
+//
+// then the per-call breakdown of both (printBreakdown).
 //
 // ns/op is not meaningful here; the reported metrics are.
 func BenchmarkHealthy(b *testing.B) {
@@ -78,6 +86,7 @@ func BenchmarkHealthy(b *testing.B) {
 		}
 		reportGoal(b, fg, rc, goalKill)
 	})
+	e.printBreakdown(b, e.traceDir)
 }
 
 // runTrue times `docker run --rm … true` under runtime.
