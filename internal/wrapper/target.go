@@ -28,6 +28,9 @@ func (w *Wrapper) target(ctx context.Context, inv oci.Invocation) (killer.Target
 	if err != nil && !errors.Is(err, record.ErrNoRecord) {
 		w.Log.WithError(err).WithField("id", inv.ContainerID).Warn("unreadable record; asking the runtime")
 	}
+	if runtimeForgot(inv) {
+		return killer.Target{}, nil, fmt.Errorf("%w: the runtime has no container %s", killer.ErrNoInit, inv.ContainerID)
+	}
 	pid, err := w.statePID(ctx, inv)
 	if err != nil {
 		return killer.Target{}, nil, err

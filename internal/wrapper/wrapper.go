@@ -200,7 +200,7 @@ func (w *Wrapper) inject(ctx context.Context, inv oci.Invocation) context.Contex
 			return err
 		}
 		log = log.WithField("bundle", abs)
-		set := oci.HookSet{Path: w.Self, Env: telemetry.InjectEnv(ctx, w.HookEnv)}
+		set := oci.HookSet{Path: w.Self, Env: telemetry.InjectEnv(ctx, w.HookEnv), Stages: injectedStages}
 		changed, err := oci.PatchBundle(abs, set)
 		if err != nil {
 			return err

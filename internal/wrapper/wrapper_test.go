@@ -61,7 +61,10 @@ func TestInject(t *testing.T) {
 		t.Error("unknown top-level field lost")
 	}
 	hooks, _ := got["hooks"].(map[string]any)
-	for _, st := range oci.Stages() {
+	if list, ok := hooks[string(oci.Poststart)]; ok {
+		t.Errorf("poststart injected: %s (createRuntime and poststop only)", mustJSON(t, list))
+	}
+	for _, st := range []oci.Stage{oci.CreateRuntime, oci.Poststop} {
 		list, _ := hooks[string(st)].([]any)
 		if len(list) != 1 || !strings.Contains(string(mustJSON(t, list)), `"FUSEGUARD_STATE_DIR=/s"`) {
 			t.Errorf("%s hooks: %s", st, mustJSON(t, list))

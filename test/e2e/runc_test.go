@@ -249,7 +249,10 @@ func testRuncWrapperRescuesW2(t *testing.T, runc string) {
 		t.Errorf("process.%s lost by the patch", futureField)
 	}
 	hooks, _ := c["hooks"].(map[string]any)
-	for _, stage := range []string{"createRuntime", "poststart", "poststop"} {
+	if list, _ := hooks["poststart"].([]any); len(list) != 0 {
+		t.Errorf("poststart hooks injected: %v (the wrapper injects createRuntime and poststop only)", list)
+	}
+	for _, stage := range []string{"createRuntime", "poststop"} {
 		list, _ := hooks[stage].([]any)
 		if !slices.ContainsFunc(list, func(h any) bool {
 			m, _ := h.(map[string]any)

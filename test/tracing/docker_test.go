@@ -136,7 +136,7 @@ func TestDockerTraces(t *testing.T) {
 		t.Logf("docker kill of W2, traced: exited after %v", took.Round(time.Millisecond))
 
 		traces, err := e.j.WaitForSpans(ctx, service, func(ts []jaeger.Trace) bool {
-			return hasAbortUnder(ts, id) && len(byContainer(ts, "fuseguard.hook.poststart", "container.id", id)) > 0
+			return hasAbortUnder(ts, id) && len(byContainer(ts, "fuseguard.hook.createRuntime", "container.id", id)) > 0
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -202,7 +202,7 @@ func checkTraces(t *testing.T, ts []jaeger.Trace, id string, conn uint32) {
 	// Start time: the wrapper's create span, the hooks its children.
 	create := one("fuseguard.runtime.create")
 	hooks := map[string]jaeger.Span{}
-	for _, name := range []string{"fuseguard.hook.createRuntime", "fuseguard.hook.poststart"} {
+	for _, name := range []string{"fuseguard.hook.createRuntime"} {
 		h := one(name)
 		if h.TraceID != create.TraceID || h.Parent() != create.SpanID {
 			t.Errorf("%s: trace %s parent %q, want a child of the create span %s/%s", name, h.TraceID, h.Parent(), create.TraceID, create.SpanID)
