@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/fuseguard/fuseguard/internal/volatile"
 )
 
 // MaxIDLen keeps "<id>.json" within NAME_MAX (255).
@@ -55,7 +57,8 @@ func NewStore(dir string) Store {
 func (s Store) path(id string) string { return filepath.Join(s.Dir, id+recordExt) }
 
 // Save writes r as <Dir>/<id>.json atomically: a temporary file in Dir,
-// fsynced, renamed over the record, and Dir fsynced. A zero Version is
+// fsynced, renamed over the record, and Dir fsynced (no syncs when Dir is
+// on tmpfs or ramfs). A zero Version is
 // written as RecordVersion.
 func (s Store) Save(r *Record) error {
 	if r == nil {
@@ -115,14 +118,21 @@ func (s Store) writeAtomic(dst string, b []byte) (err error) {
 	if _, err = f.Write(b); err != nil {
 		return err
 	}
-	if err = f.Sync(); err != nil {
-		return err
+	// On tmpfs (/run on most nodes) there is nothing to make durable.
+	mem := volatile.Dir(s.Dir)
+	if !mem {
+		if err = f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err = f.Close(); err != nil {
 		return err
 	}
 	if err = os.Rename(f.Name(), dst); err != nil {
 		return err
+	}
+	if mem {
+		return nil
 	}
 	return syncDir(s.Dir)
 }

@@ -198,6 +198,26 @@ func TestStoreSaveZeroVersion(t *testing.T) {
 	}
 }
 
+// TestStoreSaveTmpfs: on tmpfs the record is written without syncs, and
+// still replaced whole.
+func TestStoreSaveTmpfs(t *testing.T) {
+	s := NewStore(testenv.TmpfsDir(t))
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, pid := range []int{1, 2} {
+		if err := s.Save(testRecord("c1", pid, 2, at)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Load("c1")
+		if err != nil || got.InitPID != pid {
+			t.Fatalf("after saving init %d: %+v, %v", pid, got, err)
+		}
+	}
+	entries, err := os.ReadDir(s.Dir)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("state dir holds %v (%v), want the record alone", entries, err)
+	}
+}
+
 func TestStoreErrors(t *testing.T) {
 	s := NewStore(testenv.StateDir(t))
 	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/fuseguard/fuseguard/internal/volatile"
 )
 
 // ErrNoConfig is returned when a bundle has no config.json.
@@ -15,7 +17,8 @@ var ErrNoConfig = errors.New("bundle has no config.json")
 // PatchBundle injects hooks into <bundleDir>/config.json (see InjectHooks).
 // The file is rewritten only when it changed, atomically: a temporary file
 // in the same directory with the original's mode and owner is written,
-// fsynced and renamed over it, so the runtime never reads half a config.
+// fsynced (unless on tmpfs or ramfs) and renamed over it, so the runtime
+// never reads half a config.
 // (A config.json that is a symlink is thereby replaced by a regular file.)
 func PatchBundle(bundleDir string, hooks HookSet) (changed bool, err error) {
 	path := filepath.Join(bundleDir, "config.json")
@@ -63,8 +66,13 @@ func writeFileAtomic(path string, data []byte, like fs.FileInfo) (err error) {
 	if _, err = f.Write(data); err != nil {
 		return err
 	}
-	if err = f.Sync(); err != nil {
-		return err
+	// A bundle on tmpfs (containerd's and Docker's under /run) has nothing
+	// to make durable.
+	mem := volatile.Dir(dir)
+	if !mem {
+		if err = f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err = f.Close(); err != nil {
 		return err
@@ -73,6 +81,9 @@ func writeFileAtomic(path string, data []byte, like fs.FileInfo) (err error) {
 		return err
 	}
 	renamed = true
+	if mem {
+		return nil
+	}
 	// The rename is durable only once the directory is synced.
 	d, err := os.Open(dir)
 	if err != nil {

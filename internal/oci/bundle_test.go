@@ -82,6 +82,30 @@ func TestPatchBundle(t *testing.T) {
 	}
 }
 
+// TestPatchBundleTmpfs: a bundle on tmpfs (as under /run) is patched
+// without syncs, and the same way.
+func TestPatchBundleTmpfs(t *testing.T) {
+	dir := testenv.TmpfsDir(t)
+	path := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(path, []byte(futureConfig), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	hooks := HookSet{Path: testBinary}
+	want, _, err := InjectHooks([]byte(futureConfig), hooks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := PatchBundle(dir, hooks); err != nil || !changed {
+		t.Fatalf("PatchBundle: changed=%v err=%v", changed, err)
+	}
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("config.json = %s (%v)\nwant %s", got, err, want)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 1 {
+		t.Fatalf("bundle holds %v (%v), want config.json alone", entries, err)
+	}
+}
+
 func TestPatchBundleErrors(t *testing.T) {
 	t.Run("no config.json", func(t *testing.T) {
 		dir := t.TempDir()

@@ -2,12 +2,8 @@ package e2e_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
@@ -28,7 +24,7 @@ const (
 // bench/watcher.sh measures it.
 func startHealthyDocker(b *testing.B) *dockerEnv {
 	b.Helper()
-	e := &dockerEnv{stateDir: tmpfsStateDir(b)}
+	e := &dockerEnv{stateDir: testenv.TmpfsDir(b)}
 	runc := testenv.RequireBinary(b, "runc")
 	e.traceDir = b.TempDir()
 	e.d, e.image = startDaemonOpts(b, map[string]string{
@@ -37,21 +33,6 @@ func startHealthyDocker(b *testing.B) *dockerEnv {
 		"runc-traced":      tracedRuntime(b, e.traceDir, "runc-traced", runc),
 	}, []string{fuseguard.EnvStateDir + "=" + e.stateDir})
 	return e
-}
-
-// tmpfsStateDir mounts a private tmpfs (mode 0700, as fuseguard requires)
-// and unmounts it at cleanup.
-func tmpfsStateDir(b *testing.B) string {
-	b.Helper()
-	dir := filepath.Join(b.TempDir(), "state")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		b.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700,size=64m"); err != nil {
-		b.Fatalf("mount tmpfs on %s: %v", dir, err)
-	}
-	b.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
-	return dir
 }
 
 // BenchmarkHealthy is issue 14's Docker rows, each against plain runc on
