@@ -39,7 +39,8 @@ func startSleeper(b *testing.B) *exec.Cmd {
 // the medians (goal ≤ 1.05): the price of fuseguard on a healthy kill.
 func BenchmarkKillHealthy(b *testing.B) {
 	testenv.RequireRoot(b)
-	var plain, guarded []time.Duration
+	var plain, guarded, reap []time.Duration
+	stages := map[string][]time.Duration{}
 	ctx := context.Background()
 	for b.Loop() {
 		c := startSleeper(b)
@@ -51,16 +52,28 @@ func BenchmarkKillHealthy(b *testing.B) {
 		c = startSleeper(b)
 		t0 = time.Now()
 		rep, err := Kill(ctx, Target{PID: c.Process.Pid}, Options{})
+		t1 := time.Now()
 		_ = c.Wait()
 		guarded = append(guarded, time.Since(t0))
+		reap = append(reap, time.Since(t1))
 		if err != nil || rep.Outcome != OutcomeExited {
 			b.Fatalf("Kill: %v, outcome %s", err, rep.Outcome)
+		}
+		for _, st := range rep.Stages {
+			stages[st.Name] = append(stages[st.Name], st.Duration)
 		}
 	}
 	mp, mg := benchutil.Median(plain), benchutil.Median(guarded)
 	b.ReportMetric(float64(mp.Microseconds()), "plain-µs")
 	b.ReportMetric(float64(mg.Microseconds()), "fuseguard-µs")
 	b.ReportMetric(benchutil.Ratio(mg, mp), "ratio")
+	// The breakdown: Kill's stages (open: pidfd_open; snapshot: init's
+	// mountinfo held open before the signal; signal; verify: the wait on
+	// the pidfd until the exit), then the caller's wait4 of the zombie.
+	for _, name := range []string{"open", "snapshot", "signal", "verify"} {
+		b.ReportMetric(float64(benchutil.Median(stages[name]))/float64(time.Microsecond), name+"-µs")
+	}
+	b.ReportMetric(float64(benchutil.Median(reap))/float64(time.Microsecond), "reap-µs")
 }
 
 // BenchmarkW2Rescue measures, per wedged W2 container, how long the rescue
