@@ -7,6 +7,8 @@
 # First issue 14's table (the healthy path: docker run, docker kill,
 # killer.Kill, the watcher) with the per-call breakdown of docker run and
 # docker kill, then the other benchmarks (skipped with BENCH_HEALTHY_ONLY=1).
+# FUSEGUARD_BENCH_BEFORE=<an earlier fuseguard binary> adds that build to
+# every round of docker run and kill: a before/after in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp)
@@ -59,10 +61,15 @@ function row(what, fg, base, unit, ratio, goal,   verdict) {
 	delete m
 	for (i = 3; i < NF; i += 2) m[$(i + 1)] = $i
 	name = $1; sub(/-[0-9]+$/, "", name)
-	if (name == "BenchmarkHealthy/run")
+	if (name == "BenchmarkHealthy/run") {
 		row("docker run --rm … true: fuseguard vs runc", m["fuseguard-ms"], m["runc-ms"], "ms", m["ratio"], m["goal"])
-	else if (name == "BenchmarkHealthy/kill")
+		if ("before-ms" in m)
+			row("  the same, $FUSEGUARD_BENCH_BEFORE's build", m["before-ms"], m["runc-ms"], "ms", m["before-ratio"], m["goal"])
+	} else if (name == "BenchmarkHealthy/kill") {
 		row("healthy docker kill: fuseguard vs runc", m["fuseguard-ms"], m["runc-ms"], "ms", m["ratio"], m["goal"])
+		if ("before-ms" in m)
+			row("  the same, $FUSEGUARD_BENCH_BEFORE's build", m["before-ms"], m["runc-ms"], "ms", m["before-ratio"], m["goal"])
+	}
 	else if (name == "BenchmarkKillHealthy")
 		row("killer.Kill vs kill(2)+wait of a healthy process", m["fuseguard-µs"], m["plain-µs"], "µs", m["ratio"], 1.05)
 }' "$out"

@@ -2,10 +2,13 @@ package e2e_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/test/benchutil"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
@@ -27,12 +30,40 @@ func startHealthyDocker(b *testing.B) *dockerEnv {
 	e := &dockerEnv{stateDir: testenv.TmpfsDir(b)}
 	runc := testenv.RequireBinary(b, "runc")
 	e.traceDir = b.TempDir()
-	e.d, e.image = startDaemonOpts(b, map[string]string{
+	runtimes := map[string]string{
 		"fuseguard":        fgcmd.Runtime(b),
 		"fuseguard-traced": tracedRuntime(b, e.traceDir, "fuseguard-traced", fgcmd.Runtime(b)),
 		"runc-traced":      tracedRuntime(b, e.traceDir, "runc-traced", runc),
-	}, []string{fuseguard.EnvStateDir + "=" + e.stateDir})
+	}
+	if before := os.Getenv(envBenchBefore); before != "" {
+		runtimes[runtimeBefore] = runtimeLink(b, before)
+	}
+	e.d, e.image = startDaemonOpts(b, runtimes, []string{fuseguard.EnvStateDir + "=" + e.stateDir})
 	return e
+}
+
+// envBenchBefore names another fuseguard binary (an earlier build) that
+// BenchmarkHealthy measures as runtime runtimeBefore, in the same
+// alternation: a before/after comparison that this machine's noise does
+// not drown.
+const (
+	envBenchBefore = "FUSEGUARD_BENCH_BEFORE"
+	runtimeBefore  = "fuseguard-before"
+)
+
+// runtimeLink makes a fuseguard-runtime link to bin in a directory of its
+// own, the name under which bin acts as the runtime wrapper.
+func runtimeLink(b *testing.B, bin string) string {
+	b.Helper()
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	link := filepath.Join(b.TempDir(), "fuseguard-runtime")
+	if err := os.Symlink(abs, link); err != nil {
+		b.Fatal(err)
+	}
+	return link
 }
 
 // BenchmarkHealthy is issue 14's Docker rows, each against plain runc on
@@ -41,7 +72,9 @@ func startHealthyDocker(b *testing.B) *dockerEnv {
 //   - run: `docker run --rm … true` (goal ≤ 1.05);
 //   - kill: `docker kill` of a running `sleep` (goal ≤ 1.10);
 //
-// then the per-call breakdown of both (printBreakdown).
+// then the per-call breakdown of both (printBreakdown). With
+// FUSEGUARD_BENCH_BEFORE=<an earlier fuseguard binary> that build runs in
+// every round too (before-ms, before-ratio against runc).
 //
 // ns/op is not meaningful here; the reported metrics are.
 func BenchmarkHealthy(b *testing.B) {
@@ -51,22 +84,28 @@ func BenchmarkHealthy(b *testing.B) {
 	for _, rt := range []string{"fuseguard", "runc"} {
 		e.runTrue(b, rt)
 	}
-	b.Run("run", func(b *testing.B) {
-		var fg, rc []time.Duration
-		for b.Loop() {
-			fg = append(fg, e.runTrue(b, "fuseguard"))
-			rc = append(rc, e.runTrue(b, "runc"))
-		}
-		reportGoal(b, fg, rc, goalRun)
-	})
-	b.Run("kill", func(b *testing.B) {
-		var fg, rc []time.Duration
-		for b.Loop() {
-			fg = append(fg, e.killSleep(b, "fuseguard"))
-			rc = append(rc, e.killSleep(b, "runc"))
-		}
-		reportGoal(b, fg, rc, goalKill)
-	})
+	_, before := os.LookupEnv(envBenchBefore)
+	for _, op := range []struct {
+		name string
+		f    func(*testing.B, string) time.Duration
+		goal float64
+	}{{"run", e.runTrue, goalRun}, {"kill", e.killSleep, goalKill}} {
+		b.Run(op.name, func(b *testing.B) {
+			var fg, rc, fb []time.Duration
+			for b.Loop() {
+				fg = append(fg, op.f(b, "fuseguard"))
+				rc = append(rc, op.f(b, "runc"))
+				if before {
+					fb = append(fb, op.f(b, runtimeBefore))
+				}
+			}
+			reportGoal(b, fg, rc, op.goal)
+			if before {
+				b.ReportMetric(float64(benchutil.Median(fb))/float64(time.Millisecond), "before-ms")
+				b.ReportMetric(benchutil.Ratio(benchutil.Median(fb), benchutil.Median(rc)), "before-ratio")
+			}
+		})
+	}
 	e.printBreakdown(b, e.traceDir)
 }
 
