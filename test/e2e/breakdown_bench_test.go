@@ -18,6 +18,7 @@ import (
 	"github.com/fuseguard/fuseguard/test/benchutil"
 	"github.com/fuseguard/fuseguard/test/breakdown"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
+	"github.com/fuseguard/fuseguard/test/gobuild"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
@@ -114,20 +115,22 @@ func printStartup(b *testing.B, stateDir string) {
 		return time.Since(begin)
 	}
 	state := []byte(`{"ociVersion":"1.0.2","id":"bench-nonexistent","status":"stopped","bundle":"/nonexistent"}`)
-	var wrapped, plain, hook, version, truth []time.Duration
+	gostart := gobuild.Binary(b, "github.com/fuseguard/fuseguard/test/cmd/gostart")
+	var wrapped, plain, hook, version, floor, truth []time.Duration
 	for range 15 {
 		wrapped = append(wrapped, timeCmd(nil, fgcmd.Runtime(b), "--version"))
 		plain = append(plain, timeCmd(nil, runc, "--version"))
 		hook = append(hook, timeCmd(state, fgcmd.Binary(b), "hook", "poststop"))
 		version = append(version, timeCmd(nil, fgcmd.Binary(b), "version"))
+		floor = append(floor, timeCmd(nil, gostart))
 		truth = append(truth, timeCmd(nil, "/bin/true"))
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	fmt.Println("\nstart-up (medians of 15, alternated):")
 	fmt.Printf("  fuseguard-runtime --version (wrapper, then exec runc): %.1f ms; runc --version: %.1f ms; the wrapper's cost per passed-through call: %.1f ms\n",
 		ms(benchutil.Median(wrapped)), ms(benchutil.Median(plain)), ms(benchutil.Median(wrapped)-benchutil.Median(plain)))
-	fmt.Printf("  fuseguard hook poststop (no record): %.1f ms; fuseguard version: %.1f ms; /bin/true: %.1f ms\n",
-		ms(benchutil.Median(hook)), ms(benchutil.Median(version)), ms(benchutil.Median(truth)))
+	fmt.Printf("  fuseguard hook poststop (no record): %.1f ms; fuseguard version: %.1f ms; a Go program of the standard library only: %.1f ms; /bin/true: %.1f ms\n",
+		ms(benchutil.Median(hook)), ms(benchutil.Median(version)), ms(benchutil.Median(floor)), ms(benchutil.Median(truth)))
 	printInitTrace(b)
 }
 
