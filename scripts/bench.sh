@@ -64,11 +64,11 @@ function row(what, fg, base, unit, ratio, goal,   verdict) {
 	if (name == "BenchmarkHealthy/run") {
 		row("docker run --rm … true: fuseguard vs runc", m["fuseguard-ms"], m["runc-ms"], "ms", m["ratio"], m["goal"])
 		if ("before-ms" in m)
-			row("  the same, $FUSEGUARD_BENCH_BEFORE's build", m["before-ms"], m["runc-ms"], "ms", m["before-ratio"], m["goal"])
+			row("  the same, the FUSEGUARD_BENCH_BEFORE build", m["before-ms"], m["runc-ms"], "ms", m["before-ratio"], m["goal"])
 	} else if (name == "BenchmarkHealthy/kill") {
 		row("healthy docker kill: fuseguard vs runc", m["fuseguard-ms"], m["runc-ms"], "ms", m["ratio"], m["goal"])
 		if ("before-ms" in m)
-			row("  the same, $FUSEGUARD_BENCH_BEFORE's build", m["before-ms"], m["runc-ms"], "ms", m["before-ratio"], m["goal"])
+			row("  the same, the FUSEGUARD_BENCH_BEFORE build", m["before-ms"], m["runc-ms"], "ms", m["before-ratio"], m["goal"])
 	}
 	else if (name == "BenchmarkKillHealthy")
 		row("killer.Kill vs kill(2)+wait of a healthy process", m["fuseguard-µs"], m["plain-µs"], "µs", m["ratio"], 1.05)
