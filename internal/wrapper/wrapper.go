@@ -128,6 +128,9 @@ func (w *Wrapper) Run(ctx context.Context, args []string) int {
 		// The returned context only carries the span on to the exec.
 		ctx = w.forceDelete(dctx, inv)
 		cancel()
+		w.forget(ctx, inv)
+	case inv.Command == "delete":
+		w.forget(ctx, inv)
 	}
 	return w.exec(ctx, args)
 }

@@ -61,10 +61,12 @@ func TestInject(t *testing.T) {
 		t.Error("unknown top-level field lost")
 	}
 	hooks, _ := got["hooks"].(map[string]any)
-	if list, ok := hooks[string(oci.Poststart)]; ok {
-		t.Errorf("poststart injected: %s (createRuntime and poststop only)", mustJSON(t, list))
+	for _, st := range []oci.Stage{oci.Poststart, oci.Poststop} {
+		if list, ok := hooks[string(st)]; ok {
+			t.Errorf("%s injected: %s (createRuntime only)", st, mustJSON(t, list))
+		}
 	}
-	for _, st := range []oci.Stage{oci.CreateRuntime, oci.Poststop} {
+	for _, st := range []oci.Stage{oci.CreateRuntime} {
 		list, _ := hooks[string(st)].([]any)
 		if len(list) != 1 || !strings.Contains(string(mustJSON(t, list)), `"FUSEGUARD_STATE_DIR=/s"`) {
 			t.Errorf("%s hooks: %s", st, mustJSON(t, list))

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/benchutil"
 	"github.com/fuseguard/fuseguard/test/breakdown"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
@@ -104,7 +104,7 @@ func (e *dockerEnv) printBreakdown(b *testing.B, traceDir string) {
 func printStartup(b *testing.B, stateDir string) {
 	b.Helper()
 	runc := testenv.RequireBinary(b, "runc")
-	env := append(os.Environ(), fuseguard.EnvStateDir+"="+stateDir)
+	env := append(os.Environ(), record.EnvStateDir+"="+stateDir)
 	timeCmd := func(stdin []byte, argv ...string) time.Duration {
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Env, cmd.Stdin = env, bytes.NewReader(stdin)

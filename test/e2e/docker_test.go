@@ -94,8 +94,8 @@ func (e *dockerEnv) start(t *testing.T, ctx context.Context, runtime, role strin
 	return a
 }
 
-// waitNoRecord polls until the record of id is gone (poststop runs when
-// the shim deletes the task, shortly after the exit).
+// waitNoRecord polls until the record of id is gone (the wrapper removes
+// it when the shim deletes the task, shortly after the exit).
 func (e *dockerEnv) waitNoRecord(t *testing.T, id string) {
 	t.Helper()
 	store := record.Store{Dir: e.stateDir}

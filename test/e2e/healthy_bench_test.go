@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fuseguard/fuseguard/fuseguard"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/benchutil"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/testenv"
@@ -38,7 +38,7 @@ func startHealthyDocker(b *testing.B) *dockerEnv {
 	if before := os.Getenv(envBenchBefore); before != "" {
 		runtimes[runtimeBefore] = runtimeLink(b, before)
 	}
-	e.d, e.image = startDaemonOpts(b, runtimes, []string{fuseguard.EnvStateDir + "=" + e.stateDir})
+	e.d, e.image = startDaemonOpts(b, runtimes, []string{record.EnvStateDir + "=" + e.stateDir})
 	return e
 }
 

@@ -200,7 +200,7 @@ func (b *runcBundle) destroy(t *testing.T) {
 // create (with the flags its callers pass: containerd 2's --pidfd-socket
 // for runc ≥ 1.2) injects the hooks and keeps unknown config fields, the
 // createRuntime hook records init, a W2 self-deadlock is rescued by the
-// wrapper's kill, and poststop removes the record at delete.
+// wrapper's kill, and the wrapper's delete removes the record.
 func TestRuncWrapperRescuesW2(t *testing.T) {
 	for _, rv := range runcVersions {
 		t.Run(rv.name, func(t *testing.T) { testRuncWrapperRescuesW2(t, rv.path(t)) })
@@ -249,10 +249,12 @@ func testRuncWrapperRescuesW2(t *testing.T, runc string) {
 		t.Errorf("process.%s lost by the patch", futureField)
 	}
 	hooks, _ := c["hooks"].(map[string]any)
-	if list, _ := hooks["poststart"].([]any); len(list) != 0 {
-		t.Errorf("poststart hooks injected: %v (the wrapper injects createRuntime and poststop only)", list)
+	for _, stage := range []string{"poststart", "poststop"} {
+		if list, _ := hooks[stage].([]any); len(list) != 0 {
+			t.Errorf("%s hooks injected: %v (the wrapper injects createRuntime only)", stage, list)
+		}
 	}
-	for _, stage := range []string{"createRuntime", "poststop"} {
+	for _, stage := range []string{"createRuntime"} {
 		list, _ := hooks[stage].([]any)
 		if !slices.ContainsFunc(list, func(h any) bool {
 			m, _ := h.(map[string]any)
@@ -308,7 +310,7 @@ func testRuncWrapperRescuesW2(t *testing.T, runc string) {
 		t.Error("runc still knows the container after delete")
 	}
 	if _, err := store.Load(b.id); !errors.Is(err, record.ErrNoRecord) {
-		t.Errorf("record after poststop: %v, want ErrNoRecord", err)
+		t.Errorf("record after the wrapper's delete: %v, want ErrNoRecord", err)
 	}
 }
 
@@ -327,7 +329,7 @@ func mustRead(p string) string {
 
 // TestRuncWrapperForceDeleteW2: `delete --force` of a wedged W2, which
 // plain runc fails after waiting 10 s, succeeds through the wrapper: it
-// rescues first, then runc deletes, and poststop removes the record.
+// rescues first and removes the record, then runc deletes.
 func TestRuncWrapperForceDeleteW2(t *testing.T) {
 	for _, rv := range runcVersions {
 		t.Run(rv.name, func(t *testing.T) { testRuncWrapperForceDeleteW2(t, rv.path(t)) })
