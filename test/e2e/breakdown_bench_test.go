@@ -132,6 +132,32 @@ func printStartup(b *testing.B, stateDir string) {
 	fmt.Printf("  fuseguard hook poststop (no record): %.1f ms; fuseguard version: %.1f ms; a Go program of the standard library only: %.1f ms; /bin/true: %.1f ms\n",
 		ms(benchutil.Median(hook)), ms(benchutil.Median(version)), ms(benchutil.Median(floor)), ms(benchutil.Median(truth)))
 	printInitTrace(b)
+	printSyscallSummary(b, env)
+}
+
+// printSyscallSummary prints `strace -f -c` of one passed-through wrapper
+// call (`fuseguard-runtime --version`, which execs runc): the syscalls of
+// the wrapper's start-up and of runc's, by time.
+func printSyscallSummary(b *testing.B, env []string) {
+	b.Helper()
+	out := filepath.Join(b.TempDir(), "strace-c")
+	cmd := exec.Command(testenv.RequireBinary(b, "strace"), "-f", "-c", "-o", out, fgcmd.Runtime(b), "--version")
+	cmd.Env = env
+	if o, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("strace -c: %v\n%s", err, o)
+	}
+	text, err := os.ReadFile(out)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(text), "\n"), "\n")
+	fmt.Println("  strace -f -c of fuseguard-runtime --version (the wrapper, then runc), the costliest syscalls:")
+	for i, l := range lines {
+		// The header and its rule, 8 rows, the total.
+		if i < 10 || i == len(lines)-1 {
+			fmt.Println("    " + l)
+		}
+	}
 }
 
 // printInitTrace runs `fuseguard version` under GODEBUG=inittrace=1 and
