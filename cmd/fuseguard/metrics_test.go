@@ -139,6 +139,12 @@ func TestWatchMetricsRescue(t *testing.T) {
 		t.Fatalf("init not reaped within %v:\n%s", bound, b)
 	}
 	mfs := waitMetric(t, addr, 5*time.Second, 1, "fuseguard_rescues_total", "outcome", string(killer.OutcomeRecovered))
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "watch.log"))
+			t.Logf("watch.log:\n%s", b)
+		}
+	}()
 
 	want := []struct {
 		name   string

@@ -107,12 +107,9 @@ func TestDockerWatcher(t *testing.T) {
 			"(sleep 3; exec /fusefixture serve -mode read -mount /mnt -self-read) & sleep 5; exit 0")
 		seen := time.Now()
 		hookWatcher(t, e.stateDir)
-		// Neither hook saw the mount: it came 3 s after start.
-		for _, l := range fgcmd.LogLines(filepath.Join(e.stateDir, "hook.log"), a.id) {
-			if strings.Contains(l, `"msg":"hook done"`) && !strings.Contains(l, `"connections":0`) {
-				t.Fatalf("a hook recorded a connection before the mount existed: %s", l)
-			}
-		}
+		// The hook could not see the mount (it came 3 s after start; the
+		// hook may see host FUSE mounts, which are not this one): the
+		// connection was first seen by the watcher, seconds after the record.
 		rec := waitRecorded(t, e.stateDir, a.id, a.conn, seen.Add(time.Second))
 		c := rec.Connections[slices.IndexFunc(rec.Connections, func(c record.RecordedConnection) bool { return uint32(c.Conn) == a.conn })]
 		if !c.Owned || c.FirstSeen.Sub(rec.Created) < 2*time.Second {
