@@ -143,7 +143,6 @@ func (m *Metrics) Observe(ev watch.Event) {
 }
 
 func (m *Metrics) rescued(rep *killer.Report) {
-	m.rescues.WithLabelValues(outcomeLabel(rep.Outcome)).Inc()
 	m.duration.Observe(rep.Total.Seconds())
 	for _, a := range rep.Aborted {
 		if a.Done { // not in a dry run, nor when the abort failed
@@ -153,6 +152,8 @@ func (m *Metrics) rescued(rep *killer.Report) {
 	for _, a := range rep.Refused {
 		m.refused.WithLabelValues(refusalLabel(a.Refusal)).Inc()
 	}
+	// Last: a scrape that sees the rescue sees what it aborted and refused.
+	m.rescues.WithLabelValues(outcomeLabel(rep.Outcome)).Inc()
 }
 
 // fsTypeLabel is fsType if it may be a label value, else Other.
