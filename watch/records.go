@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/fuseguard/fuseguard/fuseguard"
 )
@@ -97,13 +98,29 @@ func (w *Watcher) track(rec *fuseguard.Record, now time.Time) {
 		w.failed(rec.ID, err)
 		return
 	}
+	err = w.poll.add(t.pidfd, unix.EPOLLIN, pollRef{kind: pollInit, t: t})
+	if err == nil {
+		err = w.pollMounts(t)
+	}
+	if err != nil {
+		w.poll.del(t.pidfd)
+		t.close()
+		log.WithError(err).Error("cannot poll init's pidfd; retrying at the next rescan")
+		w.failed(rec.ID, err)
+		return
+	}
 	w.tracks[rec.ID] = t
+	w.byPID[rec.InitPID] = t
 	delete(w.refused, rec.ID)
-	w.dirty = true
 	w.state.changed()
 	log.WithFields(logrus.Fields{"connections": connIDs(rec.Connections), "mountinfo": t.mntFD >= 0}).Info("tracking container")
 	w.emit(Event{Kind: EventTracked, ID: rec.ID, PID: rec.InitPID, Conns: connIDs(rec.Connections)})
 	w.refresh(t, nil, now, "tracked")
+	if w.exits != nil {
+		// Its exit notification may have come before it was tracked.
+		var buf [statBuf]byte
+		w.checkExit(t, now, &buf, false)
+	}
 }
 
 // mergeFile folds a record read from disk into the tracked one and writes
@@ -173,11 +190,15 @@ func (w *Watcher) trackRefused(now time.Time) {
 // forget stops tracking t.
 func (w *Watcher) forget(t *tracked, reason string) {
 	log := w.log.WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID, "reason": reason})
+	w.poll.del(t.pidfd)
+	w.poll.del(t.mntFD)
 	t.close()
 	delete(w.tracks, t.rec.ID)
+	if w.byPID[t.rec.InitPID] == t {
+		delete(w.byPID, t.rec.InitPID)
+	}
 	delete(w.cooling, t)
 	t.cooling = false
-	w.dirty = true
 	w.state.changed()
 	if len(w.refused) > 0 || w.overflow > 0 {
 		w.roomFreed = true

@@ -31,9 +31,12 @@ func (w *Watcher) refresh(t *tracked, host *fuseguard.HostTable, now time.Time, 
 	gens, _ := w.o.Control.Generations()
 	mounts, buf, err := t.readMounts(w.mntBuf, w.o.MaxMountInfo)
 	if errors.Is(err, errRootMoved) {
+		w.poll.del(t.mntFD) // reopenMounts closes it
 		if err = t.reopenMounts(w.o.Proc); err == nil {
-			w.dirty = true // poll the new descriptor
 			mounts, buf, err = t.readMounts(buf, w.o.MaxMountInfo)
+		}
+		if perr := w.pollMounts(t); perr != nil && err == nil {
+			err = perr
 		}
 	}
 	w.mntBuf = buf
@@ -46,9 +49,9 @@ func (w *Watcher) refresh(t *tracked, host *fuseguard.HostTable, now time.Time, 
 		// keeps what was seen.
 		switch {
 		case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT):
+			w.poll.del(t.mntFD)
 			unix.Close(t.mntFD)
 			t.mntFD = -1
-			w.dirty = true
 			log.Debug("mount table gone; keeping the record as is")
 		case t.mntErr != err.Error():
 			// Logged once per cause: a table that stays too big is read
@@ -137,40 +140,61 @@ func (w *Watcher) capConnections(t *tracked, conns []fuseguard.Connection, log l
 	return kept
 }
 
-// cool leaves t's mount table out of poll until its next read slot, one
-// to two MountReadIntervals from now. Leaving it out is what bounds a
-// storm: the kernel reports POLLPRI on every poll after a change
+// cool defers t's next mount-table read to its next read slot, one to two
+// MountReadIntervals from now: changes made meanwhile are read then, in
+// one read. That is what bounds a storm of mount-table changes in a
+// container mounting and unmounting in a loop. Slots are aligned on
+// multiples of the interval, so that the tables of many churning
+// containers are read together: one wake-up of the loop per interval for
+// all of them.
+//
+// The descriptor stays in the poll set, edge-triggered (see pollMounts):
+// a change while cooling only marks it. It is never taken out and put
+// back: the kernel reports a change to the first poll after it
 // (mounts_poll compares the namespace's event count with the one the file
-// saw at its last poll), so a descriptor left in the set would wake the
-// loop at once, again and again, while a container mounts and unmounts in
-// a loop. Nothing is lost: the first poll after warm reports any change
-// made meanwhile. Slots are aligned on multiples of the interval, so that
-// the tables of many churning containers come back into poll together: one
-// wake-up of the loop per interval for all of them.
+// saw at its last poll, and updates it), and epoll polls a descriptor as
+// it adds it, so a change made while the descriptor was out would be seen
+// by that poll and lost.
 func (w *Watcher) cool(t *tracked, now time.Time) {
 	t.mntNext = now.Truncate(w.o.MountReadInterval).Add(2 * w.o.MountReadInterval)
+	t.mntChanged = false
 	if t.cooling {
 		return
 	}
 	t.cooling = true
 	w.cooling[t] = struct{}{}
-	if t.mntIdx >= 0 && t.mntIdx < len(w.pfds) && !w.dirty {
-		w.pfds[t.mntIdx].Fd = -1
-	}
 }
 
-// warm puts back into poll every mount table whose read slot has come.
+// mountsChanged handles a change of t's mount table: read now, or at the
+// slot while cooling.
+func (w *Watcher) mountsChanged(t *tracked, now time.Time) {
+	if t.cooling {
+		t.mntChanged = true
+		return
+	}
+	w.refresh(t, nil, now, "mount-table change")
+}
+
+// warm ends the cool-down of every mount table whose read slot has come,
+// reading those that changed meanwhile.
 func (w *Watcher) warm(now time.Time) {
+	var host *fuseguard.HostTable
 	for t := range w.cooling {
 		if now.Before(t.mntNext) {
 			continue
 		}
 		delete(w.cooling, t)
 		t.cooling = false
-		if t.mntIdx >= 0 && t.mntIdx < len(w.pfds) && !w.dirty && t.mntFD >= 0 {
-			w.pfds[t.mntIdx].Fd = int32(t.mntFD)
+		if t.mntChanged && w.tracks[t.rec.ID] == t && t.mntFD >= 0 {
+			host = w.refresh(t, host, now, "mount-table change")
 		}
 	}
+}
+
+// pollMounts puts t's mountinfo descriptor into the poll set,
+// edge-triggered: one report per change, as mounts_poll reports it once.
+func (w *Watcher) pollMounts(t *tracked) error {
+	return w.poll.add(t.mntFD, unix.EPOLLPRI|unix.EPOLLET, pollRef{kind: pollMounts, t: t})
 }
 
 // nextMountSlot is the earliest time a cooling mount table is polled again.

@@ -44,13 +44,13 @@ type tracked struct {
 	mntFD       int // /proc/PID/mountinfo, POLLPRI on mount-table changes; -1 when unreadable
 
 	// Coalescing of mount-table changes: after a read the descriptor is
-	// left out of poll until mntNext (mntIdx is its slot in the poll set,
-	// -1 when not polled).
-	mntIdx  int
+	// left out of poll until mntNext.
 	mntNext time.Time
 	cooling bool
-	mntErr  string // the last failed read of the mount table, "" once one works
-	dropped int    // connections of the last read left out of the record: MaxConnections
+	// mntChanged: the table changed while cooling; it is read at its slot.
+	mntChanged bool
+	mntErr     string // the last failed read of the mount table, "" once one works
+	dropped    int    // connections of the last read left out of the record: MaxConnections
 
 	exitingSince time.Time  // zero while init is not exiting
 	queued       bool       // detected, waiting for a rescue slot
@@ -73,7 +73,7 @@ func (t *tracked) close() {
 // second: from then on the descriptors name exactly that process, whatever
 // happens to its pid.
 func openTracked(p proc.FS, rec *fuseguard.Record) (*tracked, error) {
-	t := &tracked{rec: rec, pidfd: -1, statFD: -1, schedFD: -1, mntFD: -1, mntIdx: -1}
+	t := &tracked{rec: rec, pidfd: -1, statFD: -1, schedFD: -1, mntFD: -1}
 	pid := rec.InitPID
 	if pid <= 0 {
 		return nil, fmt.Errorf("record %s: init pid %d: %w", rec.ID, pid, errStale)
