@@ -330,3 +330,15 @@ func nlaAlign(n int) int   { return (n + unix.NLA_ALIGNTO - 1) &^ (unix.NLA_ALIG
 // sizeofGenlmsghdr is the size of struct genlmsghdr (cmd, version,
 // reserved).
 const sizeofGenlmsghdr = 4
+
+// ProbeExitEvents registers a taskstats listener and removes it at once:
+// nil when a watcher run with this process's privileges would have the
+// kernel's exit notifications, else why not (wrapping ErrNoExitEvents).
+func ProbeExitEvents() error {
+	e, err := openExitEvents()
+	if err != nil {
+		return err
+	}
+	e.close()
+	return nil
+}

@@ -11,7 +11,8 @@ import (
 )
 
 // rescan reads every record (tracking new ones, dropping removed ones) and
-// rereads every tracked mount table: the safety net for missed events.
+// rereads the mount tables that need it (rereadOnRescan): the safety net
+// for missed events.
 func (w *Watcher) rescan(now time.Time) {
 	recs, err := w.store.List()
 	if err != nil {
@@ -38,8 +39,32 @@ func (w *Watcher) rescan(now time.Time) {
 	}
 	var host *fuseguard.HostTable
 	for _, t := range w.tracks {
-		host = w.refresh(t, host, now, "rescan")
+		if rereadOnRescan(t) {
+			host = w.refresh(t, host, now, "rescan")
+		}
 	}
+}
+
+// rereadOnRescan reports whether the rescan must reread t's mount table:
+// its last read failed, or it recorded connections whose ownership could
+// not be told then. Any other table is read on its own changes, none of
+// which can be missed: every change wakes the namespace's poll queue
+// (touch_mnt_namespace), and the descriptor stays in the epoll set from
+// tracking to forgetting (see cool). Rereading a thousand tables on every
+// rescan was most of the watcher's idle CPU.
+func rereadOnRescan(t *tracked) bool {
+	if t.mntFD < 0 {
+		return false
+	}
+	if t.mntErr != "" {
+		return true
+	}
+	for _, c := range t.rec.Connections {
+		if c.OwnershipUnknown != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // fileChanged handles an inotify event on a record.
