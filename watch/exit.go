@@ -40,7 +40,16 @@ func (w *Watcher) checkExits(now time.Time, all bool) {
 
 // readExits reads the pending exit notifications and checks each tracked
 // init that began to exit; on lost notifications (ENOBUFS) it checks every
-// init. The socket is then left out of poll for exitDrainInterval, so that
+// init.
+//
+// A notification names a thread; only the one of init's leader (pid ==
+// tgid) is looked at, and it is enough: the stuck exit is init's leader
+// with PF_EXITING, a flag of that thread alone, set by its own do_exit
+// (exit_signals) right before its notification. However a multi-threaded
+// init ends (all threads killed, the leader exiting first while another
+// thread is the one left blocked in the last file's flush, or the last
+// thread in zap_pid_ns_processes), the leader's notification comes as its
+// flag is set; the other threads' ones add nothing. The socket is then left out of poll for exitDrainInterval, so that
 // a host with many exits wakes the loop at most that often.
 func (w *Watcher) readExits(now time.Time) {
 	var buf [statBuf]byte

@@ -55,6 +55,12 @@ type Watcher struct {
 // minPoll is the shortest poll timeout of the loop.
 const minPoll = 5 * time.Millisecond
 
+// minWakeGap is the shortest time between two wake-ups of the loop: a
+// container changing its mount table in a tight loop, whose descriptor
+// stays in the poll set while it cools (see cool), wakes the loop at most
+// this often, whatever its rate; every event then waits at most this long.
+const minWakeGap = 5 * time.Millisecond
+
 // mntBufKeep is the mountinfo buffer kept between reads; a larger one,
 // grown for a large table, is dropped after the read.
 const mntBufKeep = 64 << 10
@@ -222,9 +228,13 @@ func (w *Watcher) loop(ctx, rescueCtx context.Context) error {
 	now := time.Now()
 	nextCheck := now.Add(checkInterval)
 	nextRescan := now.Add(w.o.RescanInterval)
+	var woke time.Time
 	for {
 		if ctx.Err() != nil {
 			return nil
+		}
+		if gap := minWakeGap - time.Since(woke); gap > 0 {
+			time.Sleep(gap)
 		}
 		w.state.maybeWrite(w, time.Now())
 		due := earliest(nextCheck, nextRescan, w.nextDeadline(), w.nextMountSlot(), w.nextRescueDeadline(), w.state.due(), w.nextExitsSlot())
@@ -236,6 +246,7 @@ func (w *Watcher) loop(ctx, rescueCtx context.Context) error {
 			return err
 		}
 		now = time.Now()
+		woke = now
 		w.dispatch(ready, now)
 		w.takeResults(now)
 		w.warm(now)
