@@ -70,8 +70,9 @@ type Options struct {
 	// SafetyCheckInterval is how often every tracked init's PF_EXITING is
 	// read while exit events are used: the safety net for an event lost.
 	SafetyCheckInterval time.Duration
-	// RescanInterval is the safety rescan of the state directory and of
-	// every tracked mount table, in case an event was missed.
+	// RescanInterval is the safety rescan of the state directory, in case
+	// an event was missed, and of the mount tables whose last read failed
+	// or left a connection's ownership unknown.
 	RescanInterval time.Duration
 	// RetryInterval separates the first two rescues of a container still
 	// stuck; it doubles after each failed rescue, up to MaxRetryInterval.
