@@ -39,8 +39,9 @@ func (w *Watcher) checkExits(now time.Time, all bool) {
 }
 
 // readExits reads the pending exit notifications and checks each tracked
-// init that began to exit; on lost notifications (ENOBUFS) it checks every
-// init.
+// init that began to exit; on lost notifications (ENOBUFS) it has every
+// init checked, at once or, after another such check less than
+// CheckInterval ago, then.
 //
 // A notification names a thread; only the one of init's leader (pid ==
 // tgid) is looked at, and it is enough: the stuck exit is init's leader
@@ -75,10 +76,28 @@ func (w *Watcher) readExits(now time.Time) {
 		} else {
 			log.Debug("exit notifications lost: checking every init")
 		}
-		w.checkExits(now, true)
+		if w.lostCheckDue.IsZero() {
+			w.lostCheckDue = later(now, w.lostCheckNext)
+		}
 	}
 	w.poll.del(w.exits.fd)
 	w.exitsNext = now.Add(exitDrainInterval)
+}
+
+// nextLostCheck is when every init is checked for lost notifications; far
+// off when none is due.
+func (w *Watcher) nextLostCheck() time.Time {
+	if w.lostCheckDue.IsZero() {
+		return time.Now().Add(time.Hour)
+	}
+	return w.lostCheckDue
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // nextExitsSlot is when the exit socket is polled again; far off while it

@@ -181,3 +181,49 @@ func TestExitEventsW3(t *testing.T) {
 		t.Errorf("aborted %v, want [%d]", got, c.Conn)
 	}
 }
+
+// TestExitEventsOverrunChecksEveryInit: with the socket's buffer shrunk to
+// a message or two, a burst of exits loses notifications (ENOBUFS); the
+// watcher counts the loss in its state and checks every init, so a W3
+// killed right behind the burst, whose own notification may be among the
+// lost, is still detected within grace + 1 s. No init is read on a timer
+// meanwhile (the safety check is an hour away).
+func TestExitEventsOverrunChecksEveryInit(t *testing.T) {
+	requireExitEvents(t)
+	truePath := testenv.RequireBinary(t, "true")
+	dir := testenv.StateDir(t)
+	r := startWatcherThen(t, dir, Options{SafetyCheckInterval: time.Hour}, func(w *Watcher) {
+		if w.exits == nil {
+			t.Fatalf("watcher polls: %s", w.exitErr)
+		}
+		// The kernel doubles the value and keeps a floor of about 2 KiB.
+		if err := unix.SetsockoptInt(w.exits.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1); err != nil {
+			t.Fatal(err)
+		}
+	})
+	c := fixture.W3(t, true)
+	rec := saveRecord(t, dir, "w3-overrun", c.InitPID)
+	r.ev.wait(t, EventTracked, rec.ID, 5*time.Second)
+	for i := 0; i < 64; i++ {
+		if err := exec.Command(truePath).Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	killed := time.Now()
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	ev := r.ev.wait(t, EventDetected, rec.ID, DefaultGrace+5*time.Second)
+	took := ev.Time.Sub(killed)
+	t.Logf("stuck exit detected %s after the kill (grace %s)", took.Round(time.Millisecond), DefaultGrace)
+	if bound := DefaultGrace + time.Second; took > bound {
+		t.Errorf("detected %s after the kill, want within grace + 1s = %s", took, bound)
+	}
+	st := waitStatus(t, dir, 2*time.Second, func(s Status) bool { return s.Watcher != nil && s.Watcher.ExitEventOverruns > 0 })
+	t.Logf("notifications lost %d times", st.Watcher.ExitEventOverruns)
+	select {
+	case <-c.Exited():
+	case <-time.After(rescueBound):
+		t.Fatalf("init not reaped within %s; events %v", rescueBound, r.ev.all())
+	}
+}

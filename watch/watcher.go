@@ -47,6 +47,11 @@ type Watcher struct {
 	exitErr      string
 	exitOverruns int       // ENOBUFS: notifications lost, every init checked
 	exitsNext    time.Time // the exit socket is left out of poll until then
+	// After lost notifications every init is checked, at most once per
+	// CheckInterval: a container exiting tasks in a flood costs at most
+	// what polling would.
+	lostCheckDue  time.Time // zero when none is due
+	lostCheckNext time.Time // the earliest time of the next one
 
 	mu      sync.Mutex     // guards results and wake
 	results []rescueResult // posted by rescues, taken by the loop
@@ -237,7 +242,7 @@ func (w *Watcher) loop(ctx, rescueCtx context.Context) error {
 			time.Sleep(gap)
 		}
 		w.state.maybeWrite(w, time.Now())
-		due := earliest(nextCheck, nextRescan, w.nextDeadline(), w.nextMountSlot(), w.nextRescueDeadline(), w.state.due(), w.nextExitsSlot())
+		due := earliest(nextCheck, nextRescan, w.nextDeadline(), w.nextMountSlot(), w.nextRescueDeadline(), w.state.due(), w.nextExitsSlot(), w.nextLostCheck())
 		// The floor keeps a deadline that cannot be acted on (an unreadable
 		// stat) from spinning the loop.
 		timeout := max(time.Until(due), minPoll)
@@ -258,11 +263,15 @@ func (w *Watcher) loop(ctx, rescueCtx context.Context) error {
 		if w.roomFreed {
 			w.trackRefused(now)
 		}
-		if all := !now.Before(nextCheck); all || !now.Before(w.nextDeadline()) {
+		lost := !w.lostCheckDue.IsZero() && !now.Before(w.lostCheckDue)
+		if lost {
+			w.lostCheckDue, w.lostCheckNext = time.Time{}, now.Add(w.o.CheckInterval)
+		}
+		if all := lost || !now.Before(nextCheck); all || !now.Before(w.nextDeadline()) {
 			// Polling checks every init at a deadline too: one may have
 			// begun to exit since the last check.
 			w.checkExits(now, all || w.exits == nil)
-			if all {
+			if all && !lost {
 				nextCheck = now.Add(checkInterval)
 			}
 		}
