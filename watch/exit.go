@@ -58,8 +58,9 @@ func (w *Watcher) readExits(now time.Time) {
 		if t := w.byPID[pid]; t != nil && t.exitingSince.IsZero() {
 			// The notification comes after PF_EXITING is set: read it
 			// through the held descriptor all the same, which proves it is
-			// the tracked process (a pid may be reused).
-			w.checkExit(t, now, &buf, false)
+			// the tracked process (a pid may be reused). The exit began
+			// after the loop woke (now): the grace counts from this read.
+			w.checkExit(t, time.Now(), &buf, false)
 		}
 	})
 	if err != nil {
