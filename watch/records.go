@@ -37,10 +37,10 @@ func (w *Watcher) rescan(now time.Time) {
 			w.forget(t, "record removed")
 		}
 	}
-	var host *fuseguard.HostTable
+	var b readBatch
 	for _, t := range w.tracks {
 		if rereadOnRescan(t) {
-			host = w.refresh(t, host, now, "rescan")
+			w.refresh(t, &b, now, "rescan")
 		}
 	}
 }

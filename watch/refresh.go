@@ -13,22 +13,38 @@ import (
 	"github.com/fuseguard/fuseguard/fuseguard"
 )
 
+// readBatch is what the mount-table reads of one round of the loop share:
+// the host's table, read at most once, and fusectl's generations, taken
+// once before the first read and so before every read of the round (all
+// Control.Stamp needs to prove an instance held its id for the whole
+// read).
+type readBatch struct {
+	host     *fuseguard.HostTable
+	gens     map[fuseguard.ConnID]fuseguard.Generation
+	haveGens bool
+}
+
 // refresh rereads t's mount table and records the FUSE connections not yet
-// in its record. host is the host's table when the caller already read it
-// (nil: read it if needed); the table used is returned for the next call.
-// An unreadable host table records the connections with unknown ownership
-// (never owned) and is read again on the next call.
+// in its record. b is shared by the reads of one round (nil: this read
+// alone). An unreadable host table records the connections with unknown
+// ownership (never owned) and is read again on the next call.
 //
 // Every read starts a cool-down for t (see cool).
-func (w *Watcher) refresh(t *tracked, host *fuseguard.HostTable, now time.Time, why string) *fuseguard.HostTable {
+func (w *Watcher) refresh(t *tracked, b *readBatch, now time.Time, why string) {
 	if t.mntFD < 0 {
-		return host
+		return
+	}
+	if b == nil {
+		b = &readBatch{}
 	}
 	w.cool(t, now)
 	w.emit(Event{Kind: EventMountRead, ID: t.rec.ID, PID: t.rec.InitPID})
 	// Generations before and after the read prove which instance each
 	// mount is (ids are reused): see fuseguard.Control.Stamp.
-	gens, _ := w.o.Control.Generations()
+	if !b.haveGens {
+		b.gens, _ = w.o.Control.Generations()
+		b.haveGens = true
+	}
 	mounts, buf, err := t.readMounts(w.mntBuf, w.o.MaxMountInfo)
 	if errors.Is(err, errRootMoved) {
 		w.poll.del(t.mntFD) // reopenMounts closes it
@@ -63,7 +79,7 @@ func (w *Watcher) refresh(t *tracked, host *fuseguard.HostTable, now time.Time, 
 			t.mntErr = err.Error()
 			w.state.changed()
 		}
-		return host
+		return
 	}
 	if t.mntErr != "" {
 		log.Info("mount table readable again")
@@ -71,30 +87,30 @@ func (w *Watcher) refresh(t *tracked, host *fuseguard.HostTable, now time.Time, 
 		w.state.changed()
 	}
 	if len(mounts) == 0 {
-		return host // nothing FUSE: no need to classify
+		return // nothing FUSE: no need to classify
 	}
 	_, span := w.o.Tracer.Start(context.Background(), "fuseguard.record.refresh")
 	defer span.End()
 	span.SetAttributes(attribute.String("container.id", t.rec.ID), attribute.Int("process.pid", t.rec.InitPID),
 		attribute.String("fuseguard.refresh_reason", why), attribute.Int("fuseguard.fuse_mounts", len(mounts)))
-	if host == nil {
+	if b.host == nil {
 		table := fuseguard.ReadHostTable(w.o.Proc)
-		host = &table
+		b.host = &table
 	}
-	conns := w.capConnections(t, w.o.Control.Stamp(gens, host.Classify(mounts)), log)
-	next := host
+	host := b.host
+	conns := w.capConnections(t, w.o.Control.Stamp(b.gens, host.Classify(mounts)), log)
 	if host.Err != nil {
 		log.WithError(host.Err).Warn("cannot read host mount table: ownership unknown, nothing recorded now is owned")
 		w.failed(t.rec.ID, host.Err)
 		span.RecordError(host.Err)
 		span.SetStatus(codes.Error, host.Err.Error())
-		next = nil // read it again next time
+		b.host = nil // read it again next time
 	}
 	before := len(t.rec.Connections)
 	added := t.rec.Merge(conns, now)
 	span.SetAttributes(attribute.Int("fuseguard.added", added))
 	if added == 0 {
-		return next
+		return
 	}
 	newIDs := connIDs(t.rec.Connections[before:])
 	w.save(t)
@@ -103,7 +119,6 @@ func (w *Watcher) refresh(t *tracked, host *fuseguard.HostTable, now time.Time, 
 			"owned": c.Owned, "reason": why}).Info("recorded FUSE connection")
 	}
 	w.emit(Event{Kind: EventRefreshed, ID: t.rec.ID, PID: t.rec.InitPID, Conns: newIDs})
-	return next
 }
 
 // capConnections keeps of conns what fits in t's record under
@@ -167,18 +182,18 @@ func (w *Watcher) cool(t *tracked, now time.Time) {
 
 // mountsChanged handles a change of t's mount table: read now, or at the
 // slot while cooling.
-func (w *Watcher) mountsChanged(t *tracked, now time.Time) {
+func (w *Watcher) mountsChanged(t *tracked, b *readBatch, now time.Time) {
 	if t.cooling {
 		t.mntChanged = true
 		return
 	}
-	w.refresh(t, nil, now, "mount-table change")
+	w.refresh(t, b, now, "mount-table change")
 }
 
 // warm ends the cool-down of every mount table whose read slot has come,
 // reading those that changed meanwhile.
 func (w *Watcher) warm(now time.Time) {
-	var host *fuseguard.HostTable
+	var b readBatch
 	for t := range w.cooling {
 		if now.Before(t.mntNext) {
 			continue
@@ -186,7 +201,7 @@ func (w *Watcher) warm(now time.Time) {
 		delete(w.cooling, t)
 		t.cooling = false
 		if t.mntChanged && w.tracks[t.rec.ID] == t && t.mntFD >= 0 {
-			host = w.refresh(t, host, now, "mount-table change")
+			w.refresh(t, &b, now, "mount-table change")
 		}
 	}
 }

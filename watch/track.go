@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -181,6 +182,9 @@ func (t *tracked) stat() (proc.Stat, error) {
 	return proc.ParseStat(raw)
 }
 
+// fuseTypeMark precedes the fs type of every FUSE mount in mountinfo.
+const fuseTypeMark = " - fuse"
+
 // readMounts reads the held mountinfo descriptor from the start, at most
 // limit bytes (errMountTableTooBig past them).
 //
@@ -219,6 +223,13 @@ func (t *tracked) readMounts(buf []byte, limit int) ([]fuseguard.Mount, []byte, 
 	}
 	if len(buf) == 0 {
 		return nil, buf, fmt.Errorf("mountinfo of %d: %w", t.rec.InitPID, errRootMoved)
+	}
+	// A table without a FUSE mount is not parsed: every FUSE fs type
+	// (fuseguard.IsFUSE) starts with "fuse" right after the " - " that
+	// ends a line's optional fields, and no other field holds " - " (the
+	// kernel escapes spaces in paths and in the fs type).
+	if !bytes.Contains(buf, []byte(fuseTypeMark)) {
+		return nil, buf, nil
 	}
 	infos, err := proc.ParseMountInfo(buf)
 	if err != nil {

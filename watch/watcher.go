@@ -314,6 +314,7 @@ func (w *Watcher) nextDeadline() time.Time {
 // last: a mount-table change and the exit may come in the same round.
 func (w *Watcher) dispatch(ready []pollRef, now time.Time) {
 	var exited []*tracked
+	var b readBatch
 	for _, r := range ready {
 		switch r.kind {
 		case pollWake:
@@ -325,7 +326,7 @@ func (w *Watcher) dispatch(ready []pollRef, now time.Time) {
 			w.readExits(now)
 		case pollMounts:
 			if w.tracks[r.t.rec.ID] == r.t && r.t.mntFD >= 0 {
-				w.mountsChanged(r.t, now)
+				w.mountsChanged(r.t, &b, now)
 			}
 		case pollInit:
 			exited = append(exited, r.t)
