@@ -30,10 +30,13 @@ import (
 // theirs comes.
 func (w *Watcher) checkExits(now time.Time, all bool) {
 	var buf [statBuf]byte
-	for _, t := range w.tracks {
-		if !all && t.exitingSince.IsZero() {
-			continue
+	if !all {
+		for t := range w.exiting {
+			w.checkExit(t, now, &buf, true)
 		}
+		return
+	}
+	for _, t := range w.tracks {
 		w.checkExit(t, now, &buf, true)
 	}
 }
@@ -157,10 +160,12 @@ func (w *Watcher) checkExit(t *tracked, now time.Time, buf *[statBuf]byte, skipI
 	}
 	if !exiting {
 		t.exitingSince = time.Time{}
+		delete(w.exiting, t)
 		return
 	}
 	if t.exitingSince.IsZero() {
 		t.exitingSince = now
+		w.exiting[t] = struct{}{}
 		w.log.WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID, "state": string([]byte{state})}).Debug("init is exiting")
 		w.emit(Event{Kind: EventExiting, ID: t.rec.ID, PID: t.rec.InitPID})
 	}

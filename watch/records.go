@@ -223,6 +223,7 @@ func (w *Watcher) forget(t *tracked, reason string) {
 		delete(w.byPID, t.rec.InitPID)
 	}
 	delete(w.cooling, t)
+	delete(w.exiting, t)
 	t.cooling = false
 	w.state.changed()
 	if len(w.refused) > 0 || w.overflow > 0 {

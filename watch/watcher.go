@@ -25,7 +25,8 @@ type Watcher struct {
 	wake  int // eventfd: shutdown and rescue results
 
 	tracks  map[string]*tracked
-	byPID   map[int]*tracked // tracks by init pid, for the exit notifications
+	exiting map[*tracked]struct{} // tracks whose init is exiting: the loop's deadlines are theirs
+	byPID   map[int]*tracked      // tracks by init pid, for the exit notifications
 	poll    *pollSet
 	mntBuf  []byte // reused by every mountinfo read
 	inoBuf  []byte
@@ -75,7 +76,7 @@ const mntBufKeep = 64 << 10
 // often, each wake-up reading all that came meanwhile. An exit is seen at
 // most this late, well within the second the detection may take past the
 // grace.
-const exitDrainInterval = 100 * time.Millisecond
+const exitDrainInterval = 250 * time.Millisecond
 
 // New takes the lock in the state directory (ErrLocked if another watcher
 // holds it) and starts watching the directory. Records are read by Run.
@@ -99,6 +100,7 @@ func New(opts Options) (*Watcher, error) {
 		wake:    -1,
 		tracks:  map[string]*tracked{},
 		byPID:   map[int]*tracked{},
+		exiting: map[*tracked]struct{}{},
 		cooling: map[*tracked]struct{}{},
 		running: map[*rescueRun]struct{}{},
 		refused: map[string]struct{}{},
@@ -295,8 +297,8 @@ func earliest(ts ...time.Time) time.Time {
 // that detection does not wait for the next regular check.
 func (w *Watcher) nextDeadline() time.Time {
 	d := time.Now().Add(time.Hour)
-	for _, t := range w.tracks {
-		if t.exitingSince.IsZero() || t.rescue != nil || t.queued {
+	for t := range w.exiting {
+		if t.rescue != nil || t.queued {
 			continue
 		}
 		due := t.exitingSince.Add(w.o.Grace)
