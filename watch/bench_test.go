@@ -349,7 +349,7 @@ type churnFigures struct {
 // watcher with extra flags and measures it over secs seconds.
 func measureChurn(b *testing.B, bin, sh string, n, secs int, churn bool, extra ...string) churnFigures {
 	b.Helper()
-	dir := b.TempDir()
+	dir := testenv.StateDir(b)
 	startIdle(b, dir, n)
 	scratch := b.TempDir()
 	script := `while :; do busybox sleep 1000; done`
