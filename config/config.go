@@ -93,11 +93,17 @@ type Timeouts struct {
 
 // Watch tunes the node watcher (watch.Options).
 type Watch struct {
-	Grace            Duration `toml:"grace" json:"grace"`
-	CheckInterval    Duration `toml:"check_interval" json:"check_interval"`
-	RescanInterval   Duration `toml:"rescan_interval" json:"rescan_interval"`
-	RetryInterval    Duration `toml:"retry_interval" json:"retry_interval"`
-	MaxRetryInterval Duration `toml:"max_retry_interval" json:"max_retry_interval"`
+	Grace          Duration `toml:"grace" json:"grace"`
+	CheckInterval  Duration `toml:"check_interval" json:"check_interval"`
+	RescanInterval Duration `toml:"rescan_interval" json:"rescan_interval"`
+	// ExitEvents is "auto" (the kernel's taskstats exit notifications when
+	// available, else polling every CheckInterval) or "off" (polling).
+	ExitEvents string `toml:"exit_events" json:"exit_events"`
+	// SafetyCheckInterval: with exit notifications, how often every init
+	// is checked all the same.
+	SafetyCheckInterval Duration `toml:"safety_check_interval" json:"safety_check_interval"`
+	RetryInterval       Duration `toml:"retry_interval" json:"retry_interval"`
+	MaxRetryInterval    Duration `toml:"max_retry_interval" json:"max_retry_interval"`
 	// RescueTimeout 0 means the killer's bound (watch.RescueBound).
 	RescueTimeout     Duration `toml:"rescue_timeout" json:"rescue_timeout"`
 	MaxRescues        int      `toml:"max_rescues" json:"max_rescues"`
@@ -132,14 +138,16 @@ func Defaults() Config {
 			Docker:   Duration(DefaultDockerTimeout),
 		},
 		Watch: Watch{
-			Grace:             Duration(watch.DefaultGrace),
-			CheckInterval:     Duration(watch.DefaultCheckInterval),
-			RescanInterval:    Duration(watch.DefaultRescanInterval),
-			RetryInterval:     Duration(watch.DefaultRetryInterval),
-			MaxRetryInterval:  Duration(watch.DefaultMaxRetryInterval),
-			MaxRescues:        watch.DefaultMaxRescues,
-			MountReadInterval: Duration(watch.DefaultMountReadInterval),
-			MaxTracked:        watch.DefaultMaxTracked,
+			Grace:               Duration(watch.DefaultGrace),
+			CheckInterval:       Duration(watch.DefaultCheckInterval),
+			RescanInterval:      Duration(watch.DefaultRescanInterval),
+			ExitEvents:          watch.ExitEventsAuto,
+			SafetyCheckInterval: Duration(watch.DefaultSafetyCheckInterval),
+			RetryInterval:       Duration(watch.DefaultRetryInterval),
+			MaxRetryInterval:    Duration(watch.DefaultMaxRetryInterval),
+			MaxRescues:          watch.DefaultMaxRescues,
+			MountReadInterval:   Duration(watch.DefaultMountReadInterval),
+			MaxTracked:          watch.DefaultMaxTracked,
 		},
 		Log: Log{Format: "text", Level: "info"},
 	}
@@ -195,6 +203,7 @@ func (c Config) Validate() error {
 		{"watch.grace", c.Watch.Grace},
 		{"watch.check_interval", c.Watch.CheckInterval},
 		{"watch.rescan_interval", c.Watch.RescanInterval},
+		{"watch.safety_check_interval", c.Watch.SafetyCheckInterval},
 		{"watch.retry_interval", c.Watch.RetryInterval},
 		{"watch.max_retry_interval", c.Watch.MaxRetryInterval},
 		{"watch.mount_read_interval", c.Watch.MountReadInterval},
@@ -202,6 +211,9 @@ func (c Config) Validate() error {
 		if p.d <= 0 {
 			return invalid(p.key, "%s: want a positive duration such as \"2s\"", p.d.Std())
 		}
+	}
+	if c.Watch.ExitEvents != watch.ExitEventsAuto && c.Watch.ExitEvents != watch.ExitEventsOff {
+		return invalid("watch.exit_events", "%q: want %q or %q", c.Watch.ExitEvents, watch.ExitEventsAuto, watch.ExitEventsOff)
 	}
 	if c.Watch.RescueTimeout < 0 {
 		return invalid("watch.rescue_timeout", "%s: want a positive duration, or 0 for the killer's bound", c.Watch.RescueTimeout.Std())
@@ -277,17 +289,19 @@ func (c Config) KillerPolicy() killer.Policy {
 // and the like.
 func (c Config) WatchOptions() watch.Options {
 	return watch.Options{
-		StateDir:          c.StateDir,
-		Grace:             c.Watch.Grace.Std(),
-		CheckInterval:     c.Watch.CheckInterval.Std(),
-		RescanInterval:    c.Watch.RescanInterval.Std(),
-		RetryInterval:     c.Watch.RetryInterval.Std(),
-		MaxRetryInterval:  c.Watch.MaxRetryInterval.Std(),
-		RecoverTimeout:    c.Timeouts.Recover.Std(),
-		RescueTimeout:     c.Watch.RescueTimeout.Std(),
-		MaxRescues:        c.Watch.MaxRescues,
-		MountReadInterval: c.Watch.MountReadInterval.Std(),
-		MaxTracked:        c.Watch.MaxTracked,
-		Policy:            c.KillerPolicy(),
+		StateDir:            c.StateDir,
+		Grace:               c.Watch.Grace.Std(),
+		CheckInterval:       c.Watch.CheckInterval.Std(),
+		RescanInterval:      c.Watch.RescanInterval.Std(),
+		ExitEvents:          c.Watch.ExitEvents,
+		SafetyCheckInterval: c.Watch.SafetyCheckInterval.Std(),
+		RetryInterval:       c.Watch.RetryInterval.Std(),
+		MaxRetryInterval:    c.Watch.MaxRetryInterval.Std(),
+		RecoverTimeout:      c.Timeouts.Recover.Std(),
+		RescueTimeout:       c.Watch.RescueTimeout.Std(),
+		MaxRescues:          c.Watch.MaxRescues,
+		MountReadInterval:   c.Watch.MountReadInterval.Std(),
+		MaxTracked:          c.Watch.MaxTracked,
+		Policy:              c.KillerPolicy(),
 	}
 }

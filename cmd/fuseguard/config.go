@@ -93,8 +93,10 @@ func bindTimeouts(fs *flag.FlagSet, c *config.Config) {
 func bindWatch(fs *flag.FlagSet, c *config.Config) {
 	w := &c.Watch
 	fs.Var((*durationFlag)(&w.Grace), "grace", "how long init may be exiting before the exit counts as stuck (watch.grace)")
-	fs.Var((*durationFlag)(&w.CheckInterval), "check-interval", "how often each init's PF_EXITING flag is read (watch.check_interval)")
-	fs.Var((*durationFlag)(&w.RescanInterval), "rescan-interval", "safety rescan of the records and mount tables (watch.rescan_interval)")
+	fs.Var((*durationFlag)(&w.CheckInterval), "check-interval", "without exit notifications, how often each init's PF_EXITING flag is read (watch.check_interval)")
+	fs.StringVar(&w.ExitEvents, "exit-events", w.ExitEvents, "auto: learn from the kernel's taskstats notifications which init begins to exit, else poll every check-interval; off: poll (watch.exit_events)")
+	fs.Var((*durationFlag)(&w.SafetyCheckInterval), "safety-check-interval", "with exit notifications, how often every init is checked all the same (watch.safety_check_interval)")
+	fs.Var((*durationFlag)(&w.RescanInterval), "rescan-interval", "safety rescan of the records, and of mount tables whose last read failed (watch.rescan_interval)")
 	fs.Var((*durationFlag)(&w.RetryInterval), "retry-interval", "wait before rescuing a container still stuck again; doubles after each failed rescue (watch.retry_interval)")
 	fs.Var((*durationFlag)(&w.MaxRetryInterval), "max-retry-interval", "cap of the doubling wait between rescues (watch.max_retry_interval)")
 	fs.Var((*durationFlag)(&w.RescueTimeout), "rescue-timeout", "deadline of one rescue; 0: 2 × recover-timeout + 2s (watch.rescue_timeout)")

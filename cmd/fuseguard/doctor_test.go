@@ -13,6 +13,7 @@ import (
 
 	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/internal/doctor"
+	"github.com/fuseguard/fuseguard/internal/watch"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fgwatch"
 	"github.com/fuseguard/fuseguard/test/testenv"
@@ -169,6 +170,11 @@ func TestDoctorOnThisMachine(t *testing.T) {
 	wants["runtime registered"] = doctorWant{doctor.OK, "docker, containerd, hooks.d"}
 	wants["watcher"] = doctorWant{doctor.OK, fmt.Sprintf("pid %d", pid)}
 	wants["state dir"] = doctorWant{doctor.OK, "mode 0700"}
+	if err := watch.ProbeExitEvents(); err != nil {
+		wants["exit notifications"] = doctorWant{doctor.Warn, "polls every init"}
+	} else {
+		wants["exit notifications"] = doctorWant{doctor.OK, "taskstats exit notifications work"}
+	}
 	for name, w := range wants {
 		c, ok := checks[name]
 		if !ok {

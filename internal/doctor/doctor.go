@@ -114,6 +114,7 @@ func Run(ctx context.Context, o Options) Report {
 		hooks,
 		checkRegistered(dockerFound, containerdFound, hooksFound),
 		CheckWatcher(o.StateDir),
+		CheckExitEvents(),
 		CheckStateDir(o.StateDir),
 		CheckKernelTimeouts(o.FuseSysctlDir),
 	}

@@ -49,6 +49,7 @@ type Metrics struct {
 	refused  *prometheus.CounterVec
 	duration prometheus.Histogram
 	errors   prometheus.Counter
+	exitNote prometheus.Gauge
 
 	mu      sync.Mutex
 	fsTypes map[string]struct{} // fs_type values given out, at most maxFSTypes
@@ -88,6 +89,10 @@ func New() *Metrics {
 			Namespace: Namespace, Name: "watcher_errors_total",
 			Help: "Failures the watcher went on without (records unreadable or not saved, mount tables or the state directory not read); see its log.",
 		}),
+		exitNote: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "watcher_exit_notifications",
+			Help: "1 while the watcher learns from the kernel's taskstats notifications which init begins to exit; 0 while it polls every init (see its log for why).",
+		}),
 		fsTypes: map[string]struct{}{},
 	}
 	blocked := func(abandoned bool) func() float64 {
@@ -99,7 +104,7 @@ func New() *Metrics {
 			return float64(inFlight)
 		}
 	}
-	m.reg.MustRegister(m.tracked, m.detected, m.rescues, m.aborted, m.refused, m.duration, m.errors,
+	m.reg.MustRegister(m.tracked, m.detected, m.rescues, m.aborted, m.refused, m.duration, m.errors, m.exitNote,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "proc_reads_in_flight",
 			Help: "Reads of /proc that can block (stack, syscall, stat, …) still in the kernel, abandoned ones included.",
@@ -135,6 +140,12 @@ func (m *Metrics) Observe(ev watch.Event) {
 		m.detected.Inc()
 	case watch.EventError:
 		m.errors.Inc()
+	case watch.EventExitSource:
+		if ev.Err == nil {
+			m.exitNote.Set(1)
+		} else {
+			m.exitNote.Set(0)
+		}
 	case watch.EventRescued:
 		if ev.Report != nil {
 			m.rescued(ev.Report)

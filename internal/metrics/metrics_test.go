@@ -89,6 +89,22 @@ fuseguard_watcher_errors_total 2
 `,
 		names: []string{"fuseguard_stuck_exits_detected_total", "fuseguard_watcher_errors_total"},
 	}, {
+		name:   "exit notifications, then polling",
+		events: []watch.Event{{Kind: watch.EventExitSource}, {Kind: watch.EventExitSource, Err: watch.ErrNoExitEvents}},
+		want: `# HELP fuseguard_watcher_exit_notifications 1 while the watcher learns from the kernel's taskstats notifications which init begins to exit; 0 while it polls every init (see its log for why).
+# TYPE fuseguard_watcher_exit_notifications gauge
+fuseguard_watcher_exit_notifications 0
+`,
+		names: []string{"fuseguard_watcher_exit_notifications"},
+	}, {
+		name:   "exit notifications",
+		events: []watch.Event{{Kind: watch.EventExitSource}},
+		want: `# HELP fuseguard_watcher_exit_notifications 1 while the watcher learns from the kernel's taskstats notifications which init begins to exit; 0 while it polls every init (see its log for why).
+# TYPE fuseguard_watcher_exit_notifications gauge
+fuseguard_watcher_exit_notifications 1
+`,
+		names: []string{"fuseguard_watcher_exit_notifications"},
+	}, {
 		name: "outcomes, unknown ones as other",
 		events: []watch.Event{
 			rescued(killer.OutcomeRecovered), rescued(killer.OutcomeRecovered), rescued(killer.OutcomeStillStuck),

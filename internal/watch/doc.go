@@ -5,17 +5,27 @@
 // process exited on its own, or was OOM-killed, while a task of the
 // container waits on FUSE).
 //
-// One event loop polls every file descriptor the watcher holds: the state
-// directory's inotify descriptor, a pidfd per tracked init (readable once
-// init has exited: the record is forgotten), /proc/PID/mountinfo per
-// tracked init (POLLPRI on every mount-table change: the record is
-// refreshed), and an eventfd that wakes the loop for shutdown and for
-// rescue results. Nothing is re-read on a timer except a cheap check of
-// each init's PF_EXITING flag (pread of a held /proc/PID/stat descriptor,
-// every CheckInterval) and a slow safety rescan. A mount table is read at
-// most once per MountReadInterval: after a read its descriptor is left out
-// of poll until the next slot, so a container mounting in a loop cannot
-// keep the loop busy.
+// One event loop waits (epoll) on every file descriptor the watcher
+// holds: the state directory's inotify descriptor, a pidfd per tracked init
+// (readable once init has exited: the record is forgotten),
+// /proc/PID/mountinfo per tracked init (POLLPRI on every mount-table
+// change: the record is refreshed), the kernel's taskstats exit
+// notifications, and an eventfd that wakes the loop for shutdown and for
+// rescue results. A wake-up costs what is ready, not what is held.
+//
+// The kernel says which init begins to exit: taskstats sends a message for
+// every task entering do_exit, right after PF_EXITING is set and before the
+// exit can block (in exit_files' FUSE flush, or in zap_pid_ns_processes).
+// The loop reads only that init's /proc/PID/stat, and every init's only
+// every SafetyCheckInterval (30 s) and at once when notifications were lost
+// (ENOBUFS). Without taskstats (no CAP_NET_ADMIN, no CONFIG_TASKSTATS, not
+// in the initial namespaces, or ExitEvents "off") it polls as before: a
+// cheap check of each init's PF_EXITING flag (pread of a held
+// /proc/PID/stat descriptor) every CheckInterval; the log, watch.state,
+// the metrics and `fuseguard doctor` say which. Nothing else is re-read on
+// a timer but a slow safety rescan of the records. A mount table is read at
+// most once per MountReadInterval: a change made meanwhile is read at the
+// next slot, so a container mounting in a loop cannot keep the loop busy.
 //
 // The loop never reads what can wait on a container (stacks, syscall,
 // the diagnosis): rescues run beside it, at most one per container and

@@ -24,50 +24,153 @@ import (
 // /proc/PID/stat only for an init that has run since the last look or is
 // already exiting. schedstat takes no lock of the task; the stat read can
 // sleep behind an init in execve, so it is bounded (see readStat).
-func (w *Watcher) checkExits(now time.Time) {
+//
+// With all false only the inits already exiting are checked (their grace
+// may have run out): with exit notifications, the others are checked when
+// theirs comes.
+func (w *Watcher) checkExits(now time.Time, all bool) {
 	var buf [statBuf]byte
+	if !all {
+		for t := range w.exiting {
+			w.checkExit(t, now, &buf, true)
+		}
+		return
+	}
 	for _, t := range w.tracks {
-		if t.rescue != nil || t.queued {
-			continue
+		w.checkExit(t, now, &buf, true)
+	}
+}
+
+// readExits reads the pending exit notifications and checks each tracked
+// init that began to exit; on lost notifications (ENOBUFS) it has every
+// init checked, at once or, after another such check less than
+// CheckInterval ago, then.
+//
+// A notification names a thread; only the one of init's leader (pid ==
+// tgid) is looked at, and it is enough: the stuck exit is init's leader
+// with PF_EXITING, a flag of that thread alone, set by its own do_exit
+// (exit_signals) right before its notification. However a multi-threaded
+// init ends (all threads killed, the leader exiting first while another
+// thread is the one left blocked in the last file's flush, or the last
+// thread in zap_pid_ns_processes), the leader's notification comes as its
+// flag is set; the other threads' ones add nothing. The socket is then left out of poll for exitDrainInterval, so that
+// a host with many exits wakes the loop at most that often.
+func (w *Watcher) readExits(now time.Time) {
+	var buf [statBuf]byte
+	overrun, err := w.exits.drain(func(pid int) {
+		if t := w.byPID[pid]; t != nil && t.exitingSince.IsZero() {
+			// The notification comes after PF_EXITING is set: read it
+			// through the held descriptor all the same, which proves it is
+			// the tracked process (a pid may be reused). The exit began
+			// after the loop woke (now): the grace counts from this read.
+			w.checkExit(t, time.Now(), &buf, false)
 		}
-		if !t.ran(&buf) && t.exitingSince.IsZero() {
-			continue // idle since the last look: it cannot have started exiting
+	})
+	if err != nil {
+		w.log.WithError(err).Warn("cannot read the exit notifications: checking every init")
+		w.failed("", err)
+		overrun = true
+	}
+	if overrun {
+		w.exitOverruns++
+		w.state.changed()
+		log := w.log.WithField("overruns", w.exitOverruns)
+		if w.exitOverruns == 1 {
+			log.Warn("exit notifications lost (socket buffer full): checking every init; further losses are logged at debug level")
+		} else {
+			log.Debug("exit notifications lost: checking every init")
 		}
-		raw, err := t.readStat()
-		switch {
-		case err == nil:
-			t.statBlocked = false
-		case errors.Is(err, proc.ErrReadTimeout) || errors.Is(err, proc.ErrTooManyBlockedReads):
-			if !t.statBlocked {
-				t.statBlocked = true
-				w.log.WithError(err).WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID}).
-					Warn("init's stat does not answer (init is inside execve, behind its exec lock): its exit is checked again once it does")
-			}
-			continue
-		default:
-			if !errors.Is(err, unix.ESRCH) {
-				w.log.WithError(err).WithField("container", t.rec.ID).Debug("cannot read init's stat")
-			}
-			continue // reaped: the pidfd reports it
+		if w.lostCheckDue.IsZero() {
+			w.lostCheckDue = later(now, w.lostCheckNext)
 		}
-		state, exiting, err := exitState(raw)
-		if err != nil {
-			w.log.WithError(err).WithField("container", t.rec.ID).Warn("cannot parse init's stat")
-			w.failed(t.rec.ID, err)
-			continue
+	}
+	w.poll.del(w.exits.fd)
+	w.exitsNext = now.Add(exitDrainInterval)
+}
+
+// nextLostCheck is when every init is checked for lost notifications; far
+// off when none is due.
+func (w *Watcher) nextLostCheck() time.Time {
+	if w.lostCheckDue.IsZero() {
+		return time.Now().Add(time.Hour)
+	}
+	return w.lostCheckDue
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// nextExitsSlot is when the exit socket is polled again; far off while it
+// is polled.
+func (w *Watcher) nextExitsSlot() time.Time {
+	if w.exits == nil || w.poll.registered(w.exits.fd) {
+		return time.Now().Add(time.Hour)
+	}
+	return w.exitsNext
+}
+
+// warmExits puts the exit socket back into poll once its slot has come.
+func (w *Watcher) warmExits(now time.Time) {
+	if w.exits == nil || w.poll.registered(w.exits.fd) || now.Before(w.exitsNext) {
+		return
+	}
+	if err := w.poll.add(w.exits.fd, unix.EPOLLIN, pollRef{kind: pollExits}); err != nil {
+		// Cannot happen for an open socket; the safety check goes on.
+		w.log.WithError(err).Error("cannot poll the exit notifications")
+		w.failed("", err)
+	}
+}
+
+// checkExit reads t's PF_EXITING and queues a rescue once it has been
+// exiting for longer than the grace. skipIdle skips the stat read of an
+// init that has not run since the last look (see tracked.ran).
+func (w *Watcher) checkExit(t *tracked, now time.Time, buf *[statBuf]byte, skipIdle bool) {
+	if t.rescue != nil || t.queued {
+		return
+	}
+	if skipIdle && !t.ran(buf) && t.exitingSince.IsZero() {
+		return // idle since the last look: it cannot have started exiting
+	}
+	raw, err := t.readStat()
+	switch {
+	case err == nil:
+		t.statBlocked = false
+	case errors.Is(err, proc.ErrReadTimeout) || errors.Is(err, proc.ErrTooManyBlockedReads):
+		if !t.statBlocked {
+			t.statBlocked = true
+			w.log.WithError(err).WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID}).
+				Warn("init's stat does not answer (init is inside execve, behind its exec lock): its exit is checked again once it does")
 		}
-		if !exiting {
-			t.exitingSince = time.Time{}
-			continue
+		return
+	default:
+		if !errors.Is(err, unix.ESRCH) {
+			w.log.WithError(err).WithField("container", t.rec.ID).Debug("cannot read init's stat")
 		}
-		if t.exitingSince.IsZero() {
-			t.exitingSince = now
-			w.log.WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID, "state": string([]byte{state})}).Debug("init is exiting")
-			w.emit(Event{Kind: EventExiting, ID: t.rec.ID, PID: t.rec.InitPID})
-		}
-		if now.Sub(t.exitingSince) >= w.o.Grace && !now.Before(t.nextRescue) {
-			w.detect(t, string([]byte{state}), now)
-		}
+		return // reaped: the pidfd reports it
+	}
+	state, exiting, err := exitState(raw)
+	if err != nil {
+		w.log.WithError(err).WithField("container", t.rec.ID).Warn("cannot parse init's stat")
+		w.failed(t.rec.ID, err)
+		return
+	}
+	if !exiting {
+		t.exitingSince = time.Time{}
+		delete(w.exiting, t)
+		return
+	}
+	if t.exitingSince.IsZero() {
+		t.exitingSince = now
+		w.exiting[t] = struct{}{}
+		w.log.WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID, "state": string([]byte{state})}).Debug("init is exiting")
+		w.emit(Event{Kind: EventExiting, ID: t.rec.ID, PID: t.rec.InitPID})
+	}
+	if now.Sub(t.exitingSince) >= w.o.Grace && !now.Before(t.nextRescue) {
+		w.detect(t, string([]byte{state}), now)
 	}
 }
 

@@ -124,6 +124,13 @@ type running struct {
 // startWatcher runs a watcher on dir until stop or the test's end.
 func startWatcher(t *testing.T, dir string, opts Options) *running {
 	t.Helper()
+	return startWatcherThen(t, dir, opts, nil)
+}
+
+// startWatcherThen is startWatcher, calling then (if set) between New and
+// Run.
+func startWatcherThen(t *testing.T, dir string, opts Options, then func(*Watcher)) *running {
+	t.Helper()
 	r := &running{ev: newEvents(), done: make(chan error, 1)}
 	opts.StateDir = dir
 	opts.OnEvent = r.ev.add
@@ -136,6 +143,9 @@ func startWatcher(t *testing.T, dir string, opts Options) *running {
 	w, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if then != nil {
+		then(w)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel

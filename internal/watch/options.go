@@ -23,8 +23,11 @@ const (
 	DefaultGrace          = 2 * time.Second
 	DefaultCheckInterval  = 500 * time.Millisecond
 	DefaultRescanInterval = 30 * time.Second
-	DefaultRetryInterval  = 10 * time.Second
-	DefaultShutdown       = 3 * time.Second
+	// DefaultSafetyCheckInterval: with exit notifications, every init's
+	// PF_EXITING is still read this often, in case one was lost.
+	DefaultSafetyCheckInterval = 30 * time.Second
+	DefaultRetryInterval       = 10 * time.Second
+	DefaultShutdown            = 3 * time.Second
 	// DefaultMaxRetryInterval caps the backoff between two rescues of a
 	// container that stays stuck.
 	DefaultMaxRetryInterval = 5 * time.Minute
@@ -56,10 +59,21 @@ type Options struct {
 	// Grace is how long init may be exiting (PF_EXITING) before the exit
 	// counts as stuck.
 	Grace time.Duration
-	// CheckInterval is how often each tracked init's PF_EXITING is read.
+	// CheckInterval is how often each tracked init's PF_EXITING is read
+	// when the kernel's exit events are not used (ExitEvents "off", or
+	// unavailable).
 	CheckInterval time.Duration
-	// RescanInterval is the safety rescan of the state directory and of
-	// every tracked mount table, in case an event was missed.
+	// ExitEvents chooses how the watcher learns that an init began to
+	// exit: ExitEventsAuto (""), the kernel's taskstats exit notifications
+	// when it can have them, else polling every CheckInterval;
+	// ExitEventsOff, polling.
+	ExitEvents string
+	// SafetyCheckInterval is how often every tracked init's PF_EXITING is
+	// read while exit events are used: the safety net for an event lost.
+	SafetyCheckInterval time.Duration
+	// RescanInterval is the safety rescan of the state directory, in case
+	// an event was missed, and of the mount tables whose last read failed
+	// or left a connection's ownership unknown.
 	RescanInterval time.Duration
 	// RetryInterval separates the first two rescues of a container still
 	// stuck; it doubles after each failed rescue, up to MaxRetryInterval.
@@ -108,6 +122,10 @@ func (o Options) withDefaults() Options {
 	orDefault(&o.Grace, DefaultGrace)
 	orDefault(&o.CheckInterval, DefaultCheckInterval)
 	orDefault(&o.RescanInterval, DefaultRescanInterval)
+	orDefault(&o.SafetyCheckInterval, DefaultSafetyCheckInterval)
+	if o.ExitEvents == "" {
+		o.ExitEvents = ExitEventsAuto
+	}
 	orDefault(&o.RetryInterval, DefaultRetryInterval)
 	orDefault(&o.MaxRetryInterval, DefaultMaxRetryInterval)
 	o.MaxRetryInterval = max(o.MaxRetryInterval, o.RetryInterval)
@@ -165,11 +183,14 @@ const (
 	EventRefreshed EventKind = "refreshed"  // new connections were added to a record
 	EventMountRead EventKind = "mount-read" // a container's mount table was read (at most once per MountReadInterval)
 	EventExiting   EventKind = "exiting"    // init started exiting
-	EventDetected  EventKind = "detected"   // init exiting for longer than the grace: rescue started or queued
-	EventRefused   EventKind = "refused"    // a record not tracked: MaxTracked reached
-	EventAbandoned EventKind = "abandoned"  // a rescue ran past its deadline: its slot was freed
-	EventRescued   EventKind = "rescued"    // a rescue finished (see Report and Err)
-	EventForgotten EventKind = "forgotten"  // init exited or the record was removed
+	// EventExitSource: at start, how exits are learnt; Err is nil with the
+	// kernel's notifications, else why the watcher polls.
+	EventExitSource EventKind = "exit-source"
+	EventDetected   EventKind = "detected"  // init exiting for longer than the grace: rescue started or queued
+	EventRefused    EventKind = "refused"   // a record not tracked: MaxTracked reached
+	EventAbandoned  EventKind = "abandoned" // a rescue ran past its deadline: its slot was freed
+	EventRescued    EventKind = "rescued"   // a rescue finished (see Report and Err)
+	EventForgotten  EventKind = "forgotten" // init exited or the record was removed
 	// EventError: something failed that the watcher goes on without (a
 	// record unreadable or not saved, a mount table or the state directory
 	// not read, …); Err says what. It is emitted where the error is logged.

@@ -5,13 +5,15 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/record"
 )
 
 // rescan reads every record (tracking new ones, dropping removed ones) and
-// rereads every tracked mount table: the safety net for missed events.
+// rereads the mount tables that need it (rereadOnRescan): the safety net
+// for missed events.
 func (w *Watcher) rescan(now time.Time) {
 	recs, err := w.store.List()
 	if err != nil {
@@ -36,10 +38,34 @@ func (w *Watcher) rescan(now time.Time) {
 			w.forget(t, "record removed")
 		}
 	}
-	var host *fuseconn.HostTable
+	var b readBatch
 	for _, t := range w.tracks {
-		host = w.refresh(t, host, now, "rescan")
+		if rereadOnRescan(t) {
+			w.refresh(t, &b, now, "rescan")
+		}
 	}
+}
+
+// rereadOnRescan reports whether the rescan must reread t's mount table:
+// its last read failed, or it recorded connections whose ownership could
+// not be told then. Any other table is read on its own changes, none of
+// which can be missed: every change wakes the namespace's poll queue
+// (touch_mnt_namespace), and the descriptor stays in the epoll set from
+// tracking to forgetting (see cool). Rereading a thousand tables on every
+// rescan was most of the watcher's idle CPU.
+func rereadOnRescan(t *tracked) bool {
+	if t.mntFD < 0 {
+		return false
+	}
+	if t.mntErr != "" {
+		return true
+	}
+	for _, c := range t.rec.Connections {
+		if c.OwnershipUnknown != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // fileChanged handles an inotify event on a record.
@@ -98,13 +124,29 @@ func (w *Watcher) track(rec *record.Record, now time.Time) {
 		w.failed(rec.ID, err)
 		return
 	}
+	err = w.poll.add(t.pidfd, unix.EPOLLIN, pollRef{kind: pollInit, t: t})
+	if err == nil {
+		err = w.pollMounts(t)
+	}
+	if err != nil {
+		w.poll.del(t.pidfd)
+		t.close()
+		log.WithError(err).Error("cannot poll init's pidfd; retrying at the next rescan")
+		w.failed(rec.ID, err)
+		return
+	}
 	w.tracks[rec.ID] = t
+	w.byPID[rec.InitPID] = t
 	delete(w.refused, rec.ID)
-	w.dirty = true
 	w.state.changed()
 	log.WithFields(logrus.Fields{"connections": connIDs(rec.Connections), "mountinfo": t.mntFD >= 0}).Info("tracking container")
 	w.emit(Event{Kind: EventTracked, ID: rec.ID, PID: rec.InitPID, Conns: connIDs(rec.Connections)})
 	w.refresh(t, nil, now, "tracked")
+	if w.exits != nil {
+		// Its exit notification may have come before it was tracked.
+		var buf [statBuf]byte
+		w.checkExit(t, now, &buf, false)
+	}
 }
 
 // mergeFile folds a record read from disk into the tracked one and writes
@@ -174,11 +216,16 @@ func (w *Watcher) trackRefused(now time.Time) {
 // forget stops tracking t.
 func (w *Watcher) forget(t *tracked, reason string) {
 	log := w.log.WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID, "reason": reason})
+	w.poll.del(t.pidfd)
+	w.poll.del(t.mntFD)
 	t.close()
 	delete(w.tracks, t.rec.ID)
+	if w.byPID[t.rec.InitPID] == t {
+		delete(w.byPID, t.rec.InitPID)
+	}
 	delete(w.cooling, t)
+	delete(w.exiting, t)
 	t.cooling = false
-	w.dirty = true
 	w.state.changed()
 	if len(w.refused) > 0 || w.overflow > 0 {
 		w.roomFreed = true

@@ -13,27 +13,46 @@ import (
 	"github.com/fuseguard/fuseguard/internal/telemetry"
 )
 
+// readBatch is what the mount-table reads of one round of the loop share:
+// the host's table, read at most once, and fusectl's generations, taken
+// once before the first read and so before every read of the round (all
+// Control.Stamp needs to prove an instance held its id for the whole
+// read).
+type readBatch struct {
+	host     *fuseconn.HostTable
+	gens     map[fuseconn.ConnID]fuseconn.Generation
+	haveGens bool
+}
+
 // refresh rereads t's mount table and records the FUSE connections not yet
-// in its record. host is the host's table when the caller already read it
-// (nil: read it if needed); the table used is returned for the next call.
-// An unreadable host table records the connections with unknown ownership
-// (never owned) and is read again on the next call.
+// in its record. b is shared by the reads of one round (nil: this read
+// alone). An unreadable host table records the connections with unknown
+// ownership (never owned) and is read again on the next call.
 //
 // Every read starts a cool-down for t (see cool).
-func (w *Watcher) refresh(t *tracked, host *fuseconn.HostTable, now time.Time, why string) *fuseconn.HostTable {
+func (w *Watcher) refresh(t *tracked, b *readBatch, now time.Time, why string) {
 	if t.mntFD < 0 {
-		return host
+		return
+	}
+	if b == nil {
+		b = &readBatch{}
 	}
 	w.cool(t, now)
 	w.emit(Event{Kind: EventMountRead, ID: t.rec.ID, PID: t.rec.InitPID})
 	// Generations before and after the read prove which instance each
 	// mount is (ids are reused): see fuseconn.Control.Stamp.
-	gens, _ := w.o.Control.Generations()
+	if !b.haveGens {
+		b.gens, _ = w.o.Control.Generations()
+		b.haveGens = true
+	}
 	mounts, buf, err := t.readMounts(w.mntBuf, w.o.MaxMountInfo)
 	if errors.Is(err, errRootMoved) {
+		w.poll.del(t.mntFD) // reopenMounts closes it
 		if err = t.reopenMounts(w.o.Proc); err == nil {
-			w.dirty = true // poll the new descriptor
 			mounts, buf, err = t.readMounts(buf, w.o.MaxMountInfo)
+		}
+		if perr := w.pollMounts(t); perr != nil && err == nil {
+			err = perr
 		}
 	}
 	w.mntBuf = buf
@@ -46,9 +65,9 @@ func (w *Watcher) refresh(t *tracked, host *fuseconn.HostTable, now time.Time, w
 		// keeps what was seen.
 		switch {
 		case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT):
+			w.poll.del(t.mntFD)
 			unix.Close(t.mntFD)
 			t.mntFD = -1
-			w.dirty = true
 			log.Debug("mount table gone; keeping the record as is")
 		case t.mntErr != err.Error():
 			// Logged once per cause: a table that stays too big is read
@@ -60,7 +79,7 @@ func (w *Watcher) refresh(t *tracked, host *fuseconn.HostTable, now time.Time, w
 			t.mntErr = err.Error()
 			w.state.changed()
 		}
-		return host
+		return
 	}
 	if t.mntErr != "" {
 		log.Info("mount table readable again")
@@ -68,30 +87,30 @@ func (w *Watcher) refresh(t *tracked, host *fuseconn.HostTable, now time.Time, w
 		w.state.changed()
 	}
 	if len(mounts) == 0 {
-		return host // nothing FUSE: no need to classify
+		return // nothing FUSE: no need to classify
 	}
 	_, span := w.o.Tracer.Start(context.Background(), "fuseguard.record.refresh")
 	defer span.End()
 	span.SetAttributes(telemetry.ContainerID(t.rec.ID), telemetry.ProcessPID(t.rec.InitPID),
 		telemetry.RefreshReason(why), telemetry.FUSEMounts(len(mounts)))
-	if host == nil {
+	if b.host == nil {
 		table := fuseconn.ReadHostTable(w.o.Proc)
-		host = &table
+		b.host = &table
 	}
-	conns := w.capConnections(t, w.o.Control.Stamp(gens, host.Classify(mounts)), log)
-	next := host
+	host := b.host
+	conns := w.capConnections(t, w.o.Control.Stamp(b.gens, host.Classify(mounts)), log)
 	if host.Err != nil {
 		log.WithError(host.Err).Warn("cannot read host mount table: ownership unknown, nothing recorded now is owned")
 		w.failed(t.rec.ID, host.Err)
 		span.RecordError(host.Err)
 		span.SetStatus(codes.Error, host.Err.Error())
-		next = nil // read it again next time
+		b.host = nil // read it again next time
 	}
 	before := len(t.rec.Connections)
 	added := t.rec.Merge(conns, now)
 	span.SetAttributes(telemetry.Added(added))
 	if added == 0 {
-		return next
+		return
 	}
 	newIDs := connIDs(t.rec.Connections[before:])
 	w.save(t)
@@ -100,7 +119,6 @@ func (w *Watcher) refresh(t *tracked, host *fuseconn.HostTable, now time.Time, w
 			"owned": c.Owned, "reason": why}).Info("recorded FUSE connection")
 	}
 	w.emit(Event{Kind: EventRefreshed, ID: t.rec.ID, PID: t.rec.InitPID, Conns: newIDs})
-	return next
 }
 
 // capConnections keeps of conns what fits in t's record under
@@ -137,40 +155,61 @@ func (w *Watcher) capConnections(t *tracked, conns []fuseconn.Connection, log lo
 	return kept
 }
 
-// cool leaves t's mount table out of poll until its next read slot, one
-// to two MountReadIntervals from now. Leaving it out is what bounds a
-// storm: the kernel reports POLLPRI on every poll after a change
+// cool defers t's next mount-table read to its next read slot, one to two
+// MountReadIntervals from now: changes made meanwhile are read then, in
+// one read. That is what bounds a storm of mount-table changes in a
+// container mounting and unmounting in a loop. Slots are aligned on
+// multiples of the interval, so that the tables of many churning
+// containers are read together: one wake-up of the loop per interval for
+// all of them.
+//
+// The descriptor stays in the poll set, edge-triggered (see pollMounts):
+// a change while cooling only marks it. It is never taken out and put
+// back: the kernel reports a change to the first poll after it
 // (mounts_poll compares the namespace's event count with the one the file
-// saw at its last poll), so a descriptor left in the set would wake the
-// loop at once, again and again, while a container mounts and unmounts in
-// a loop. Nothing is lost: the first poll after warm reports any change
-// made meanwhile. Slots are aligned on multiples of the interval, so that
-// the tables of many churning containers come back into poll together: one
-// wake-up of the loop per interval for all of them.
+// saw at its last poll, and updates it), and epoll polls a descriptor as
+// it adds it, so a change made while the descriptor was out would be seen
+// by that poll and lost.
 func (w *Watcher) cool(t *tracked, now time.Time) {
 	t.mntNext = now.Truncate(w.o.MountReadInterval).Add(2 * w.o.MountReadInterval)
+	t.mntChanged = false
 	if t.cooling {
 		return
 	}
 	t.cooling = true
 	w.cooling[t] = struct{}{}
-	if t.mntIdx >= 0 && t.mntIdx < len(w.pfds) && !w.dirty {
-		w.pfds[t.mntIdx].Fd = -1
-	}
 }
 
-// warm puts back into poll every mount table whose read slot has come.
+// mountsChanged handles a change of t's mount table: read now, or at the
+// slot while cooling.
+func (w *Watcher) mountsChanged(t *tracked, b *readBatch, now time.Time) {
+	if t.cooling {
+		t.mntChanged = true
+		return
+	}
+	w.refresh(t, b, now, "mount-table change")
+}
+
+// warm ends the cool-down of every mount table whose read slot has come,
+// reading those that changed meanwhile.
 func (w *Watcher) warm(now time.Time) {
+	var b readBatch
 	for t := range w.cooling {
 		if now.Before(t.mntNext) {
 			continue
 		}
 		delete(w.cooling, t)
 		t.cooling = false
-		if t.mntIdx >= 0 && t.mntIdx < len(w.pfds) && !w.dirty && t.mntFD >= 0 {
-			w.pfds[t.mntIdx].Fd = int32(t.mntFD)
+		if t.mntChanged && w.tracks[t.rec.ID] == t && t.mntFD >= 0 {
+			w.refresh(t, &b, now, "mount-table change")
 		}
 	}
+}
+
+// pollMounts puts t's mountinfo descriptor into the poll set,
+// edge-triggered: one report per change, as mounts_poll reports it once.
+func (w *Watcher) pollMounts(t *tracked) error {
+	return w.poll.add(t.mntFD, unix.EPOLLPRI|unix.EPOLLET, pollRef{kind: pollMounts, t: t})
 }
 
 // nextMountSlot is the earliest time a cooling mount table is polled again.

@@ -39,11 +39,18 @@ type WatcherState struct {
 	NotTracked int `json:"not_tracked"`
 	// Rescues running within their deadline (at most MaxRescues),
 	// abandoned past it, and waiting for a slot.
-	RescuesRunning   int                       `json:"rescues_running"`
-	RescuesAbandoned int                       `json:"rescues_abandoned"`
-	RescuesQueued    int                       `json:"rescues_queued"`
-	MaxRescues       int                       `json:"max_rescues"`
-	Containers       map[string]ContainerWatch `json:"containers,omitempty"`
+	RescuesRunning   int `json:"rescues_running"`
+	RescuesAbandoned int `json:"rescues_abandoned"`
+	RescuesQueued    int `json:"rescues_queued"`
+	MaxRescues       int `json:"max_rescues"`
+	// ExitEvents is how the watcher learns that an init began to exit:
+	// ExitEventsTaskstats or ExitEventsPolling; ExitEventsError says why
+	// not taskstats, ExitEventOverruns how often notifications were lost
+	// (and every init checked).
+	ExitEvents        string                    `json:"exit_events"`
+	ExitEventsError   string                    `json:"exit_events_error,omitempty"`
+	ExitEventOverruns int                       `json:"exit_event_overruns,omitempty"`
+	Containers        map[string]ContainerWatch `json:"containers,omitempty"`
 }
 
 // ContainerWatch is the watcher's view of one container, published when it
@@ -125,11 +132,16 @@ func (w *Watcher) snapshot(now time.Time) WatcherState {
 	st := WatcherState{
 		PID: os.Getpid(), Updated: now,
 		Tracked: len(w.tracks), MaxTracked: w.o.MaxTracked,
-		NotTracked:       len(w.refused) + w.overflow,
-		RescuesRunning:   w.active,
-		RescuesAbandoned: len(w.running) - w.active,
-		MaxRescues:       w.o.MaxRescues,
-		Containers:       map[string]ContainerWatch{},
+		NotTracked:        len(w.refused) + w.overflow,
+		RescuesRunning:    w.active,
+		RescuesAbandoned:  len(w.running) - w.active,
+		MaxRescues:        w.o.MaxRescues,
+		ExitEvents:        w.exitSource,
+		ExitEventOverruns: w.exitOverruns,
+		Containers:        map[string]ContainerWatch{},
+	}
+	if w.exits == nil {
+		st.ExitEventsError = w.exitErr
 	}
 	for id := range w.refused {
 		st.Containers[id] = ContainerWatch{NotTracked: true}

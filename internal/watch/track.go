@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -45,13 +46,13 @@ type tracked struct {
 	mntFD       int // /proc/PID/mountinfo, POLLPRI on mount-table changes; -1 when unreadable
 
 	// Coalescing of mount-table changes: after a read the descriptor is
-	// left out of poll until mntNext (mntIdx is its slot in the poll set,
-	// -1 when not polled).
-	mntIdx  int
+	// left out of poll until mntNext.
 	mntNext time.Time
 	cooling bool
-	mntErr  string // the last failed read of the mount table, "" once one works
-	dropped int    // connections of the last read left out of the record: MaxConnections
+	// mntChanged: the table changed while cooling; it is read at its slot.
+	mntChanged bool
+	mntErr     string // the last failed read of the mount table, "" once one works
+	dropped    int    // connections of the last read left out of the record: MaxConnections
 
 	exitingSince time.Time  // zero while init is not exiting
 	queued       bool       // detected, waiting for a rescue slot
@@ -74,7 +75,7 @@ func (t *tracked) close() {
 // second: from then on the descriptors name exactly that process, whatever
 // happens to its pid.
 func openTracked(p proc.FS, rec *record.Record) (*tracked, error) {
-	t := &tracked{rec: rec, pidfd: -1, statFD: -1, schedFD: -1, mntFD: -1, mntIdx: -1}
+	t := &tracked{rec: rec, pidfd: -1, statFD: -1, schedFD: -1, mntFD: -1}
 	pid := rec.InitPID
 	if pid <= 0 {
 		return nil, fmt.Errorf("record %s: init pid %d: %w", rec.ID, pid, errStale)
@@ -182,6 +183,9 @@ func (t *tracked) stat() (proc.Stat, error) {
 	return proc.ParseStat(raw)
 }
 
+// fuseTypeMark precedes the fs type of every FUSE mount in mountinfo.
+const fuseTypeMark = " - fuse"
+
 // readMounts reads the held mountinfo descriptor from the start, at most
 // limit bytes (errMountTableTooBig past them).
 //
@@ -220,6 +224,13 @@ func (t *tracked) readMounts(buf []byte, limit int) ([]fuseconn.Mount, []byte, e
 	}
 	if len(buf) == 0 {
 		return nil, buf, fmt.Errorf("mountinfo of %d: %w", t.rec.InitPID, errRootMoved)
+	}
+	// A table without a FUSE mount is not parsed: every FUSE fs type
+	// (fuseconn.IsFUSE) starts with "fuse" right after the " - " that
+	// ends a line's optional fields, and no other field holds " - " (the
+	// kernel escapes spaces in paths and in the fs type).
+	if !bytes.Contains(buf, []byte(fuseTypeMark)) {
+		return nil, buf, nil
 	}
 	infos, err := proc.ParseMountInfo(buf)
 	if err != nil {
