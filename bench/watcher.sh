@@ -22,8 +22,7 @@ export FUSEGUARD_BENCH_CONTAINERS=${FUSEGUARD_BENCH_CONTAINERS:-1000}
 export FUSEGUARD_BENCH_SECONDS=${FUSEGUARD_BENCH_SECONDS:-62}
 export FUSEGUARD_BENCH_WEDGES=${FUSEGUARD_BENCH_WEDGES:-10}
 export FUSEGUARD_BENCH_SUMMARY=1
-pkg=./watch
-[ -d internal/watch ] && pkg=./internal/watch
+pkg=./internal/watch
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 if ! nice -n 10 go test -count=1 -run '^$' -bench '^BenchmarkWatcher$' -benchtime 1x -timeout 30m "$pkg" >"$out" 2>&1; then
