@@ -284,24 +284,3 @@ func (c Config) KillerPolicy() killer.Policy {
 	}
 	return p
 }
-
-// WatchOptions returns the watcher's options; the caller adds Log, Tracer
-// and the like.
-func (c Config) WatchOptions() watch.Options {
-	return watch.Options{
-		StateDir:            c.StateDir,
-		Grace:               c.Watch.Grace.Std(),
-		CheckInterval:       c.Watch.CheckInterval.Std(),
-		RescanInterval:      c.Watch.RescanInterval.Std(),
-		ExitEvents:          c.Watch.ExitEvents,
-		SafetyCheckInterval: c.Watch.SafetyCheckInterval.Std(),
-		RetryInterval:       c.Watch.RetryInterval.Std(),
-		MaxRetryInterval:    c.Watch.MaxRetryInterval.Std(),
-		RecoverTimeout:      c.Timeouts.Recover.Std(),
-		RescueTimeout:       c.Watch.RescueTimeout.Std(),
-		MaxRescues:          c.Watch.MaxRescues,
-		MountReadInterval:   c.Watch.MountReadInterval.Std(),
-		MaxTracked:          c.Watch.MaxTracked,
-		Policy:              c.KillerPolicy(),
-	}
-}

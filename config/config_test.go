@@ -277,10 +277,6 @@ func TestOptions(t *testing.T) {
 	if c.Policy.AllowSharedFSTypes[0] != "fuse.x" {
 		t.Error("KillerOptions shares the policy's list with the configuration")
 	}
-	wo := c.WatchOptions()
-	if wo.Grace != 5*time.Second || wo.RecoverTimeout != 4*time.Second || wo.StateDir != c.StateDir || !wo.Policy.AbortShared {
-		t.Errorf("WatchOptions = %+v", wo)
-	}
 }
 
 // TestKillerPolicyDedicated: the dedicated class reaches the killer's
@@ -292,7 +288,7 @@ func TestKillerPolicyDedicated(t *testing.T) {
 	}
 	c.StateDir = "/srv/fg"
 	c.Policy.DedicatedPrefixes = []string{"/var/lib/kubelet/pods"}
-	for name, p := range map[string]killer.Policy{"KillerPolicy": c.KillerPolicy(), "KillerOptions": c.KillerOptions().Policy, "WatchOptions": c.WatchOptions().Policy} {
+	for name, p := range map[string]killer.Policy{"KillerPolicy": c.KillerPolicy(), "KillerOptions": c.KillerOptions().Policy} {
 		if !reflect.DeepEqual(p.DedicatedPrefixes, c.Policy.DedicatedPrefixes) || p.Records == nil || p.Records.Dir != c.StateDir {
 			t.Errorf("%s: %+v, want prefixes %v and the records of %s", name, p, c.Policy.DedicatedPrefixes, c.StateDir)
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fuseguard/fuseguard/internal/volatile"
@@ -211,22 +212,75 @@ func (s Store) Remove(id string) error {
 // removes what interrupted saves left behind (their temporary files older
 // than a minute).
 func (s Store) List() ([]*Record, error) {
+	files, err := s.files("list records")
+	var (
+		recs []*Record
+		errs = []error{err}
+	)
+	for _, f := range files {
+		r, err := s.load(filepath.Join(s.Dir, f.name), f.ID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		recs = append(recs, r)
+	}
+	return recs, errors.Join(errs...)
+}
+
+// Stamp identifies one version of a record file. Save replaces the file
+// (rename of a new one: a new inode), so a record whose stamp did not
+// change did not change.
+type Stamp struct {
+	Ino   uint64
+	Size  int64
+	Mtime int64 // ns
+}
+
+// StampedID is a record's id and the stamp of its file.
+type StampedID struct {
+	ID    string
+	Stamp Stamp
+}
+
+// Stamps lists the records in Dir, ordered by id, with the stamp of each
+// file, without reading them: a reader that keeps records loaded (the
+// watcher) reloads only those whose stamp changed. Errors and clean-up as
+// in List.
+func (s Store) Stamps() ([]StampedID, error) {
+	files, err := s.files("stamp records")
+	out := make([]StampedID, 0, len(files))
+	for _, f := range files {
+		out = append(out, f.StampedID)
+	}
+	return out, err
+}
+
+// recordFile is one record file found in Dir.
+type recordFile struct {
+	StampedID
+	name string
+}
+
+// files lists the record files in Dir, ordered by id, and removes stale
+// temporary files; a file with an invalid id is reported, not listed.
+func (s Store) files(op string) ([]recordFile, error) {
 	if err := CheckStateDir(s.Dir); err != nil {
-		return nil, fmt.Errorf("list records: %w", err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	entries, err := os.ReadDir(s.Dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("list records: %w", err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	var (
-		recs []*Record
-		errs []error
+		files []recordFile
+		errs  []error
 	)
 	if err := s.removeStaleTemps(entries, time.Now()); err != nil {
-		errs = append(errs, fmt.Errorf("list records: %w", err))
+		errs = append(errs, fmt.Errorf("%s: %w", op, err))
 	}
 	for _, e := range entries {
 		name := e.Name()
@@ -237,15 +291,18 @@ func (s Store) List() ([]*Record, error) {
 			continue
 		}
 		if err := ValidateID(id); err != nil {
-			errs = append(errs, fmt.Errorf("list records: %s: %w", filepath.Join(s.Dir, name), err))
+			errs = append(errs, fmt.Errorf("%s: %s: %w", op, filepath.Join(s.Dir, name), err))
 			continue
 		}
-		r, err := s.load(filepath.Join(s.Dir, name), id)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		f := recordFile{StampedID: StampedID{ID: id}, name: name}
+		// Info is an lstat of the entry; a file removed meanwhile has no
+		// stamp and is loaded (and found missing) by the caller.
+		if info, err := e.Info(); err == nil {
+			if st, ok := info.Sys().(*syscall.Stat_t); ok {
+				f.Stamp = Stamp{Ino: st.Ino, Size: st.Size, Mtime: st.Mtim.Nano()}
+			}
 		}
-		recs = append(recs, r)
+		files = append(files, f)
 	}
-	return recs, errors.Join(errs...)
+	return files, errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -431,5 +432,47 @@ func TestStoreWriteFile(t *testing.T) {
 	recs, err := s.List()
 	if err != nil || len(recs) != 0 {
 		t.Errorf("List after WriteFile: %v, %v", recs, err)
+	}
+}
+
+// TestStoreStamps: a record's stamp changes with every Save and only then;
+// Stamps lists what List lists, without reading the files.
+func TestStoreStamps(t *testing.T) {
+	s := NewStore(filepath.Join(t.TempDir(), "state"))
+	at := time.Unix(1700000000, 0).UTC()
+	for _, id := range []string{"b", "a"} {
+		if err := s.Save(testRecord(id, 10, 20, at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := s.Stamps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 2 || first[0].ID != "a" || first[1].ID != "b" {
+		t.Fatalf("Stamps = %+v, want a and b in order", first)
+	}
+	for _, f := range first {
+		if f.Stamp == (Stamp{}) {
+			t.Fatalf("%s: zero stamp", f.ID)
+		}
+	}
+	again, err := s.Stamps()
+	if err != nil || !slices.Equal(again, first) {
+		t.Fatalf("Stamps of unchanged records = %+v (err %v), want %+v", again, err, first)
+	}
+	// Saving the same content again is a new file: the stamp changes.
+	if err := s.Save(testRecord("b", 10, 20, at)); err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.Stamps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after[0] != first[0] {
+		t.Errorf("a's stamp changed to %+v without a save", after[0])
+	}
+	if after[1].Stamp == first[1].Stamp {
+		t.Errorf("b's stamp %+v unchanged after a save", after[1].Stamp)
 	}
 }

@@ -71,7 +71,7 @@ func cmdWatch(ctx context.Context, a *app, args []string) int {
 		defer func() { stop(); <-served }()
 		a.log.WithField("addr", srv.Addr().String()).Info("serving metrics at " + metrics.Path)
 	}
-	opts := c.WatchOptions()
+	opts := watchOptions(c)
 	opts.StateDir = record.NewStore(c.StateDir).Dir
 	opts.Policy.DryRun = dryRun
 	opts.Log = a.log

@@ -36,10 +36,11 @@ var errMountTableTooBig = errors.New("mount table larger than the read cap")
 // tracked is one record being watched and the descriptors that watch it.
 type tracked struct {
 	rec     *record.Record
-	pidfd   int    // readable once init has exited
-	statFD  int    // /proc/PID/stat, pread when init may be exiting
-	schedFD int    // /proc/PID/schedstat, pread every CheckInterval; -1 without CONFIG_SCHED_INFO
-	lastRun uint64 // init's CPU time (ns) at the last look
+	stamp   record.Stamp // of the record file rec was last loaded from; zero: reload at the rescan
+	pidfd   int          // readable once init has exited
+	statFD  int          // /proc/PID/stat, pread when init may be exiting
+	schedFD int          // /proc/PID/schedstat, pread every CheckInterval; -1 without CONFIG_SCHED_INFO
+	lastRun uint64       // init's CPU time (ns) at the last look
 	haveRun bool
 	// statBlocked: the last read of init's stat did not answer in time.
 	statBlocked bool
