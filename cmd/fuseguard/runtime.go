@@ -7,7 +7,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/fuseguard/fuseguard/config"
-	"github.com/fuseguard/fuseguard/internal/telemetry/otelsdk"
+	"github.com/fuseguard/fuseguard/internal/telemetry/otelenv"
 	"github.com/fuseguard/fuseguard/internal/wrapper"
 	"github.com/fuseguard/fuseguard/record"
 )
@@ -58,7 +58,7 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 	}
 	// runc gives hooks only this env: the tracing configuration goes
 	// along; the wrapper adds the TRACEPARENT of its create span.
-	hookEnv = append(hookEnv, otelsdk.PassEnv(a.getenv)...)
+	hookEnv = append(hookEnv, otelenv.PassEnv(a.getenv)...)
 	// The runtime's stderr is not a log anyone reads on success; the
 	// wrapper logs to the state directory only.
 	log, closeLog := stateLog(a, store.Dir, "runtime.log", nil)

@@ -8,6 +8,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/fuseguard/fuseguard/internal/telemetry"
+	"github.com/fuseguard/fuseguard/internal/telemetry/otelenv"
 	"github.com/fuseguard/fuseguard/internal/telemetry/otelsdk"
 )
 
@@ -27,7 +28,7 @@ const flushTimeout = 15 * time.Millisecond
 // command: its errors are logged at debug level. shutdown may be called
 // more than once.
 func (a *app) tracing(ctx context.Context, log logrus.FieldLogger) (context.Context, *otelsdk.Provider, func()) {
-	cfg := otelsdk.ConfigFromEnv(a.getenv)
+	cfg := otelenv.ConfigFromEnv(a.getenv)
 	if cfg.ExportTimeout <= 0 {
 		cfg.ExportTimeout = flushTimeout
 	}
