@@ -13,8 +13,19 @@ import (
 )
 
 // runtimeArgv0 is the name under which the binary acts as the runtime
-// wrapper (a symlink, so daemon.json needs only a path).
+// wrapper, so daemon.json needs only a path: the lean build of this
+// command (lean.go), or, on older installs, a symlink to fuseguard.
 const runtimeArgv0 = "fuseguard-runtime"
+
+// runtimeEntry runs the binary called as fuseguard-runtime: the runtime
+// wrapper, and the hooks it injects, which run the same binary as
+// `fuseguard-runtime hook STAGE` (runc has no hook command).
+func runtimeEntry(ctx context.Context, a *app, args []string) int {
+	if len(args) > 0 && args[0] == "hook" {
+		return cmdHook(ctx, a, args[1:])
+	}
+	return cmdRuntime(ctx, a, args)
+}
 
 // cmdRuntime is `fuseguard runtime [--fuseguard-FLAG …] <runc args>`, also
 // run as fuseguard-runtime: a runc-compatible runtime that injects the hooks
@@ -71,11 +82,11 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 	}
 	// A caller's TRACEPARENT parents the wrapper's spans and reaches the
 	// hooks through their env.
-	ctx, tp, shutdown := a.tracing(ctx, log)
+	ctx, tr, shutdown := a.tracing(ctx, log)
 	defer shutdown()
 	w := runtimeWrapper(c)
 	w.Runtime, w.Self, w.Store, w.HookEnv = rt, self, store, hookEnv
-	w.Log, w.Tracer, w.Flush = log, tp.Tracer(), shutdown
+	w.Log, w.Tracer, w.Flush = log, tr, shutdown
 	return w.Run(ctx, rest)
 }
 
