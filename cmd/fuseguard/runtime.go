@@ -50,7 +50,10 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 	if err != nil {
 		self = ""
 	}
-	rt, err := wrapper.ResolveRuntime(f.Runtime, self)
+	// Neither this binary nor the full fuseguard beside the lean one is a
+	// runtime: either would run fuseguard again instead of runc.
+	full, _ := fullBinary()
+	rt, err := wrapper.ResolveRuntime(f.Runtime, self, full)
 	if err != nil {
 		code := exitFailure
 		if errIs(err, wrapper.ErrRuntimeIsSelf) {
