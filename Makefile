@@ -53,6 +53,7 @@ TIMING_PKGS := internal/watch
 # fuzz target briefly.
 test: build $(JAEGER) $(RUNC13) $(CONTAINERD_TOOLS) deb
 	$(GO) vet ./...
+	$(GO) vet -tags $(LEAN_TAGS) ./cmd/fuseguard
 	# -p 1: the id-reuse tests need the kernel to hand a freed FUSE
 	# connection id to their own next mount; another package's mount
 	# running at the same moment could take it first.
