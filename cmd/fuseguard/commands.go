@@ -1,5 +1,9 @@
 //go:build !fuseguard_lean
 
+// The full build's commands. The lean build, fuseguard-runtime (lean.go),
+// runs only the wrapper and its hooks, and leaves out the files that link
+// the heavy packages: tracing.go, watch.go, doctor.go.
+
 package main
 
 import (
