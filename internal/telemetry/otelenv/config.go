@@ -1,9 +1,9 @@
 // Package otelenv reads the standard OTEL_* environment into the
 // tracing configuration of the fuseguard commands. It links the standard
-// library only, so that the lean runtime wrapper and hook
-// (cmd/fuseguard-runtime) can tell whether tracing is asked for without
-// linking the SDK and its exporter (package otelsdk), which they then
-// hand off to the full binary.
+// library only, so that fuseguard-runtime, the lean build of the runtime
+// wrapper and hook, can tell whether tracing is asked for without linking
+// the SDK and its exporter (package otelsdk): it then hands the process
+// over to the full binary.
 package otelenv
 
 import (
