@@ -3,6 +3,10 @@ GO        ?= go
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 BIN       := bin/fuseguard
+# The runtime wrapper and the hooks it injects, run on every container's
+# start, kill and removal: the lean build of cmd/fuseguard (cmd/fuseguard/lean.go).
+RUNTIME_BIN := bin/fuseguard-runtime
+LEAN_TAGS := fuseguard_lean
 # The demo is a command of its own: it carries a FUSE server (the wedging
 # daemon of its container), which the node binary must not.
 DEMO_BIN  := bin/fuseguard-demo
@@ -24,10 +28,13 @@ include tools/runc.mk
 include tools/containerd.mk
 include tools/nfpm.mk
 
-build: $(BIN)
+build: $(BIN) $(RUNTIME_BIN)
 
 $(BIN): $(shell find . -name '*.go' -not -path './tools/*') go.mod go.sum
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $@ ./cmd/fuseguard
+
+$(RUNTIME_BIN): $(shell find . -name '*.go' -not -path './tools/*') go.mod go.sum
+	CGO_ENABLED=0 $(GO) build -tags $(LEAN_TAGS) -ldflags '$(LDFLAGS)' -o $@ ./cmd/fuseguard
 
 $(DEMO_BIN): $(shell find . -name '*.go' -not -path './tools/*') go.mod go.sum
 	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/fuseguard-demo
@@ -46,6 +53,7 @@ TIMING_PKGS := internal/watch
 # fuzz target briefly.
 test: build $(JAEGER) $(RUNC13) $(CONTAINERD_TOOLS) deb
 	$(GO) vet ./...
+	$(GO) vet -tags $(LEAN_TAGS) ./cmd/fuseguard
 	# -p 1: the id-reuse tests need the kernel to hand a freed FUSE
 	# connection id to their own next mount; another package's mount
 	# running at the same moment could take it first.
@@ -92,10 +100,10 @@ deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS)
 
-# Installs bin/fuseguard, the fuseguard-runtime symlink, the daemon.json
+# Installs bin/fuseguard, bin/fuseguard-runtime, the daemon.json
 # snippets and the hooks.d files under $(DESTDIR)$(PREFIX) and $(DESTDIR)/etc.
 install: build
-	DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) deploy/install.sh $(BIN)
+	DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) deploy/install.sh $(BIN) $(RUNTIME_BIN)
 
 # The Debian package dist/fuseguard_<version>_amd64.deb (nfpm, pinned in
 # tools/nfpm): the files `make install` lays out, staged for /usr, plus the
@@ -109,11 +117,12 @@ DEB         = dist/fuseguard_$(DEB_VERSION)_amd64.deb
 # changes, and may carry an older VERSION than the package's.
 deb: $(NFPM)
 	@test -n '$(DEB_VERSION)' || { echo 'make deb: no Debian version for VERSION=$(VERSION)'; exit 1; }
-	rm -rf $(DEB_ROOT) dist/fuseguard dist/fuseguard_*_amd64.deb
+	rm -rf $(DEB_ROOT) dist/fuseguard dist/fuseguard-runtime dist/fuseguard_*_amd64.deb
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o dist/fuseguard ./cmd/fuseguard
+	CGO_ENABLED=0 $(GO) build -tags $(LEAN_TAGS) -ldflags '$(LDFLAGS)' -o dist/fuseguard-runtime ./cmd/fuseguard
 	DESTDIR=$(DEB_ROOT) PREFIX=/usr HOOKSDIR=/usr/share/containers/oci/hooks.d \
 		EXAMPLESDIR=/usr/share/doc/fuseguard/examples UNITDIR=/usr/lib/systemd/system \
-		deploy/install.sh dist/fuseguard
+		deploy/install.sh dist/fuseguard dist/fuseguard-runtime
 	FUSEGUARD_DEB_VERSION=$(DEB_VERSION) FUSEGUARD_DEB_ROOT=$(DEB_ROOT) \
 		$(NFPM) package -p deb -f deploy/debian/nfpm.yaml -t $(DEB)
 	@echo "built $(DEB)"

@@ -2,7 +2,9 @@
 # Installs fuseguard without systemd (what `make install` runs):
 #
 #   $DESTDIR$PREFIX/bin/fuseguard                  the binary
-#   $DESTDIR$PREFIX/bin/fuseguard-runtime          symlink: the runtime wrapper for Docker
+#   $DESTDIR$PREFIX/bin/fuseguard-runtime          the runtime wrapper for Docker and containerd and
+#                                                  the hooks it injects: the lean build of the binary
+#                                                  (it runs the fuseguard beside it for the watcher)
 #   $DESTDIR/etc/containers/oci/hooks.d/fuseguard-*.json   hooks for podman and CRI-O
 #   $DESTDIR/etc/fuseguard/docker-daemon.json      runtimes snippet to merge into /etc/docker/daemon.json
 #   $DESTDIR/etc/fuseguard/docker-daemon.default-runtime.json   the same, with fuseguard as default runtime
@@ -18,9 +20,10 @@
 # and CRI-O read besides /etc's), EXAMPLESDIR=/usr/share/doc/fuseguard/examples
 # and UNITDIR=/usr/lib/systemd/system (the unit is installed only when set).
 #
-# usage: DESTDIR=… PREFIX=… [HOOKSDIR=… EXAMPLESDIR=… UNITDIR=…] deploy/install.sh BINARY
+# usage: DESTDIR=… PREFIX=… [HOOKSDIR=… EXAMPLESDIR=… UNITDIR=…] deploy/install.sh BINARY RUNTIME_BINARY
 set -eu
-bin=${1:?usage: install.sh BINARY}
+bin=${1:?usage: install.sh BINARY RUNTIME_BINARY}
+rtbin=${2:?usage: install.sh BINARY RUNTIME_BINARY}
 prefix=${PREFIX:-/usr/local}
 destdir=${DESTDIR:-}
 hooksdir=${HOOKSDIR:-/etc/containers/oci/hooks.d}
@@ -30,7 +33,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 install -d -m 0755 "$destdir$prefix/bin" "$destdir$hooksdir" "$destdir$examplesdir"
 install -m 0755 "$bin" "$destdir$prefix/bin/fuseguard"
-ln -sfn fuseguard "$destdir$prefix/bin/fuseguard-runtime"
+# Through a temporary and a rename: an older install's fuseguard-runtime
+# is a symlink to fuseguard, which must not be written through, and a
+# runtime call in between must find one whole binary or the other.
+install -m 0755 "$rtbin" "$destdir$prefix/bin/.fuseguard-runtime.new"
+mv -f "$destdir$prefix/bin/.fuseguard-runtime.new" "$destdir$prefix/bin/fuseguard-runtime"
 
 rewrite() { sed "s#/usr/local/bin/#$prefix/bin/#g" "$1"; }
 for f in "$here"/hooks.d/fuseguard-*.json; do

@@ -26,6 +26,7 @@ import (
 
 	"github.com/fuseguard/fuseguard/internal/demo"
 	"github.com/fuseguard/fuseguard/internal/telemetry"
+	"github.com/fuseguard/fuseguard/internal/telemetry/otelenv"
 	"github.com/fuseguard/fuseguard/internal/telemetry/otelsdk"
 	"github.com/fuseguard/fuseguard/internal/untrusted"
 )
@@ -75,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 
 	// Tracing as the fuseguard commands do it: off without an OTEL_*
 	// endpoint, never failing the demo.
-	tp, err := otelsdk.New(ctx, otelsdk.ConfigFromEnv(getenv))
+	tp, err := otelsdk.New(ctx, otelenv.ConfigFromEnv(getenv))
 	if err != nil {
 		log.WithError(err).Debug("tracing off")
 	}

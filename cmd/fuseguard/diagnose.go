@@ -20,9 +20,9 @@ func cmdDiagnose(ctx context.Context, a *app, args []string) int {
 	if err != nil {
 		return a.fail(code, "diagnose: %v", err)
 	}
-	ctx, tp, shutdown := a.tracing(ctx, a.log)
+	ctx, tr, shutdown := a.tracing(ctx, a.log)
 	defer shutdown()
-	d, err := diagnose(ctx, tp.Tracer(), t, opts)
+	d, err := diagnose(ctx, tr, t, opts)
 	if err != nil {
 		return a.fail(targetExit(err), "diagnose: %v", err)
 	}

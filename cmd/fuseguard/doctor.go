@@ -1,3 +1,5 @@
+//go:build !fuseguard_lean
+
 package main
 
 import (

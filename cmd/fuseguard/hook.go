@@ -68,12 +68,12 @@ func cmdHook(ctx context.Context, a *app, args []string) int {
 	}
 
 	// hook.Run parents its span itself (annotation, else TRACEPARENT).
-	_, tp, shutdown := a.tracing(ctx, entry)
+	_, tr, shutdown := a.tracing(ctx, entry)
 	defer shutdown()
 	ctx, cancel := context.WithTimeout(ctx, c.Timeouts.Hook.Std())
 	defer cancel()
 	begin := time.Now()
-	id, rec, err := runHook(ctx, a, stage, store, entry, tp.Tracer())
+	id, rec, err := runHook(ctx, a, stage, store, entry, tr)
 	if id != "" {
 		// poststop has no record to name the container by.
 		entry = entry.WithField("id", id)

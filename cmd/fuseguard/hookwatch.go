@@ -54,9 +54,9 @@ func ensureWatcher(ctx context.Context, stateDir, configFile string, log logrus.
 		log.WithError(ctx.Err()).Warn("hook out of time: not starting the node watcher")
 		return
 	}
-	self, err := os.Executable()
+	bin, err := fullBinary()
 	if err != nil {
-		log.WithError(err).Warn("cannot start the node watcher: own binary unknown")
+		log.WithError(err).Warn("cannot start the node watcher: fuseguard binary unknown")
 		return
 	}
 	if err := cloexecInherited(); err != nil {
@@ -69,7 +69,7 @@ func ensureWatcher(ctx context.Context, stateDir, configFile string, log logrus.
 	if configFile != "" {
 		args = append(args, "--config", configFile)
 	}
-	pid, started, err := watch.Spawn(ctx, self, stateDir, args...)
+	pid, started, err := watch.Spawn(ctx, bin, stateDir, args...)
 	log = log.WithField("watcher_pid", pid)
 	switch {
 	case err != nil:

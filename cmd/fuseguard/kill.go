@@ -23,9 +23,9 @@ func cmdKill(ctx context.Context, a *app, args []string) int {
 		return a.fail(code, "kill: %v", err)
 	}
 	opts.VerifyOnly = verifyOnly
-	ctx, tp, shutdown := a.tracing(ctx, a.log)
+	ctx, tr, shutdown := a.tracing(ctx, a.log)
 	defer shutdown()
-	opts.Tracer = tp.Tracer()
+	opts.Tracer = tr
 	rep, err := killer.Kill(ctx, t, opts)
 	if tf.json {
 		if jerr := a.printJSON(rep); jerr != nil {

@@ -7,14 +7,25 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/fuseguard/fuseguard/config"
-	"github.com/fuseguard/fuseguard/internal/telemetry/otelsdk"
+	"github.com/fuseguard/fuseguard/internal/telemetry/otelenv"
 	"github.com/fuseguard/fuseguard/internal/wrapper"
 	"github.com/fuseguard/fuseguard/record"
 )
 
 // runtimeArgv0 is the name under which the binary acts as the runtime
-// wrapper (a symlink, so daemon.json needs only a path).
+// wrapper, so daemon.json needs only a path: the lean build of this
+// command (lean.go), or, on older installs, a symlink to fuseguard.
 const runtimeArgv0 = "fuseguard-runtime"
+
+// runtimeEntry runs the binary called as fuseguard-runtime: the runtime
+// wrapper, and the hooks it injects, which run the same binary as
+// `fuseguard-runtime hook STAGE` (runc has no hook command).
+func runtimeEntry(ctx context.Context, a *app, args []string) int {
+	if len(args) > 0 && args[0] == "hook" {
+		return cmdHook(ctx, a, args[1:])
+	}
+	return cmdRuntime(ctx, a, args)
+}
 
 // cmdRuntime is `fuseguard runtime [--fuseguard-FLAG …] <runc args>`, also
 // run as fuseguard-runtime: a runc-compatible runtime that injects the hooks
@@ -39,7 +50,10 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 	if err != nil {
 		self = ""
 	}
-	rt, err := wrapper.ResolveRuntime(f.Runtime, self)
+	// Neither this binary nor the full fuseguard beside the lean one is a
+	// runtime: either would run fuseguard again instead of runc.
+	full, _ := fullBinary()
+	rt, err := wrapper.ResolveRuntime(f.Runtime, self, full)
 	if err != nil {
 		code := exitFailure
 		if errIs(err, wrapper.ErrRuntimeIsSelf) {
@@ -58,7 +72,7 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 	}
 	// runc gives hooks only this env: the tracing configuration goes
 	// along; the wrapper adds the TRACEPARENT of its create span.
-	hookEnv = append(hookEnv, otelsdk.PassEnv(a.getenv)...)
+	hookEnv = append(hookEnv, otelenv.PassEnv(a.getenv)...)
 	// The runtime's stderr is not a log anyone reads on success; the
 	// wrapper logs to the state directory only.
 	log, closeLog := stateLog(a, store.Dir, "runtime.log", nil)
@@ -71,11 +85,11 @@ func cmdRuntime(ctx context.Context, a *app, args []string) int {
 	}
 	// A caller's TRACEPARENT parents the wrapper's spans and reaches the
 	// hooks through their env.
-	ctx, tp, shutdown := a.tracing(ctx, log)
+	ctx, tr, shutdown := a.tracing(ctx, log)
 	defer shutdown()
 	w := runtimeWrapper(c)
 	w.Runtime, w.Self, w.Store, w.HookEnv = rt, self, store, hookEnv
-	w.Log, w.Tracer, w.Flush = log, tp.Tracer(), shutdown
+	w.Log, w.Tracer, w.Flush = log, tr, shutdown
 	return w.Run(ctx, rest)
 }
 

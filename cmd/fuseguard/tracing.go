@@ -1,3 +1,5 @@
+//go:build !fuseguard_lean
+
 package main
 
 import (
@@ -6,8 +8,10 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fuseguard/fuseguard/internal/telemetry"
+	"github.com/fuseguard/fuseguard/internal/telemetry/otelenv"
 	"github.com/fuseguard/fuseguard/internal/telemetry/otelsdk"
 )
 
@@ -22,12 +26,12 @@ import (
 const flushTimeout = 15 * time.Millisecond
 
 // tracing builds the tracer provider the environment asks for (off without
-// an endpoint) and returns ctx under the caller's TRACEPARENT, the provider,
+// an endpoint) and returns ctx under the caller's TRACEPARENT, its tracer,
 // and a shutdown that flushes within flushTimeout. Tracing never fails a
 // command: its errors are logged at debug level. shutdown may be called
 // more than once.
-func (a *app) tracing(ctx context.Context, log logrus.FieldLogger) (context.Context, *otelsdk.Provider, func()) {
-	cfg := otelsdk.ConfigFromEnv(a.getenv)
+func (a *app) tracing(ctx context.Context, log logrus.FieldLogger) (context.Context, trace.Tracer, func()) {
+	cfg := otelenv.ConfigFromEnv(a.getenv)
 	if cfg.ExportTimeout <= 0 {
 		cfg.ExportTimeout = flushTimeout
 	}
@@ -43,5 +47,5 @@ func (a *app) tracing(ctx context.Context, log logrus.FieldLogger) (context.Cont
 			log.WithError(err).Debug("spans not delivered")
 		}
 	})
-	return telemetry.ExtractEnv(ctx, a.getenv), p, shutdown
+	return telemetry.ExtractEnv(ctx, a.getenv), p.Tracer(), shutdown
 }

@@ -1,3 +1,5 @@
+//go:build !fuseguard_lean
+
 package main
 
 import (
@@ -9,6 +11,7 @@ import (
 	"github.com/fuseguard/fuseguard/config"
 	"github.com/fuseguard/fuseguard/internal/metrics"
 	"github.com/fuseguard/fuseguard/internal/obs"
+	"github.com/fuseguard/fuseguard/internal/telemetry/otelenv"
 	"github.com/fuseguard/fuseguard/internal/telemetry/otelsdk"
 	"github.com/fuseguard/fuseguard/internal/watch"
 	"github.com/fuseguard/fuseguard/record"
@@ -41,7 +44,7 @@ func cmdWatch(ctx context.Context, a *app, args []string) int {
 		defer lf.Close()
 		a.log.SetOutput(lf)
 	}
-	tp, err := otelsdk.New(ctx, otelsdk.ConfigFromEnv(a.getenv))
+	tp, err := otelsdk.New(ctx, otelenv.ConfigFromEnv(a.getenv))
 	if err != nil {
 		a.log.WithError(err).Warn("tracing disabled")
 	}

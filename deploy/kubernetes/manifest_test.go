@@ -269,13 +269,13 @@ func TestContainerdSnippetInSync(t *testing.T) {
 }
 
 // TestInstallScript runs the ConfigMap's install.sh for real, with the
-// built binary, into a scratch host root: the binary, the runtime link,
+// built binaries, into a scratch host root: the binary, the runtime wrapper,
 // the node configuration and the containerd snippet land where containerd
 // and the hooks look, and the installed binary reads the configuration
 // with the dedicated class on.
 func TestInstallScript(t *testing.T) {
 	m := readManifest(t)
-	bin := fgcmd.Binary(t)
+	bin, rtbin := fgcmd.Binary(t), fgcmd.Runtime(t)
 	confDir, host := t.TempDir(), t.TempDir()
 	for _, k := range []string{"config.toml", "containerd-fuseguard.toml", "install.sh"} {
 		if err := os.WriteFile(filepath.Join(confDir, k), []byte(m.configMap.Data[k]), 0o644); err != nil {
@@ -284,14 +284,13 @@ func TestInstallScript(t *testing.T) {
 	}
 	for i := 0; i < 2; i++ { // a rollout runs it again over the last install
 		cmd := exec.Command("sh", filepath.Join(confDir, "install.sh"))
-		cmd.Env = append(os.Environ(), "FUSEGUARD_HOST="+host, "FUSEGUARD_BINARY="+bin, "FUSEGUARD_CONFIG_DIR="+confDir)
+		cmd.Env = append(os.Environ(), "FUSEGUARD_HOST="+host, "FUSEGUARD_BINARY="+bin, "FUSEGUARD_RUNTIME_BINARY="+rtbin, "FUSEGUARD_CONFIG_DIR="+confDir)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("install.sh (run %d): %v\n%s", i+1, err, out)
 		}
 	}
-	if link, err := os.Readlink(filepath.Join(host, "usr/local/bin/fuseguard-runtime")); err != nil || link != "fuseguard" {
-		t.Errorf("fuseguard-runtime link: %q, %v; want -> fuseguard", link, err)
-	}
+	assertSameFile(t, filepath.Join(host, "usr/local/bin/fuseguard-runtime"), rtbin)
+	assertSameFile(t, filepath.Join(host, "usr/local/bin/fuseguard"), bin)
 	snippet, err := os.ReadFile(filepath.Join(host, "etc/containerd/conf.d/fuseguard.toml"))
 	if err != nil || string(snippet) != m.configMap.Data["containerd-fuseguard.toml"] {
 		t.Errorf("containerd snippet: %v\n%s", err, snippet)
@@ -302,6 +301,27 @@ func TestInstallScript(t *testing.T) {
 		t.Errorf("installed fuseguard config: %v\n%s", err, out)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(host, "usr/local/bin")); len(entries) != 2 {
-		t.Errorf("usr/local/bin holds %d entries, want the binary and the link (no temporary left)", len(entries))
+		t.Errorf("usr/local/bin holds %d entries, want the two binaries (no temporary left)", len(entries))
+	}
+}
+
+// assertSameFile checks that got is a regular executable file (not a
+// link) with want's content.
+func assertSameFile(t *testing.T, got, want string) {
+	t.Helper()
+	fi, err := os.Lstat(got)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("%s: %v, %v; want a regular file, mode 0755", got, fi, err)
+	}
+	g, err := os.ReadFile(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(g, w) {
+		t.Errorf("%s is not a copy of %s", got, want)
 	}
 }

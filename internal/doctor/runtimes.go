@@ -109,17 +109,21 @@ func rtPaths(rts []DockerRuntime) []string {
 }
 
 // missingExecutables returns, escaped, each path that is not an
-// executable file.
+// executable file, and each fuseguard missing beside one: the lean
+// fuseguard-runtime and its hooks run it to start the node watcher and to
+// export spans.
 func missingExecutables(paths []string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, p := range paths {
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
-			out = append(out, untrusted.Text(p))
+		for _, q := range []string{p, filepath.Join(filepath.Dir(p), "fuseguard")} {
+			if seen[q] {
+				continue
+			}
+			seen[q] = true
+			if st, err := os.Stat(q); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+				out = append(out, untrusted.Text(q))
+			}
 		}
 	}
 	return out

@@ -32,6 +32,9 @@ func installed(t *testing.T) string {
 
 func TestCheckDocker(t *testing.T) {
 	bin := installed(t)
+	// The lean fuseguard-runtime alone: it cannot start the watcher.
+	lone := t.TempDir()
+	writeFile(t, lone, "fuseguard-runtime", "#!/bin/sh\n", 0o755)
 	for _, tc := range []struct {
 		name       string
 		body       string // "" means no file
@@ -48,6 +51,8 @@ func TestCheckDocker(t *testing.T) {
 			status: OK, registered: true, detail: []string{"runtime fg runs", "(default)"}},
 		{name: "not installed", body: `{"runtimes":{"fuseguard":{"path":"/nonexistent/fuseguard-runtime"}}}`, status: Warn, registered: true,
 			detail: []string{"not installed: /nonexistent/fuseguard-runtime"}},
+		{name: "no fuseguard beside", body: `{"runtimes":{"fuseguard":{"path":"` + lone + `/fuseguard-runtime"}}}`, status: Warn, registered: true,
+			detail: []string{"not installed: " + lone + "/fuseguard"}},
 		{name: "invalid JSON", body: `{"runtimes":{"fuseguard":`, status: Fail, detail: []string{"unexpected end of JSON input"}},
 		{name: "hostile name", body: `{"runtimes":{"fg\u001b[2J":{"path":"` + bin + `/fuseguard-runtime"}}}`, status: OK, registered: true,
 			detail: []string{`"fg\x1b[2J"`}},

@@ -101,7 +101,7 @@ func TestResolveRuntime(t *testing.T) {
 	if err != nil || !strings.HasPrefix(sh, "/") {
 		t.Fatalf("sh: %q %v", sh, err)
 	}
-	if _, err := ResolveRuntime(sh, sh); !errors.Is(err, ErrRuntimeIsSelf) {
+	if _, err := ResolveRuntime(sh, "", "/nonexistent/fuseguard", sh); !errors.Is(err, ErrRuntimeIsSelf) {
 		t.Fatalf("runtime = self: %v, want ErrRuntimeIsSelf", err)
 	}
 	if _, err := ResolveRuntime("/nonexistent/runc", ""); err == nil || !strings.Contains(err.Error(), "/nonexistent/runc") {

@@ -17,9 +17,11 @@ var ErrRuntimeIsSelf = errors.New("real runtime is fuseguard itself")
 
 // ResolveRuntime finds the real runtime: name ("" means DefaultRuntime) is
 // looked up on PATH unless it contains a slash. It must be an executable
-// file that is not self (the wrapper's own binary, for example through a
-// symlink named runc). The result is absolute.
-func ResolveRuntime(name, self string) (string, error) {
+// file that is none of selves (fuseguard's own binaries: the wrapper's,
+// and the full fuseguard that the lean wrapper hands over to; for example
+// through a symlink named runc). "" in selves is skipped. The result is
+// absolute.
+func ResolveRuntime(name string, selves ...string) (string, error) {
 	if name == "" {
 		name = DefaultRuntime
 	}
@@ -30,10 +32,13 @@ func ResolveRuntime(name, self string) (string, error) {
 	if path, err = filepath.Abs(path); err != nil {
 		return "", fmt.Errorf("real runtime %q: %w", name, err)
 	}
-	if self != "" {
-		fi, err := os.Stat(path)
-		if err != nil {
-			return "", fmt.Errorf("real runtime %q: %w", name, err)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("real runtime %q: %w", name, err)
+	}
+	for _, self := range selves {
+		if self == "" {
+			continue
 		}
 		if me, err := os.Stat(self); err == nil && os.SameFile(fi, me) {
 			return "", fmt.Errorf("%w: %s is %s", ErrRuntimeIsSelf, path, self)

@@ -14,7 +14,7 @@ type Row struct {
 	At   time.Duration // from the start of the measured operation
 	Wall time.Duration // until the next exec or the exit
 	PID  int
-	What string // "fuseguard-runtime create", "runc start", "fuseguard hook poststop"
+	What string // "fuseguard-runtime create", "runc start", "fuseguard-runtime hook createRuntime"
 	// Fuseguard is set for the wrapper's own part and for hooks: the cost
 	// a plain runc does not have.
 	Fuseguard bool
@@ -32,7 +32,8 @@ var runcCommands = []string{"create", "start", "delete", "kill", "state", "run",
 func describe(e Exec) (string, bool) {
 	name := filepath.Base(e.Path)
 	if len(e.Argv) > 0 && (name == "exe" || strings.HasPrefix(filepath.Base(e.Argv[0]), "fuseguard")) {
-		// runc re-execs itself as /proc/self/exe; the wrapper is a link.
+		// runc re-execs itself as /proc/self/exe; an older install's wrapper
+		// is a link to fuseguard.
 		name = filepath.Base(e.Argv[0])
 	}
 	args := e.Argv
@@ -40,9 +41,9 @@ func describe(e Exec) (string, bool) {
 		args = args[1:]
 	}
 	switch {
-	case name == "fuseguard" && len(args) > 0 && args[0] == "hook":
+	case (name == "fuseguard" || name == "fuseguard-runtime") && len(args) > 0 && args[0] == "hook":
 		stage := args[len(args)-1]
-		return "fuseguard hook " + stage, true
+		return name + " hook " + stage, true
 	case name == "fuseguard-runtime" || name == "runc" || name == "fuseguard":
 		for _, a := range args {
 			if slices.Contains(runcCommands, a) {

@@ -120,7 +120,7 @@ func printStartup(b *testing.B, stateDir string) {
 	for range 15 {
 		wrapped = append(wrapped, timeCmd(nil, fgcmd.Runtime(b), "--version"))
 		plain = append(plain, timeCmd(nil, runc, "--version"))
-		hook = append(hook, timeCmd(state, fgcmd.Binary(b), "hook", "poststop"))
+		hook = append(hook, timeCmd(state, fgcmd.Runtime(b), "hook", "poststop"))
 		version = append(version, timeCmd(nil, fgcmd.Binary(b), "version"))
 		floor = append(floor, timeCmd(nil, gostart))
 		truth = append(truth, timeCmd(nil, "/bin/true"))
@@ -129,9 +129,10 @@ func printStartup(b *testing.B, stateDir string) {
 	fmt.Println("\nstart-up (medians of 15, alternated):")
 	fmt.Printf("  fuseguard-runtime --version (wrapper, then exec runc): %.1f ms; runc --version: %.1f ms; the wrapper's cost per passed-through call: %.1f ms\n",
 		ms(benchutil.Median(wrapped)), ms(benchutil.Median(plain)), ms(benchutil.Median(wrapped)-benchutil.Median(plain)))
-	fmt.Printf("  fuseguard hook poststop (no record): %.1f ms; fuseguard version: %.1f ms; a Go program of the standard library only: %.1f ms; /bin/true: %.1f ms\n",
+	fmt.Printf("  fuseguard-runtime hook poststop (no record): %.1f ms; fuseguard version: %.1f ms; a Go program of the standard library only: %.1f ms; /bin/true: %.1f ms\n",
 		ms(benchutil.Median(hook)), ms(benchutil.Median(version)), ms(benchutil.Median(floor)), ms(benchutil.Median(truth)))
-	printInitTrace(b)
+	printInitTrace(b, "fuseguard-runtime (wrapper and hooks)", state, fgcmd.Runtime(b), "hook", "poststop")
+	printInitTrace(b, "fuseguard (the full binary)", nil, fgcmd.Binary(b), "version")
 	printSyscallSummary(b, env)
 }
 
@@ -160,16 +161,18 @@ func printSyscallSummary(b *testing.B, env []string) {
 	}
 }
 
-// printInitTrace runs `fuseguard version` under GODEBUG=inittrace=1 and
-// prints the package initialisation every fuseguard process pays: its
-// total, when the last package was ready, and the costliest packages.
-func printInitTrace(b *testing.B) {
+// printInitTrace runs argv (stdin on its standard input) under
+// GODEBUG=inittrace=1 and prints the package initialisation every process
+// of that binary pays: its total, when the last package was ready, and the
+// costliest packages.
+func printInitTrace(b *testing.B, label string, stdin []byte, argv ...string) {
 	b.Helper()
-	cmd := exec.Command(fgcmd.Binary(b), "version")
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	cmd.Stdin = bytes.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		b.Fatalf("fuseguard version: %v\n%s", err, out)
+		b.Fatalf("%v: %v\n%s", argv, err, out)
 	}
 	type pkgInit struct {
 		name      string
@@ -196,7 +199,7 @@ func printInitTrace(b *testing.B) {
 		last = max(last, i.at+i.clock)
 	}
 	slices.SortFunc(inits, func(a, b pkgInit) int { return int((b.clock - a.clock) * 1e6) })
-	fmt.Printf("  Go package init (GODEBUG=inittrace=1): %d packages, %.2f ms in all, the last ready %.1f ms after start; costliest:", len(inits), total, last)
+	fmt.Printf("  Go package init of %s (GODEBUG=inittrace=1): %d packages, %.2f ms in all, the last ready %.1f ms after start; costliest:", label, len(inits), total, last)
 	for _, i := range inits[:min(6, len(inits))] {
 		fmt.Printf(" %s %.2f,", i.name, i.clock)
 	}

@@ -51,7 +51,7 @@ type debFile struct {
 func wantDebFiles() map[string]debFile {
 	want := map[string]debFile{
 		"/usr/bin/fuseguard":                              {mode: "-rwxr-xr-x"},
-		"/usr/bin/fuseguard-runtime":                      {mode: "lrwxr-xr-x", link: "fuseguard"},
+		"/usr/bin/fuseguard-runtime":                      {mode: "-rwxr-xr-x"},
 		"/usr/lib/systemd/system/fuseguard-watch.service": {mode: "-rw-r--r--"},
 		debConfig: {mode: "-rw-r--r--"},
 	}

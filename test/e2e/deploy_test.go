@@ -84,11 +84,19 @@ func TestDeployDaemonJSON(t *testing.T) {
 // TestInstallLayout runs deploy/install.sh (what `make install` runs) into
 // a temporary DESTDIR with another PREFIX and checks what it laid out.
 func TestInstallLayout(t *testing.T) {
-	bin := fgcmd.Binary(t)
+	bin, rtbin := fgcmd.Binary(t), fgcmd.Runtime(t)
 	dest := t.TempDir()
 	const prefix = "/opt/fg"
+	// An older install's fuseguard-runtime, a link to fuseguard: replaced,
+	// not written through.
+	if err := os.MkdirAll(filepath.Join(dest, prefix, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("fuseguard", filepath.Join(dest, prefix, "bin/fuseguard-runtime")); err != nil {
+		t.Fatal(err)
+	}
 	r := run(t, 30*time.Second, []string{"DESTDIR=" + dest, "PREFIX=" + prefix}, nil,
-		filepath.Join(deployDir(t), "install.sh"), bin)
+		filepath.Join(deployDir(t), "install.sh"), bin, rtbin)
 	if r.code != 0 {
 		t.Fatalf("install.sh: exit %d: %s", r.code, r.stderr)
 	}
@@ -96,10 +104,16 @@ func TestInstallLayout(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o755 {
 		t.Fatalf("bin/fuseguard: %v %v", fi, err)
 	}
-	if l, err := os.Readlink(filepath.Join(dest, prefix, "bin/fuseguard-runtime")); err != nil || l != "fuseguard" {
-		t.Fatalf("bin/fuseguard-runtime -> %q (%v), want fuseguard", l, err)
+	for name, want := range map[string]string{"fuseguard": bin, "fuseguard-runtime": rtbin} {
+		got := filepath.Join(dest, prefix, "bin", name)
+		if fi, err := os.Lstat(got); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o755 {
+			t.Fatalf("bin/%s: %v %v, want a regular file, mode 0755", name, fi, err)
+		}
+		if g, w := mustRead(got), mustRead(want); g != w {
+			t.Fatalf("bin/%s is not a copy of %s", name, want)
+		}
 	}
-	// The installed binary dispatches on its argv[0].
+	// The installed wrapper runs.
 	rt := run(t, 10*time.Second, nil, nil, filepath.Join(dest, prefix, "bin/fuseguard-runtime"), "--fuseguard-runtime=/nonexistent/runc", "list")
 	if rt.code != 1 || !bytes.Contains([]byte(rt.stderr), []byte("/nonexistent/runc")) {
 		t.Fatalf("installed fuseguard-runtime: exit %d %q, want the wrapper's missing-runtime error", rt.code, rt.stderr)
@@ -151,7 +165,7 @@ func TestInstallLayout(t *testing.T) {
 	if err := os.WriteFile(conf, edited, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := run(t, 30*time.Second, []string{"DESTDIR=" + dest, "PREFIX=" + prefix}, nil, filepath.Join(deployDir(t), "install.sh"), bin); r.code != 0 {
+	if r := run(t, 30*time.Second, []string{"DESTDIR=" + dest, "PREFIX=" + prefix}, nil, filepath.Join(deployDir(t), "install.sh"), bin, rtbin); r.code != 0 {
 		t.Fatalf("install.sh again: exit %d: %s", r.code, r.stderr)
 	}
 	if b, err := os.ReadFile(conf); err != nil || !bytes.Equal(b, edited) {

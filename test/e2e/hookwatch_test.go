@@ -40,66 +40,72 @@ func sleeper(t *testing.T) int {
 	return cmd.Process.Pid
 }
 
-// TestHookStartsWatcher: `fuseguard hook createRuntime` starts one
+// TestHookStartsWatcher: `fuseguard hook createRuntime`, and the lean
+// `fuseguard-runtime hook createRuntime`, start one
 // detached watcher on its state directory when none runs, poststart finds
 // it, and a descriptor the runtime leaked into the hook (fd 3, a pipe) is
 // not kept open by it.
 func TestHookStartsWatcher(t *testing.T) {
-	bin := fgcmd.Binary(t)
-	dir := testenv.StateDir(t)
-	t.Cleanup(func() { fgwatch.StopWatcher(t, dir) })
-	pid := sleeper(t)
+	// The full binary's hook (podman's and CRI-O's hooks.d) and the lean
+	// one the wrapper injects, which starts the full binary beside it.
+	for _, hookBin := range []string{fgcmd.Binary(t), fgcmd.Runtime(t)} {
+		t.Run(filepath.Base(hookBin), func(t *testing.T) {
+			dir := testenv.StateDir(t)
+			t.Cleanup(func() { fgwatch.StopWatcher(t, dir) })
+			pid := sleeper(t)
 
-	// A pipe without O_CLOEXEC in the hook, as a runtime could leave one:
-	// its reader sees EOF only once every copy of the write end is closed.
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cmd := execCmd(ctx, bin, "hook", "createRuntime")
-	// "FUSEGUARD_WATCHER=" overrides TestMain's 0: the default is under test.
-	cmd.Env = append(os.Environ(), record.EnvStateDir+"="+dir, "FUSEGUARD_WATCHER=")
-	cmd.Stdin = strings.NewReader(string(hookState("hw", "creating", pid)))
-	cmd.ExtraFiles = []*os.File{w}
-	out, err := cmd.CombinedOutput() // pipes: a watcher holding them would hang this
-	w.Close()
-	if err != nil || strings.Contains(string(out), `"error"`) {
-		t.Fatalf("hook createRuntime: %v\n%s", err, out)
-	}
-	wpid := hookWatcher(t, dir)
-	assertDetached(t, wpid, dir)
-	eof := make(chan error, 1)
-	go func() { _, err := io.ReadAll(r); eof <- err }()
-	select {
-	case err := <-eof:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("the runtime's pipe is still open after the hook exited: watcher %d holds it", wpid)
-	}
-	lines := fgcmd.LogLines(filepath.Join(dir, "hook.log"), "hw")
-	done := slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return !strings.Contains(l, `"msg":"hook done"`) })
-	if len(done) != 1 {
-		t.Errorf("hook.log: %q, want one hook done", lines)
-	}
-	if !strings.Contains(mustRead(filepath.Join(dir, "hook.log")), `"msg":"started the node watcher"`) {
-		t.Errorf("hook.log does not say it started the watcher:\n%s", mustRead(filepath.Join(dir, "hook.log")))
-	}
+			// A pipe without O_CLOEXEC in the hook, as a runtime could leave one:
+			// its reader sees EOF only once every copy of the write end is closed.
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cmd := execCmd(ctx, hookBin, "hook", "createRuntime")
+			// "FUSEGUARD_WATCHER=" overrides TestMain's 0: the default is under test.
+			cmd.Env = append(os.Environ(), record.EnvStateDir+"="+dir, "FUSEGUARD_WATCHER=")
+			cmd.Stdin = strings.NewReader(string(hookState("hw", "creating", pid)))
+			cmd.ExtraFiles = []*os.File{w}
+			out, err := cmd.CombinedOutput() // pipes: a watcher holding them would hang this
+			w.Close()
+			if err != nil || strings.Contains(string(out), `"error"`) {
+				t.Fatalf("hook createRuntime: %v\n%s", err, out)
+			}
+			wpid := hookWatcher(t, dir)
+			assertDetached(t, wpid, dir)
+			eof := make(chan error, 1)
+			go func() { _, err := io.ReadAll(r); eof <- err }()
+			select {
+			case err := <-eof:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("the runtime's pipe is still open after the hook exited: watcher %d holds it", wpid)
+			}
+			lines := fgcmd.LogLines(filepath.Join(dir, "hook.log"), "hw")
+			done := slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return !strings.Contains(l, `"msg":"hook done"`) })
+			if len(done) != 1 {
+				t.Errorf("hook.log: %q, want one hook done", lines)
+			}
+			if !strings.Contains(mustRead(filepath.Join(dir, "hook.log")), `"msg":"started the node watcher"`) {
+				t.Errorf("hook.log does not say it started the watcher:\n%s", mustRead(filepath.Join(dir, "hook.log")))
+			}
 
-	r2 := run(t, 10*time.Second, []string{record.EnvStateDir + "=" + dir, "FUSEGUARD_WATCHER="},
-		stdinFile(t, hookState("hw", "running", pid)), bin, "hook", "poststart")
-	if r2.code != 0 {
-		t.Fatalf("poststart: exit %d %s", r2.code, r2.stderr)
+			r2 := run(t, 10*time.Second, []string{record.EnvStateDir + "=" + dir, "FUSEGUARD_WATCHER="},
+				stdinFile(t, hookState("hw", "running", pid)), hookBin, "hook", "poststart")
+			if r2.code != 0 {
+				t.Fatalf("poststart: exit %d %s", r2.code, r2.stderr)
+			}
+			if again := hookWatcher(t, dir); again != wpid {
+				t.Fatalf("poststart: watcher %d, want the running %d", again, wpid)
+			}
+			// The watcher tracks what the hook recorded.
+			waitFile(t, filepath.Join(dir, watch.LogName), `"msg":"tracking container"`, 5*time.Second)
+		})
 	}
-	if again := hookWatcher(t, dir); again != wpid {
-		t.Fatalf("poststart: watcher %d, want the running %d", again, wpid)
-	}
-	// The watcher tracks what the hook recorded.
-	waitFile(t, filepath.Join(dir, watch.LogName), `"msg":"tracking container"`, 5*time.Second)
 }
 
 // TestHookWatcherOff: --no-watcher, FUSEGUARD_WATCHER=0 or false, and the

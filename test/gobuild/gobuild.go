@@ -43,15 +43,24 @@ var builds sync.Map // pkg → func() (string, error)
 // which is atomic and safe while other test processes run the old one.
 func Binary(t testing.TB, pkg string) string {
 	t.Helper()
+	return Tagged(t, pkg, path.Base(pkg))
+}
+
+// Tagged is Binary built with the build tags given and named name (which
+// is also its name in $FUSEGUARD_PREBUILT_DIR), such as the lean build of
+// cmd/fuseguard, fuseguard-runtime.
+func Tagged(t testing.TB, pkg, name string, tags ...string) string {
+	t.Helper()
 	if dir := os.Getenv(EnvPrebuilt); dir != "" {
-		bin := filepath.Join(dir, path.Base(pkg))
+		bin := filepath.Join(dir, name)
 		if _, err := os.Stat(bin); err != nil {
 			t.Fatalf("%s=%s: %v", EnvPrebuilt, dir, err)
 		}
 		return bin
 	}
 	testenv.RequireBinary(t, "go")
-	once, _ := builds.LoadOrStore(pkg, sync.OnceValues(func() (string, error) { return build(pkg) }))
+	key := strings.Join(append([]string{pkg, name}, tags...), "\x00")
+	once, _ := builds.LoadOrStore(key, sync.OnceValues(func() (string, error) { return build(pkg, name, tags) }))
 	bin, err := once.(func() (string, error))()
 	if err != nil {
 		t.Fatalf("build %s: %v", pkg, err)
@@ -59,14 +68,18 @@ func Binary(t testing.TB, pkg string) string {
 	return bin
 }
 
-func build(pkg string) (string, error) {
+func build(pkg, name string, tags []string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256([]byte(root + "\x00" + pkg))
+	id := root + "\x00" + pkg
+	if len(tags) > 0 || name != path.Base(pkg) {
+		id += "\x00" + name + "\x00" + strings.Join(tags, ",")
+	}
+	sum := sha256.Sum256([]byte(id))
 	dir := filepath.Join(os.TempDir(), "fuseguard-build-"+hex.EncodeToString(sum[:6]))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -79,14 +92,14 @@ func build(pkg string) (string, error) {
 	defer os.Remove(tmp.Name()) // a no-op once renamed
 
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp.Name(), pkg)
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", strings.Join(tags, ","), "-o", tmp.Name(), pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("go build %s: %w: %s", pkg, err, stderr.String())
 	}
-	bin := filepath.Join(dir, path.Base(pkg))
+	bin := filepath.Join(dir, name)
 	if err := os.Rename(tmp.Name(), bin); err != nil {
 		return "", err
 	}

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fuseguard/fuseguard/internal/telemetry"
+	"github.com/fuseguard/fuseguard/internal/telemetry/otelenv"
 	"github.com/fuseguard/fuseguard/internal/telemetry/otelsdk"
 	"github.com/fuseguard/fuseguard/test/jaeger"
 	"github.com/fuseguard/fuseguard/test/testenv"
@@ -28,7 +29,7 @@ func TestSpanTreeInJaeger(t *testing.T) {
 		env[k] = v
 	}
 	ctx := context.Background()
-	p, err := otelsdk.New(ctx, otelsdk.ConfigFromEnv(func(k string) string { return env[k] }))
+	p, err := otelsdk.New(ctx, otelenv.ConfigFromEnv(func(k string) string { return env[k] }))
 	if err != nil {
 		t.Fatal(err)
 	}

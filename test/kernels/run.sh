@@ -44,6 +44,7 @@ mkdir -p "$stage/bin" "$stage/fg" "$stage/lib/modules"
 cp "$busybox" "$stage/bin/busybox"
 cp "$here/init" "$stage/init"
 cp "$FUSEGUARD" "$stage/fg/fuseguard"
+CGO_ENABLED=0 "$GO" build -tags fuseguard_lean -o "$stage/fg/fuseguard-runtime" ./cmd/fuseguard
 echo "run.sh: building the fusefixture and fuseguard-demo commands and the test binaries" >&2
 CGO_ENABLED=0 "$GO" build -o "$stage/fg/fusefixture" ./test/cmd/fusefixture
 CGO_ENABLED=0 "$GO" build -o "$stage/fg/fuseguard-demo" ./cmd/fuseguard-demo

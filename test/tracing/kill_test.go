@@ -14,6 +14,7 @@ import (
 	"github.com/fuseguard/fuseguard/internal/hook"
 	"github.com/fuseguard/fuseguard/internal/oci"
 	"github.com/fuseguard/fuseguard/internal/telemetry"
+	"github.com/fuseguard/fuseguard/internal/telemetry/otelenv"
 	"github.com/fuseguard/fuseguard/internal/telemetry/otelsdk"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/record"
@@ -25,7 +26,7 @@ import (
 func memoryProvider(t *testing.T) (*otelsdk.Provider, *tracetest.InMemoryExporter) {
 	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
-	p, err := otelsdk.New(context.Background(), otelsdk.Config{Exporter: otelsdk.ExporterNone},
+	p, err := otelsdk.New(context.Background(), otelenv.Config{Exporter: otelenv.ExporterNone},
 		otelsdk.WithSpanProcessor(sdktrace.NewSimpleSpanProcessor(exp)))
 	if err != nil {
 		t.Fatal(err)

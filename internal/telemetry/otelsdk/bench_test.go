@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fuseguard/fuseguard/internal/telemetry/otelenv"
 	"github.com/fuseguard/fuseguard/test/jaeger"
 	"github.com/fuseguard/fuseguard/test/loopback"
 	"github.com/fuseguard/fuseguard/test/testenv"
@@ -15,24 +16,24 @@ import (
 // up, each against tracing off interleaved in the same iterations.
 // ms-over-off/op is the added time; x-off the ratio.
 func BenchmarkOverhead(b *testing.B) {
-	off := Config{Exporter: ExporterNone}
+	off := otelenv.Config{Exporter: otelenv.ExporterNone}
 	b.Run("off", func(b *testing.B) {
 		for range b.N {
 			emitAndShutdown(context.Background(), off)
 		}
 	})
 	b.Run("collector-down", func(b *testing.B) {
-		benchVsOff(b, Config{Endpoint: "http://" + loopback.Closed(b) + "/v1/traces"})
+		benchVsOff(b, otelenv.Config{Endpoint: "http://" + loopback.Closed(b) + "/v1/traces"})
 	})
 	b.Run("collector-up", func(b *testing.B) {
 		testenv.RequireLong(b)
 		j := jaeger.Start(b)
-		benchVsOff(b, Config{Endpoint: j.OTLPEndpoint + "/v1/traces", ServiceName: "fuseguard-bench"})
+		benchVsOff(b, otelenv.Config{Endpoint: j.OTLPEndpoint + "/v1/traces", ServiceName: "fuseguard-bench"})
 	})
 }
 
-func benchVsOff(b *testing.B, cfg Config) {
-	off := Config{Exporter: ExporterNone}
+func benchVsOff(b *testing.B, cfg otelenv.Config) {
+	off := otelenv.Config{Exporter: otelenv.ExporterNone}
 	var base, traced time.Duration
 	b.ResetTimer()
 	for range b.N {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fuseguard/fuseguard/internal/telemetry"
+	"github.com/fuseguard/fuseguard/internal/telemetry/otelenv"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
@@ -54,15 +55,15 @@ func WithSpanProcessor(sp sdktrace.SpanProcessor) Option {
 // New builds the Provider cfg asks for. It never returns nil: on error the
 // Provider is a no-op one and the error says why, so a caller can log it and
 // carry on.
-func New(ctx context.Context, cfg Config, opts ...Option) (*Provider, error) {
+func New(ctx context.Context, cfg otelenv.Config, opts ...Option) (*Provider, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
-	p := &Provider{tp: noop.NewTracerProvider(), shutdownTimeout: cfg.shutdownTimeout()}
+	p := &Provider{tp: noop.NewTracerProvider(), shutdownTimeout: cfg.EffectiveShutdownTimeout()}
 
 	switch cfg.Exporter {
-	case "", ExporterOTLP, ExporterConsole, ExporterNone:
+	case "", otelenv.ExporterOTLP, otelenv.ExporterConsole, otelenv.ExporterNone:
 	default:
 		return p, fmt.Errorf("%w: %q", ErrUnknownExporter, cfg.Exporter)
 	}
@@ -78,7 +79,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Provider, error) {
 		}
 		p.exp = &errorRecorder{SpanExporter: exp}
 		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(
-			sdktrace.NewBatchSpanProcessor(p.exp, sdktrace.WithExportTimeout(cfg.exportTimeout()))))
+			sdktrace.NewBatchSpanProcessor(p.exp, sdktrace.WithExportTimeout(cfg.EffectiveExportTimeout()))))
 	}
 	for _, sp := range o.processors {
 		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
@@ -88,17 +89,17 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Provider, error) {
 	return p, nil
 }
 
-func newResource(cfg Config) *resource.Resource {
+func newResource(cfg otelenv.Config) *resource.Resource {
 	// Only attributes known here: resource detectors would read the
 	// environment and the filesystem on every hook run.
 	return resource.NewWithAttributes(semconv.SchemaURL,
-		semconv.ServiceName(cfg.serviceName()),
+		semconv.ServiceName(cfg.EffectiveServiceName()),
 		semconv.ProcessPID(os.Getpid()),
 	)
 }
 
-func newExporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error) {
-	if cfg.Exporter == ExporterConsole {
+func newExporter(ctx context.Context, cfg otelenv.Config) (sdktrace.SpanExporter, error) {
+	if cfg.Exporter == otelenv.ExporterConsole {
 		w := cfg.Console
 		if w == nil {
 			w = os.Stderr
@@ -113,7 +114,7 @@ func newExporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error)
 	// exporter would otherwise read from this process's environment.
 	exp, err := otlptracehttp.New(ctx,
 		otlptracehttp.WithEndpointURL(endpointURL(cfg.Endpoint)),
-		otlptracehttp.WithTimeout(cfg.exportTimeout()),
+		otlptracehttp.WithTimeout(cfg.EffectiveExportTimeout()),
 		// A retry would hold Shutdown for seconds while the collector is
 		// down; a lost span is cheaper than a late rescue.
 		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}),

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fuseguard/fuseguard/internal/telemetry"
+	"github.com/fuseguard/fuseguard/internal/telemetry/otelenv"
 
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -28,7 +29,7 @@ func shutdown(t *testing.T, p *Provider) {
 }
 
 func TestOffByDefault(t *testing.T) {
-	p, err := New(context.Background(), ConfigFromEnv(func(string) string { return "" }))
+	p, err := New(context.Background(), otelenv.ConfigFromEnv(func(string) string { return "" }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestOffByDefault(t *testing.T) {
 }
 
 func TestUnknownExporter(t *testing.T) {
-	p, err := New(context.Background(), Config{Exporter: "zipkin", Endpoint: "http://127.0.0.1:1"})
+	p, err := New(context.Background(), otelenv.Config{Exporter: "zipkin", Endpoint: "http://127.0.0.1:1"})
 	if !errors.Is(err, ErrUnknownExporter) {
 		t.Fatalf("New: %v, want ErrUnknownExporter", err)
 	}
@@ -66,7 +67,7 @@ const startTP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 // resource that reach an exporter.
 func TestSpanTree(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
-	p, err := New(context.Background(), Config{ServiceName: "fuseguard-test"},
+	p, err := New(context.Background(), otelenv.Config{ServiceName: "fuseguard-test"},
 		WithSpanProcessor(sdktrace.NewSimpleSpanProcessor(exp)))
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +145,7 @@ func TestSpanTree(t *testing.T) {
 
 func TestConsoleExporter(t *testing.T) {
 	var buf bytes.Buffer
-	p, err := New(context.Background(), Config{Exporter: ExporterConsole, Console: &buf})
+	p, err := New(context.Background(), otelenv.Config{Exporter: otelenv.ExporterConsole, Console: &buf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func TestOTLPEndpoint(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL}
-	p, err := New(context.Background(), ConfigFromEnv(func(k string) string { return env[k] }))
+	p, err := New(context.Background(), otelenv.ConfigFromEnv(func(k string) string { return env[k] }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestOTLPEndpoint(t *testing.T) {
 }
 
 // emitAndShutdown is one short-lived fuseguard process's worth of tracing.
-func emitAndShutdown(ctx context.Context, cfg Config) (time.Duration, error) {
+func emitAndShutdown(ctx context.Context, cfg otelenv.Config) (time.Duration, error) {
 	t0 := time.Now()
 	p, err := New(ctx, cfg)
 	if err != nil {
@@ -213,7 +214,7 @@ func TestCollectorDown(t *testing.T) {
 	// A bound, not a performance figure: connection refused is immediate,
 	// so anything near this means a retry or a hang.
 	const bound = 500 * time.Millisecond
-	took, err := emitAndShutdown(context.Background(), Config{Endpoint: "http://" + loopback.Closed(t) + "/v1/traces"})
+	took, err := emitAndShutdown(context.Background(), otelenv.Config{Endpoint: "http://" + loopback.Closed(t) + "/v1/traces"})
 	if !errors.Is(err, ErrExport) {
 		t.Errorf("Shutdown error = %v, want ErrExport", err)
 	}
@@ -227,7 +228,7 @@ func TestCollectorHung(t *testing.T) {
 	const exportTimeout = 200 * time.Millisecond
 
 	// The export timeout bounds a hung export...
-	took, err := emitAndShutdown(context.Background(), Config{Endpoint: "http://" + addr, ExportTimeout: exportTimeout})
+	took, err := emitAndShutdown(context.Background(), otelenv.Config{Endpoint: "http://" + addr, ExportTimeout: exportTimeout})
 	if !errors.Is(err, ErrExport) {
 		t.Errorf("Shutdown error = %v, want ErrExport", err)
 	}
@@ -238,7 +239,7 @@ func TestCollectorHung(t *testing.T) {
 	// ...and the caller's context bounds Shutdown below it.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	took, err = emitAndShutdown(ctx, Config{Endpoint: "http://" + addr, ExportTimeout: 10 * time.Second})
+	took, err = emitAndShutdown(ctx, otelenv.Config{Endpoint: "http://" + addr, ExportTimeout: 10 * time.Second})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shutdown error = %v, want DeadlineExceeded", err)
 	}

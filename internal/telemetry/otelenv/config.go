@@ -1,4 +1,10 @@
-package otelsdk
+// Package otelenv reads the standard OTEL_* environment into the
+// tracing configuration of the fuseguard commands. It links the standard
+// library only, so that fuseguard-runtime, the lean build of the runtime
+// wrapper and hook, can tell whether tracing is asked for without linking
+// the SDK and its exporter (package otelsdk): it then hands the process
+// over to the full binary.
+package otelenv
 
 import (
 	"io"
@@ -123,21 +129,24 @@ func (c Config) Enabled() bool {
 	}
 }
 
-func (c Config) exportTimeout() time.Duration {
+// EffectiveExportTimeout is ExportTimeout, or DefaultExportTimeout when zero.
+func (c Config) EffectiveExportTimeout() time.Duration {
 	if c.ExportTimeout > 0 {
 		return c.ExportTimeout
 	}
 	return DefaultExportTimeout
 }
 
-func (c Config) shutdownTimeout() time.Duration {
+// EffectiveShutdownTimeout is ShutdownTimeout, or DefaultShutdownTimeout when zero.
+func (c Config) EffectiveShutdownTimeout() time.Duration {
 	if c.ShutdownTimeout > 0 {
 		return c.ShutdownTimeout
 	}
 	return DefaultShutdownTimeout
 }
 
-func (c Config) serviceName() string {
+// EffectiveServiceName is ServiceName, or DefaultServiceName when empty.
+func (c Config) EffectiveServiceName() string {
 	if c.ServiceName != "" {
 		return c.ServiceName
 	}
