@@ -120,7 +120,7 @@ func printStartup(b *testing.B, stateDir string) {
 	for range 15 {
 		wrapped = append(wrapped, timeCmd(nil, fgcmd.Runtime(b), "--version"))
 		plain = append(plain, timeCmd(nil, runc, "--version"))
-		hook = append(hook, timeCmd(state, fgcmd.Runtime(b), "hook", "poststop"))
+		hook = append(hook, timeCmd(state, fgcmd.Runtime(b), "hook", "--state-dir", stateDir, "poststop"))
 		version = append(version, timeCmd(nil, fgcmd.Binary(b), "version"))
 		floor = append(floor, timeCmd(nil, gostart))
 		truth = append(truth, timeCmd(nil, "/bin/true"))
