@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/internal/watch"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/record"
@@ -95,7 +95,7 @@ func TestDockerWatcher(t *testing.T) {
 		restart := time.Now()
 		fgwatch.StartWatcher(t, e.stateDir, "restarted.log")
 		e.assertRescued(t, ctx, a, restart, "restarted.log")
-		if lines := fgcmd.LogLinesBy(filepath.Join(e.stateDir, watch.LogName), "container", a.id); slices.ContainsFunc(lines, isAbort) {
+		if lines := fgcmd.LogLinesBy(filepath.Join(e.stateDir, watch.LogName), "container", a.id); slices.ContainsFunc(lines, fgwatch.IsAbort) {
 			t.Errorf("the killed watcher aborted something:\n%s", strings.Join(lines, "\n"))
 		}
 	})
@@ -157,7 +157,7 @@ func TestDockerWatcher(t *testing.T) {
 			t.Fatalf("exit took %v, connection alive for %v: want both past the %v grace", took, lastAlive.Sub(begin), watch.DefaultGrace)
 		}
 		lines := waitForgotten(t, e.stateDir, a.id)
-		if slices.ContainsFunc(lines, func(l string) bool { return isAbort(l) || strings.Contains(l, "stuck exit detected") }) {
+		if slices.ContainsFunc(lines, func(l string) bool { return fgwatch.IsAbort(l) || strings.Contains(l, "stuck exit detected") }) {
 			t.Fatalf("the watcher touched a slow healthy exit:\n%s", strings.Join(lines, "\n"))
 		}
 		if err := e.d.Rm(ctx, a.id, false); err != nil {
@@ -205,28 +205,12 @@ func (e *dockerEnv) assertRescued(t *testing.T, ctx context.Context, a armed, si
 	if st.ExitCode != 0 {
 		t.Errorf("exit code %d, want sh's 0", st.ExitCode)
 	}
-	lines := waitForgotten(t, e.stateDir, a.id, logName)
-	var aborted []uint32
-	for _, l := range lines {
-		if isAbort(l) {
-			var m struct{ Conn uint32 }
-			if err := json.Unmarshal([]byte(l), &m); err != nil {
-				t.Fatalf("%s: %v", l, err)
-			}
-			aborted = append(aborted, m.Conn)
-		}
-	}
-	if !slices.Equal(aborted, []uint32{a.conn}) || !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "rescued: init exited after the abort") }) {
-		t.Fatalf("watcher aborted %v, want exactly [%d] and a rescue:\n%s", aborted, a.conn, strings.Join(lines, "\n"))
-	}
+	waitForgotten(t, e.stateDir, a.id, logName)
+	fgwatch.AssertRescued(t, wlog, a.id, fuseconn.ConnID(a.conn))
 	if err := e.d.Rm(ctx, a.id, false); err != nil {
 		t.Fatal(err)
 	}
 	e.waitNoRecord(t, a.id)
-}
-
-func isAbort(line string) bool {
-	return strings.Contains(line, `"msg":"rescue aborted FUSE connection"`)
 }
 
 // waitForgotten waits until the watcher's log (watch.log, or logName)

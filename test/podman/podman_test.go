@@ -2,7 +2,6 @@ package podman_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -120,7 +119,7 @@ func TestPodmanHooksD(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.assertGone(t, id, st)
-		if lines := fgcmd.LogLinesBy(filepath.Join(e.stateDir, watch.LogName), "container", id); slices.ContainsFunc(lines, isAbort) {
+		if lines := fgcmd.LogLinesBy(filepath.Join(e.stateDir, watch.LogName), "container", id); slices.ContainsFunc(lines, fgwatch.IsAbort) {
 			t.Errorf("the watcher aborted something of a healthy container:\n%s", strings.Join(lines, "\n"))
 		}
 	})
@@ -151,7 +150,7 @@ func TestPodmanHooksD(t *testing.T) {
 		if took > e.rescueBound() {
 			t.Errorf("podman rm -f took %v, want within %v", took, e.rescueBound())
 		}
-		e.assertRescuedConn(t, id, conn.ID)
+		fgwatch.AssertRescued(t, filepath.Join(e.stateDir, watch.LogName), id, conn.ID)
 		e.waitNoRecord(t, id, time.Now().Add(poststopBound))
 		e.assertGone(t, id, st)
 	})
@@ -266,7 +265,7 @@ func (e *env) killArmed(t *testing.T, ctx context.Context, id string, st podman.
 	if exited.ExitCode != 137 {
 		t.Errorf("exit code %d, want 137 (SIGKILL)", exited.ExitCode)
 	}
-	e.assertRescuedConn(t, id, conn.ID)
+	fgwatch.AssertRescued(t, filepath.Join(e.stateDir, watch.LogName), id, conn.ID)
 	e.waitNoRecord(t, id, time.Now().Add(poststopBound))
 	e.assertHooksRan(t, id, "createRuntime", "poststart")
 
@@ -357,31 +356,6 @@ func TestPodmanBaseline(t *testing.T) {
 		t.Logf("podman rm -f failed after %v: %v", time.Since(rmBegin).Round(time.Millisecond), err)
 	}
 	assertWedged(t, st.Pid, time.Now(), time.Second)
-}
-
-// assertRescuedConn checks the watcher's log: it aborted exactly conn for
-// id, and init exited after the abort.
-func (e *env) assertRescuedConn(t *testing.T, id string, conn fuseconn.ConnID) {
-	t.Helper()
-	path := filepath.Join(e.stateDir, watch.LogName)
-	lines := fgcmd.LogLinesBy(path, "container", id)
-	var aborted []fuseconn.ConnID
-	for _, l := range lines {
-		if isAbort(l) {
-			var m struct{ Conn fuseconn.ConnID }
-			if err := json.Unmarshal([]byte(l), &m); err != nil {
-				t.Fatalf("%s: %v", l, err)
-			}
-			aborted = append(aborted, m.Conn)
-		}
-	}
-	if !slices.Equal(aborted, []fuseconn.ConnID{conn}) || !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "rescued: init exited after the abort") }) {
-		t.Fatalf("watcher aborted %v, want exactly [%s] and a rescue:\n%s", aborted, conn, strings.Join(lines, "\n"))
-	}
-}
-
-func isAbort(line string) bool {
-	return strings.Contains(line, `"msg":"rescue aborted FUSE connection"`)
 }
 
 // assertHooksRan checks hook.log: each stage's hook finished for id, and
