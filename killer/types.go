@@ -2,6 +2,7 @@ package killer
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -206,4 +207,11 @@ type Diagnosis struct {
 	Plan        []Abort     `json:"plan"`    // what Kill would abort under the policy
 	Refused     []Abort     `json:"refused"` // candidates the policy keeps
 	Notes       []string    `json:"notes,omitempty"`
+}
+
+// Signalled reports whether the kill sent its SIGKILL: false for a
+// VerifyOnly kill, and for one that stopped before the signal (the target
+// gone, its pid reused, no pidfd).
+func (r Report) Signalled() bool {
+	return slices.ContainsFunc(r.Stages, func(s Stage) bool { return s.Name == "signal" && s.Err == "" })
 }

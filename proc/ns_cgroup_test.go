@@ -1,6 +1,10 @@
 package proc
 
-import "testing"
+import (
+	"slices"
+	"strings"
+	"testing"
+)
 
 func TestParseNamespaceLink(t *testing.T) {
 	for _, tc := range []struct {
@@ -48,4 +52,50 @@ func TestParseCgroup(t *testing.T) {
 			t.Errorf("ParseCgroup(%q) = %q, %v; want %q, ok %v", tc.in, got, err, tc.want, tc.ok)
 		}
 	}
+}
+
+func TestParseControllerCgroup(t *testing.T) {
+	v1 := "12:freezer:/docker/abc\n4:cpu,cpuacct:/docker/abc\n1:name=systemd:/docker/abc\n0::/\n"
+	for _, tc := range []struct {
+		in, controller, path, hierarchy string
+		found, ok                       bool
+	}{
+		{v1, "freezer", "/docker/abc", "freezer", true, true},
+		{v1, "cpuacct", "/docker/abc", "cpu,cpuacct", true, true},
+		{v1, "cpu", "/docker/abc", "cpu,cpuacct", true, true},
+		{v1, "memory", "", "", false, true},
+		{v1, "name=systemd", "/docker/abc", "name=systemd", true, true},
+		{"0::/system.slice/x.scope\n", "freezer", "", "", false, true},
+		{"3:freezer,net_cls:/a:b\n", "freezer", "/a:b", "freezer,net_cls", true, true},
+		{"", "freezer", "", "", false, true},
+		{"0::/\n", "", "", "", false, true},
+		{"garbage\n", "freezer", "", "", false, false},
+		{"3:freezer:relative\n", "freezer", "", "", false, false},
+	} {
+		path, h, found, err := ParseControllerCgroup([]byte(tc.in), tc.controller)
+		if (err == nil) != tc.ok || path != tc.path || h != tc.hierarchy || found != tc.found {
+			t.Errorf("ParseControllerCgroup(%q, %q) = %q, %q, %v, %v; want %q, %q, %v, ok %v",
+				tc.in, tc.controller, path, h, found, err, tc.path, tc.hierarchy, tc.found, tc.ok)
+		}
+	}
+}
+
+func FuzzParseControllerCgroup(f *testing.F) {
+	f.Add("12:freezer:/docker/abc\n0::/\n", "freezer")
+	f.Add("4:cpu,cpuacct:/a\n", "cpu")
+	f.Fuzz(func(t *testing.T, in, controller string) {
+		path, h, found, err := ParseControllerCgroup([]byte(in), controller)
+		if err != nil || !found {
+			if path != "" || h != "" {
+				t.Fatalf("not found but path %q hierarchy %q", path, h)
+			}
+			return
+		}
+		if !strings.HasPrefix(path, "/") || !strings.Contains(in, ":"+h+":"+path) {
+			t.Fatalf("path %q hierarchy %q not a line of %q", path, h, in)
+		}
+		if !slices.Contains(strings.Split(h, ","), controller) {
+			t.Fatalf("hierarchy %q lacks %q", h, controller)
+		}
+	})
 }

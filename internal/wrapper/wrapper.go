@@ -219,10 +219,11 @@ func (w *Wrapper) inject(ctx context.Context, inv oci.Invocation) context.Contex
 	return ctx
 }
 
-// kill runs the real kill as a child, then, if it succeeded, verifies
-// that init dies and rescues it when it is stuck. The exit code is the
-// real runtime's: a failed rescue is logged, never reported as a failed
-// kill (the signal was delivered).
+// kill sends the SIGKILL itself when directKill allows it, else runs the
+// real kill as a child; then, if the signal went, it verifies that init
+// dies and rescues it when it is stuck. The exit code is the real
+// runtime's, or 0 for a signal the wrapper sent: a failed rescue is
+// logged, never reported as a failed kill (the signal was delivered).
 func (w *Wrapper) kill(ctx context.Context, inv oci.Invocation, args []string) int {
 	ctx, span := w.Tracer.Start(ctx, "fuseguard.runtime.kill", trace.WithAttributes(
 		telemetry.ContainerID(inv.ContainerID)))
@@ -233,6 +234,14 @@ func (w *Wrapper) kill(ctx context.Context, inv oci.Invocation, args []string) i
 	t, rec, terr := w.target(ctx, inv)
 	if terr == nil {
 		span.SetAttributes(telemetry.ProcessPID(t.PID))
+		err := w.directKill(ctx, inv, t, rec)
+		if err == nil && w.killDirectly(ctx, span, log, t, rec) {
+			span.SetAttributes(telemetry.RuntimeExitCode(0))
+			return 0
+		}
+		if err != nil {
+			log.WithError(err).Debug("SIGKILL through the runtime")
+		}
 	}
 	code := w.child(ctx, log, args)
 	span.SetAttributes(telemetry.RuntimeExitCode(code))
@@ -291,9 +300,9 @@ func (w *Wrapper) forceDelete(ctx context.Context, inv oci.Invocation) context.C
 	return ctx
 }
 
-// rescue runs the bounded killer.Kill on t, under ctx's deadline, and
-// logs its report.
-func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldLogger, t killer.Target, rec *record.Record, verifyOnly bool) {
+// rescue runs the bounded killer.Kill on t, under ctx's deadline, logs
+// its report and returns it.
+func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldLogger, t killer.Target, rec *record.Record, verifyOnly bool) killer.Report {
 	rep, err := killer.Kill(ctx, t, w.killerOptions(log, rec, verifyOnly))
 	span.SetAttributes(telemetry.Outcome(string(rep.Outcome)))
 	entry := log.WithFields(logrus.Fields{
@@ -316,6 +325,7 @@ func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldL
 	default:
 		entry.Info("init exited")
 	}
+	return rep
 }
 
 // forwardedSignals are passed on to the runtime child, so that a caller

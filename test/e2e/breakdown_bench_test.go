@@ -131,7 +131,7 @@ func printStartup(b *testing.B, stateDir string) {
 		ms(benchutil.Median(wrapped)), ms(benchutil.Median(plain)), ms(benchutil.Median(wrapped)-benchutil.Median(plain)))
 	fmt.Printf("  fuseguard-runtime hook poststop (no record): %.1f ms; fuseguard version: %.1f ms; a Go program of the standard library only: %.1f ms; /bin/true: %.1f ms\n",
 		ms(benchutil.Median(hook)), ms(benchutil.Median(version)), ms(benchutil.Median(floor)), ms(benchutil.Median(truth)))
-	printInitTrace(b, "fuseguard-runtime (wrapper and hooks)", state, fgcmd.Runtime(b), "hook", "poststop")
+	printInitTrace(b, "fuseguard-runtime (wrapper and hooks)", state, fgcmd.Runtime(b), "hook", "--state-dir", stateDir, "poststop")
 	printInitTrace(b, "fuseguard (the full binary)", nil, fgcmd.Binary(b), "version")
 	printSyscallSummary(b, env)
 }

@@ -263,8 +263,9 @@ func checkTraces(t *testing.T, ts []jaeger.Trace, id string, conn uint32) {
 	for _, s := range stages {
 		names = append(names, strings.TrimPrefix(s.OperationName, "fuseguard.kill."))
 	}
-	// The runtime already sent SIGKILL: the wrapper only verifies.
-	if want := []string{"open", "verify", "diagnose", "abort", "reverify"}; !slices.Equal(names, want) {
+	// The wrapper sends the SIGKILL itself (the container has a record and
+	// its own PID namespace), holding init's mount table first.
+	if want := []string{"open", "snapshot", "signal", "verify", "diagnose", "abort", "reverify"}; !slices.Equal(names, want) {
 		t.Errorf("stages under fuseguard.kill %v, want %v", names, want)
 	}
 	for _, s := range stages {
