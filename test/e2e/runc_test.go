@@ -241,15 +241,8 @@ func testRuncWrapperRescuesW2(t *testing.T, runc string) {
 			t.Errorf("%s hooks injected: %v (the wrapper injects createRuntime only)", stage, list)
 		}
 	}
-	for _, stage := range []string{"createRuntime"} {
-		list, _ := hooks[stage].([]any)
-		if !slices.ContainsFunc(list, func(h any) bool {
-			m, _ := h.(map[string]any)
-			env, _ := json.Marshal(m["env"])
-			return m["path"] == bin && strings.Contains(string(env), record.EnvStateDir+"="+b.stateDir)
-		}) {
-			t.Errorf("no fuseguard %s hook with the state dir in config.json: %v", stage, hooks[stage])
-		}
+	if !b.hooked(c, bin) {
+		t.Errorf("no fuseguard createRuntime hook with the state dir in config.json: %v", hooks["createRuntime"])
 	}
 
 	st, ok := b.state(t)
@@ -299,6 +292,18 @@ func testRuncWrapperRescuesW2(t *testing.T, runc string) {
 	if _, err := store.Load(b.id); !errors.Is(err, record.ErrNoRecord) {
 		t.Errorf("record after the wrapper's delete: %v, want ErrNoRecord", err)
 	}
+}
+
+// hooked reports whether config c has the createRuntime hook that the
+// wrapper injects: bin, with the bundle's state directory in its env.
+func (b *runcBundle) hooked(c map[string]any, bin string) bool {
+	hooks, _ := c["hooks"].(map[string]any)
+	list, _ := hooks["createRuntime"].([]any)
+	return slices.ContainsFunc(list, func(h any) bool {
+		m, _ := h.(map[string]any)
+		env, _ := json.Marshal(m["env"])
+		return m["path"] == bin && strings.Contains(string(env), record.EnvStateDir+"="+b.stateDir)
+	})
 }
 
 func connExists(id uint32) bool {
