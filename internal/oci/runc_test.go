@@ -201,12 +201,53 @@ func TestIsSIGKILL(t *testing.T) {
 	}
 }
 
-// TestParseRuncArgsBundleLikeRunc runs the real runc on each command line
-// with a bundle that does not exist and compares the directory runc tries
-// to enter with the parsed Bundle.
+// runcFlagsSince are the subcommand flags runc gained after 1.1, with the
+// minor version of 1.x that added them; ParseRuncArgs knows them all.
+var runcFlagsSince = map[string]int{"pidfd-socket": 2}
+
+// flagNewerThan returns the first flag of args that runc (version
+// 1.minor) does not have yet, or "".
+func flagNewerThan(args []string, minor int) string {
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		if since, ok := runcFlagsSince[flagName(a)]; ok && minor < since {
+			return flagName(a)
+		}
+	}
+	return ""
+}
+
+// runcRefused reports whether runc's output msg is urfave/cli's usage
+// error: a flag runc does not define ("flag provided but not defined"),
+// or, when the flag comes after the container id, an argument too many.
+func runcRefused(msg string) bool {
+	return strings.Contains(msg, "Incorrect Usage")
+}
+
+// runcMinor is the minor version of runc 1.x, failing t for another major.
+func runcMinor(t *testing.T, runc string) int {
+	t.Helper()
+	major, minor := testenv.RuncVersion(t, runc)
+	if major != 1 {
+		t.Fatalf("%s is runc %d.%d, want 1.x", runc, major, minor)
+	}
+	return minor
+}
+
+// TestParseRuncArgsBundleLikeRunc runs each real runc (testenv.Runcs) on
+// each command line with a bundle that does not exist and compares the
+// directory runc tries to enter with the parsed Bundle. A flag the parser
+// reports as unknown must be one runc rejects too; a flag newer than the
+// runc (--pidfd-socket before 1.2) is rejected by it.
 func TestParseRuncArgsBundleLikeRunc(t *testing.T) {
 	testenv.RequireRoot(t)
-	runc := testenv.RequireBinary(t, "runc")
+	testenv.ForEachRunc(t, testParseRuncArgsBundleLikeRunc)
+}
+
+func testParseRuncArgsBundleLikeRunc(t *testing.T, runc string) {
+	minor := runcMinor(t, runc)
 	root, cwd := t.TempDir(), t.TempDir() // cwd: an empty bundle, so a default bundle fails on config.json
 	log := filepath.Join(t.TempDir(), "runc.log")
 	chdir := regexp.MustCompile(`chdir ([^:" ]+): no such file`)
@@ -227,6 +268,16 @@ func TestParseRuncArgsBundleLikeRunc(t *testing.T) {
 		"--debug create -bundle /nonexistent/b11 id",
 		"run -d -b /nonexistent/b12 id",
 		"run --detach id -b=/nonexistent/b13",
+		// runc ≥ 1.2: containerd 2's create, and the flag elsewhere.
+		"--log " + log + " --log-format json create --bundle /nonexistent/b14 --pid-file /nonexistent/p --pidfd-socket /nonexistent/s id",
+		"create --pidfd-socket /nonexistent/s -b /nonexistent/b15 id",
+		"create id --pidfd-socket=/nonexistent/s --bundle /nonexistent/b16",
+		"run -d --pidfd-socket=/nonexistent/s id -b /nonexistent/b17",
+		"create --pidfd-socket -b id",
+		// Flags no runc has: unknown here, rejected by runc.
+		"create --future-flag x --bundle /nonexistent/b18 id",
+		"create --bundle /nonexistent/b19 --future-bool id",
+		"create --future=x -b /nonexistent/b20 id",
 	} {
 		t.Run(line, func(t *testing.T) {
 			args := append([]string{"--root", root}, sp(line)...)
@@ -241,11 +292,20 @@ func TestParseRuncArgsBundleLikeRunc(t *testing.T) {
 			os.Remove(log)
 			msg := string(out) + string(logged)
 			m := chdir.FindStringSubmatch(msg)
-			switch {
+			wentForBundle := m != nil || strings.Contains(msg, "config.json not found")
+			switch newer := flagNewerThan(args, minor); {
 			case parseErr != nil:
 				// Rejected here, so runc must reject it before any bundle.
-				if m != nil || strings.Contains(msg, "config.json not found") {
+				if wentForBundle {
 					t.Errorf("parse error %v, but runc went for the bundle: %s", parseErr, msg)
+				}
+			case newer != "":
+				if wentForBundle || !runcRefused(msg) {
+					t.Errorf("runc 1.%d should refuse --%s, said: %s", minor, newer, msg)
+				}
+			case len(inv.Unknown) > 0:
+				if wentForBundle || !runcRefused(msg) {
+					t.Errorf("parsed %q as unknown, but runc said: %s", inv.Unknown, msg)
 				}
 			case inv.BundleDefaulted:
 				if m != nil || !strings.Contains(msg, "config.json not found") {
@@ -260,13 +320,18 @@ func TestParseRuncArgsBundleLikeRunc(t *testing.T) {
 	}
 }
 
-// TestParseRuncArgsDeleteLikeRunc runs the real runc's `delete` on
+// TestParseRuncArgsDeleteLikeRunc runs each real runc's `delete` on
 // containers that have a directory but no state.json: runc removes
 // <root>/<id> and succeeds only with --force, so the directory that
 // disappears and the exit status tell which root, id and force runc parsed.
+// A line with a flag the parser reports as unknown must be one runc
+// rejects, removing nothing.
 func TestParseRuncArgsDeleteLikeRunc(t *testing.T) {
 	testenv.RequireRoot(t)
-	runc := testenv.RequireBinary(t, "runc")
+	testenv.ForEachRunc(t, testParseRuncArgsDeleteLikeRunc)
+}
+
+func testParseRuncArgsDeleteLikeRunc(t *testing.T, runc string) {
 	ids := []string{"id", "x", "y", "9"}
 	for _, line := range []string{
 		"--root ROOT delete --force id",
@@ -280,6 +345,8 @@ func TestParseRuncArgsDeleteLikeRunc(t *testing.T) {
 		"--root ROOT delete -f x y",
 		"--root ROOT delete -f --force x",
 		"--debug --root ROOT delete -f 9",
+		"--root ROOT delete --future -f id",
+		"--root ROOT delete --future x --force y",
 	} {
 		t.Run(line, func(t *testing.T) {
 			root := t.TempDir()
@@ -297,17 +364,21 @@ func TestParseRuncArgsDeleteLikeRunc(t *testing.T) {
 					removed = append(removed, id)
 				}
 			}
+			understood := parseErr == nil && len(inv.Unknown) == 0
 			var want []string
-			if parseErr == nil {
+			if understood {
 				want = []string{inv.ContainerID}
 			}
 			if !slices.Equal(removed, want) {
-				t.Errorf("runc removed %q, parse (id=%q err=%v) predicts %q; runc said %s",
-					removed, inv.ContainerID, parseErr, want, out)
+				t.Errorf("runc removed %q, parse (id=%q err=%v unknown=%q) predicts %q; runc said %s",
+					removed, inv.ContainerID, parseErr, inv.Unknown, want, out)
 			}
-			if wantOK := parseErr == nil && inv.Force; (runErr == nil) != wantOK {
-				t.Errorf("runc exit %v, parse (force=%v err=%v) predicts success=%v; runc said %s",
-					runErr, inv.Force, parseErr, wantOK, out)
+			if wantOK := understood && inv.Force; (runErr == nil) != wantOK {
+				t.Errorf("runc exit %v, parse (force=%v err=%v unknown=%q) predicts success=%v; runc said %s",
+					runErr, inv.Force, parseErr, inv.Unknown, wantOK, out)
+			}
+			if len(inv.Unknown) > 0 && !runcRefused(string(out)) {
+				t.Errorf("parsed %q as unknown, but runc said: %s", inv.Unknown, out)
 			}
 		})
 	}

@@ -112,6 +112,17 @@ func (w *Wrapper) killerOptions(log logrus.FieldLogger, rec *record.Record, veri
 // --force execs within ForceDeleteBound.
 func (w *Wrapper) Run(ctx context.Context, args []string) int {
 	w.defaults()
+	ctx, code, done := w.handle(ctx, args)
+	if done {
+		return code
+	}
+	return w.exec(ctx, args)
+}
+
+// handle does the wrapper's own part of the command line args: all of a
+// kill with SIGKILL (done, with its exit code), or everything before the
+// exec of the real runtime, returning ctx with the span the exec carries.
+func (w *Wrapper) handle(ctx context.Context, args []string) (_ context.Context, code int, done bool) {
 	inv, err := oci.ParseRuncArgs(args)
 	w.warnNotUnderstood(inv, err, args)
 	switch {
@@ -120,9 +131,9 @@ func (w *Wrapper) Run(ctx context.Context, args []string) int {
 	case inv.Command == "create" || inv.Command == "run":
 		ctx = w.inject(ctx, inv)
 	case inv.Command == "kill" && oci.IsSIGKILL(inv.Signal):
-		ctx, cancel := context.WithDeadline(ctx, time.Now().Add(w.KillBound()))
+		kctx, cancel := context.WithDeadline(ctx, time.Now().Add(w.KillBound()))
 		defer cancel()
-		return w.kill(ctx, inv, args)
+		return ctx, w.kill(kctx, inv, args), true
 	case inv.Command == "delete" && inv.Force:
 		dctx, cancel := context.WithDeadline(ctx, time.Now().Add(w.ForceDeleteBound()))
 		// The returned context only carries the span on to the exec.
@@ -132,7 +143,7 @@ func (w *Wrapper) Run(ctx context.Context, args []string) int {
 	case inv.Command == "delete":
 		w.forget(ctx, inv)
 	}
-	return w.exec(ctx, args)
+	return ctx, 0, false
 }
 
 // warnNotUnderstood logs, for the operator, every command line the

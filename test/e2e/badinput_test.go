@@ -148,50 +148,67 @@ var timeField = regexp.MustCompile(`time="[^"]*" `)
 
 // TestRuntimeBadInput: the wrapper's own errors are one line with the
 // right exit code; a bundle it cannot patch still reaches the real
-// runtime (fail open), whose exit code is passed on.
+// runtime (fail open), whose exit code is passed on. What reaches a real
+// runc runs against each of them.
 func TestRuntimeBadInput(t *testing.T) {
 	bin, wrapper := fgcmd.Binary(t), fgcmd.Runtime(t)
-	runc := testenv.RequireBinary(t, "runc")
-	dir := testenv.StateDir(t)
-	env := []string{record.EnvStateDir + "=" + dir}
-	badConfig := filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(badConfig, []byte("[policy]\nabort_shard = true\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	for _, tc := range []struct {
-		name string
-		argv []string
-		env  []string
-		code int
-		want string
-	}{
+	env := []string{record.EnvStateDir + "=" + testenv.StateDir(t)}
+	for _, tc := range []badRuntimeCase{
 		{"runtime-missing", []string{bin, "runtime", "--fuseguard-runtime", "/nonexistent/runc", "list"}, nil, 1, `real runtime "/nonexistent/runc"`},
 		{"runtime-missing-env", []string{bin, "runtime", "list"}, []string{"FUSEGUARD_RUNTIME=no-such-runtime-xyz"}, 1, `real runtime "no-such-runtime-xyz"`},
 		{"runtime-is-self", []string{wrapper, "--fuseguard-runtime=" + bin, "list"}, nil, 2, "real runtime is fuseguard itself"},
 		{"unknown-flag", []string{wrapper, "--fuseguard-bogus=1", "list"}, nil, 2, "unknown flag --fuseguard-bogus"},
 		{"flag-without-value", []string{bin, "runtime", "--fuseguard-state-dir"}, nil, 2, "needs a value"},
 		{"bad-timeout", []string{bin, "runtime", "--fuseguard-verify-timeout=-1s", "list"}, nil, 2, "positive duration"},
-		// Fail open: a bad node configuration is one line, and the real
-		// runtime runs (here: runc list, with the defaults).
-		{"config-missing", []string{wrapper, "--fuseguard-config=/nonexistent/fg.toml", "--root", t.TempDir(), "list", "-q"}, nil, 0, "/nonexistent/fg.toml"},
-		{"config-missing-env", []string{wrapper, "--root", t.TempDir(), "list", "-q"}, []string{"FUSEGUARD_CONFIG=/nonexistent/fg.toml"}, 0, "/nonexistent/fg.toml"},
-		{"config-unknown-key", []string{wrapper, "--fuseguard-config", badConfig, "--root", t.TempDir(), "list", "-q"}, nil, 0, "policy.abort_shard"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := run(t, 10*time.Second, append(env, tc.env...), nil, tc.argv...)
-			if r.code != tc.code {
-				t.Errorf("exit %d, want %d (stderr %q)", r.code, tc.code, r.stderr)
-			}
-			oneLine(t, r.stderr, tc.want)
-		})
+		t.Run(tc.name, func(t *testing.T) { tc.check(t, env) })
+	}
+	testenv.ForEachRunc(t, testRuntimeBadInput)
+}
+
+// badRuntimeCase is one wrapper command line whose stderr is one line.
+type badRuntimeCase struct {
+	name string
+	argv []string
+	env  []string
+	code int
+	want string
+}
+
+func (tc badRuntimeCase) check(t *testing.T, env []string) {
+	t.Helper()
+	r := run(t, 10*time.Second, append(env, tc.env...), nil, tc.argv...)
+	if r.code != tc.code {
+		t.Errorf("exit %d, want %d (stderr %q)", r.code, tc.code, r.stderr)
+	}
+	oneLine(t, r.stderr, tc.want)
+}
+
+func testRuntimeBadInput(t *testing.T, runc string) {
+	bin, wrapper := fgcmd.Binary(t), fgcmd.Runtime(t)
+	dir := testenv.StateDir(t)
+	env := []string{record.EnvStateDir + "=" + dir}
+	badConfig := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(badConfig, []byte("[policy]\nabort_shard = true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withRunc := "--fuseguard-runtime=" + runc
+
+	// Fail open: a bad node configuration is one line, and the real
+	// runtime runs (here: runc list, with the defaults).
+	for _, tc := range []badRuntimeCase{
+		{"config-missing", []string{wrapper, withRunc, "--fuseguard-config=/nonexistent/fg.toml", "--root", t.TempDir(), "list", "-q"}, nil, 0, "/nonexistent/fg.toml"},
+		{"config-missing-env", []string{wrapper, withRunc, "--root", t.TempDir(), "list", "-q"}, []string{"FUSEGUARD_CONFIG=/nonexistent/fg.toml"}, 0, "/nonexistent/fg.toml"},
+		{"config-unknown-key", []string{wrapper, withRunc, "--fuseguard-config", badConfig, "--root", t.TempDir(), "list", "-q"}, nil, 0, "policy.abort_shard"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.check(t, env) })
 	}
 
 	t.Run("flags-stripped", func(t *testing.T) {
 		// runc rejects any flag it does not know: it must never see ours.
 		root := t.TempDir()
 		r := run(t, 10*time.Second, nil, nil, wrapper, "--fuseguard-state-dir", dir, "--root", root,
-			"--fuseguard-verify-timeout=1s", "list", "-q")
+			"--fuseguard-verify-timeout=1s", withRunc, "list", "-q")
 		if r.code != 0 || r.stderr != "" {
 			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 		}
@@ -201,7 +218,7 @@ func TestRuntimeBadInput(t *testing.T) {
 		bundle, root := t.TempDir(), t.TempDir()
 		args := []string{"--root", root, "create", "--bundle", bundle, "noconfig"}
 		plain := run(t, 10*time.Second, nil, nil, append([]string{runc}, args...)...)
-		wrapped := run(t, 10*time.Second, env, nil, append([]string{bin, "runtime", "--fuseguard-runtime=" + runc}, args...)...)
+		wrapped := run(t, 10*time.Second, env, nil, append([]string{bin, "runtime", withRunc}, args...)...)
 		if plain.code == 0 || wrapped.code != plain.code {
 			t.Fatalf("wrapped exit %d, plain runc %d: the wrapper must pass runc's failure on", wrapped.code, plain.code)
 		}
@@ -216,13 +233,13 @@ func TestRuntimeBadInput(t *testing.T) {
 	t.Run("passthrough-exit-code", func(t *testing.T) {
 		root := t.TempDir()
 		plain := run(t, 10*time.Second, nil, nil, runc, "--root", root, "state", "nosuch")
-		wrapped := run(t, 10*time.Second, env, nil, wrapper, "--fuseguard-runtime", runc, "--root", root, "state", "nosuch")
+		wrapped := run(t, 10*time.Second, env, nil, wrapper, withRunc, "--root", root, "state", "nosuch")
 		if plain.code == 0 || wrapped.code != plain.code || noTime(wrapped.stderr) != noTime(plain.stderr) {
 			t.Fatalf("wrapped %d %q, plain %d %q", wrapped.code, wrapped.stderr, plain.code, plain.stderr)
 		}
 		// kill KILL runs runc as a child: its code must come through too.
 		plain = run(t, 10*time.Second, nil, nil, runc, "--root", root, "kill", "nosuch", "KILL")
-		wrapped = run(t, 10*time.Second, env, nil, wrapper, "--fuseguard-runtime", runc, "--root", root, "kill", "nosuch", "KILL")
+		wrapped = run(t, 10*time.Second, env, nil, wrapper, withRunc, "--root", root, "kill", "nosuch", "KILL")
 		if plain.code == 0 || wrapped.code != plain.code {
 			t.Fatalf("kill: wrapped %d, plain %d", wrapped.code, plain.code)
 		}

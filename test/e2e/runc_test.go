@@ -33,17 +33,6 @@ type runcBundle struct {
 // wrapper's patch.
 const futureField = "org.fuseguard.test.future"
 
-// runcVersions are the real runtimes the wrapper is tested against:
-// Debian's runc 1.1 and runc 1.3 built from its module (tools/runc), whose
-// argv from containerd 2 carries flags 1.1 does not have (--pidfd-socket).
-var runcVersions = []struct {
-	name string
-	path func(t *testing.T) string
-}{
-	{"runc-1.1-debian", func(t *testing.T) string { return testenv.RequireBinary(t, "runc") }},
-	{"runc-1.3", func(t *testing.T) string { return testenv.RequireTool(t, "runc-1.3", "bin/runc-1.3") }},
-}
-
 // newRuncBundle builds a bundle for the runtime runc from busybox-static
 // and fusefixture whose process is args: `runc spec`, then terminal off,
 // /dev/fuse and CAP_SYS_ADMIN so the fixture can mount inside, and an
@@ -202,9 +191,7 @@ func (b *runcBundle) destroy(t *testing.T) {
 // createRuntime hook records init, a W2 self-deadlock is rescued by the
 // wrapper's kill, and the wrapper's delete removes the record.
 func TestRuncWrapperRescuesW2(t *testing.T) {
-	for _, rv := range runcVersions {
-		t.Run(rv.name, func(t *testing.T) { testRuncWrapperRescuesW2(t, rv.path(t)) })
-	}
+	testenv.ForEachRunc(t, testRuncWrapperRescuesW2)
 }
 
 func testRuncWrapperRescuesW2(t *testing.T, runc string) {
@@ -219,7 +206,7 @@ func testRuncWrapperRescuesW2(t *testing.T, runc string) {
 	// --pidfd-socket, which runc 1.1 does not know.
 	createArgs := []string{"create", "--bundle", b.dir, "--pid-file", filepath.Join(b.dir, "init.pid")}
 	pidfd := (<-chan error)(nil)
-	if !runcIs11(t, runc) {
+	if testenv.RuncAtLeast(t, runc, 1, 2) {
 		sock := filepath.Join(b.dir, "pidfd.sock")
 		pidfd = receivePidfd(t, sock)
 		createArgs = append(createArgs, "--pidfd-socket", sock)
@@ -254,15 +241,8 @@ func testRuncWrapperRescuesW2(t *testing.T, runc string) {
 			t.Errorf("%s hooks injected: %v (the wrapper injects createRuntime only)", stage, list)
 		}
 	}
-	for _, stage := range []string{"createRuntime"} {
-		list, _ := hooks[stage].([]any)
-		if !slices.ContainsFunc(list, func(h any) bool {
-			m, _ := h.(map[string]any)
-			env, _ := json.Marshal(m["env"])
-			return m["path"] == bin && strings.Contains(string(env), record.EnvStateDir+"="+b.stateDir)
-		}) {
-			t.Errorf("no fuseguard %s hook with the state dir in config.json: %v", stage, hooks[stage])
-		}
+	if !b.hooked(c, bin) {
+		t.Errorf("no fuseguard createRuntime hook with the state dir in config.json: %v", hooks["createRuntime"])
 	}
 
 	st, ok := b.state(t)
@@ -314,6 +294,18 @@ func testRuncWrapperRescuesW2(t *testing.T, runc string) {
 	}
 }
 
+// hooked reports whether config c has the createRuntime hook that the
+// wrapper injects: bin, with the bundle's state directory in its env.
+func (b *runcBundle) hooked(c map[string]any, bin string) bool {
+	hooks, _ := c["hooks"].(map[string]any)
+	list, _ := hooks["createRuntime"].([]any)
+	return slices.ContainsFunc(list, func(h any) bool {
+		m, _ := h.(map[string]any)
+		env, _ := json.Marshal(m["env"])
+		return m["path"] == bin && strings.Contains(string(env), record.EnvStateDir+"="+b.stateDir)
+	})
+}
+
 func connExists(id uint32) bool {
 	_, err := os.Stat(filepath.Join(dockerd.FusectlDir, fmt.Sprint(id)))
 	return err == nil
@@ -331,9 +323,7 @@ func mustRead(p string) string {
 // plain runc fails after waiting 10 s, succeeds through the wrapper: it
 // rescues first and removes the record, then runc deletes.
 func TestRuncWrapperForceDeleteW2(t *testing.T) {
-	for _, rv := range runcVersions {
-		t.Run(rv.name, func(t *testing.T) { testRuncWrapperForceDeleteW2(t, rv.path(t)) })
-	}
+	testenv.ForEachRunc(t, testRuncWrapperForceDeleteW2)
 }
 
 func testRuncWrapperForceDeleteW2(t *testing.T, runc string) {
@@ -367,16 +357,6 @@ func testRuncWrapperForceDeleteW2(t *testing.T, runc string) {
 	if _, err := (record.Store{Dir: b.stateDir}).Load(b.id); !errors.Is(err, record.ErrNoRecord) {
 		t.Errorf("record after delete --force: %v", err)
 	}
-}
-
-// runcIs11 reports whether runc is a 1.1 release (`runc --version`).
-func runcIs11(t *testing.T, runc string) bool {
-	t.Helper()
-	r := run(t, 10*time.Second, nil, nil, runc, "--version")
-	if r.code != 0 {
-		t.Fatalf("%s --version: %d %s", runc, r.code, r.stderr)
-	}
-	return strings.HasPrefix(r.stdout, "runc version 1.1.")
 }
 
 // receivePidfd listens on sock for the pidfd runc ≥ 1.2 sends to

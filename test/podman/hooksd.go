@@ -21,7 +21,8 @@ const shippedBinDir = "/usr/local/bin/"
 // only two changes: shippedBinDir replaced by binary's directory (what
 // install.sh does for a PREFIX; binary must be named fuseguard) and
 // `--state-dir stateDir` added to the hook's arguments, so that the
-// test's records stay in its own directory. The substituted file is
+// test's records stay in its own directory (none for stateDir "": with
+// shippedBinary, the files are written as shipped). The substituted file is
 // checked against oci.HooksD, the generator of the shipped files: what
 // podman loads is what ships.
 func WriteHooksDir(t testing.TB, dir, binary, stateDir string) {
@@ -50,9 +51,11 @@ func WriteHooksDir(t testing.TB, dir, binary, stateDir string) {
 		if !bytes.Equal(moved, want) {
 			t.Fatalf("deploy/hooks.d/%s with %s → %s:\n%s\nis not oci.HooksD's:\n%s", name, shippedBinDir, filepath.Dir(binary), moved, want)
 		}
-		out, err := withStateDir(moved, stateDir)
-		if err != nil {
-			t.Fatalf("hooks.d %s: %v", name, err)
+		out := moved
+		if stateDir != "" {
+			if out, err = withStateDir(moved, stateDir); err != nil {
+				t.Fatalf("hooks.d %s: %v", name, err)
+			}
 		}
 		if err := os.WriteFile(filepath.Join(dir, name), out, 0o644); err != nil {
 			t.Fatal(err)

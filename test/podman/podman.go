@@ -55,6 +55,7 @@ type Podman struct {
 	binary string   // podman
 	runc   string   // the OCI runtime
 	global []string // podman's global flags
+	enter  []string // the command that runs podman in its mount namespace ("": the test's)
 
 	// madeSystemDir: systemContainersDir did not exist before this podman.
 	madeSystemDir bool
@@ -71,6 +72,37 @@ type Podman struct {
 // root, podman, conmon and runc (Debian packages).
 func Start(t testing.TB, binary, stateDir string) *Podman {
 	t.Helper()
+	p := newPodman(t)
+	if binary != "" {
+		WriteHooksDir(t, p.HooksDir, binary, stateDir)
+	} else if err := os.Mkdir(p.HooksDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// StartAsShipped prepares a private podman whose hooks directory holds
+// the shipped hooks.d files byte for byte: they run /usr/local/bin/fuseguard
+// and keep their records in the default /run/fuseguard. podman runs in a
+// mount namespace of the test's own where those two paths are the test's
+// binary and a tmpfs (the rest of /run and /usr/local/bin is the host's),
+// so nothing reaches the host's. It returns the podman and the state
+// directory as the test reaches it; the namespace ends, every process in
+// it killed, after the podman's teardown.
+func StartAsShipped(t testing.TB, binary string) (*Podman, string) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	ns := newPrivateNS(t, binary)
+	p := newPodman(t)
+	p.enter = ns.enter(t)
+	WriteHooksDir(t, p.HooksDir, shippedBinary, "")
+	return p, ns.stateDir()
+}
+
+// newPodman prepares a private podman without hooks directory and
+// registers its teardown.
+func newPodman(t testing.TB) *Podman {
+	t.Helper()
 	testenv.RequireRoot(t)
 	bin := testenv.RequireBinary(t, "podman")
 	runc := testenv.RequireBinary(t, "runc")
@@ -84,11 +116,6 @@ func Start(t testing.TB, binary, stateDir string) *Podman {
 		p.madeSystemDir = true
 	}
 	t.Cleanup(func() { p.teardown(t) })
-	if binary != "" {
-		WriteHooksDir(t, p.HooksDir, binary, stateDir)
-	} else if err := os.Mkdir(p.HooksDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	p.global = []string{
 		"--root", filepath.Join(dir, "root"),
 		"--runroot", filepath.Join(dir, "runroot"),
@@ -129,7 +156,8 @@ func (p *Podman) podmanStdin(ctx context.Context, stdin io.Reader, args ...strin
 		ctx, cancel = context.WithTimeout(ctx, CallTimeout)
 		defer cancel()
 	}
-	cmd := exec.CommandContext(ctx, p.binary, append(slices.Clone(p.global), args...)...)
+	argv := slices.Concat(p.enter, []string{p.binary}, p.global, args)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = []string{}
 	cmd.Dir = "/"
 	cmd.Stdin = stdin

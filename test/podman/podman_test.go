@@ -168,6 +168,56 @@ func TestPodmanHookStartsWatcher(t *testing.T) {
 	// Registered first, so it runs after the podman's teardown.
 	t.Cleanup(func() { fgwatch.StopWatcher(t, e.stateDir) })
 	e.p = podman.Start(t, fgcmd.Binary(t), e.stateDir)
+	e.hookStartsWatcher(t)
+}
+
+// TestPodmanHooksDAsShipped is TestPodmanHookStartsWatcher with the
+// deploy/hooks.d files byte for byte as they ship: /usr/local/bin/fuseguard,
+// the default state directory /run/fuseguard, no environment from podman.
+// podman runs in a mount namespace of the test's (podman.StartAsShipped),
+// so the host's /run/fuseguard is left as it was.
+func TestPodmanHooksDAsShipped(t *testing.T) {
+	testenv.RequireLong(t)
+	testenv.RequireFUSE(t)
+	assertHostStateDirKept(t)
+	e := &env{grace: watch.DefaultGrace, hookMade: true}
+	// The namespace's end kills the watcher a hook started, after the
+	// podman's teardown.
+	e.p, e.stateDir = podman.StartAsShipped(t, fgcmd.Binary(t))
+	e.hookStartsWatcher(t)
+}
+
+// assertHostStateDirKept checks, after every other cleanup of t, that the
+// host's record.DefaultStateDir holds what it held before t (absent stays
+// absent).
+func assertHostStateDirKept(t *testing.T) {
+	t.Helper()
+	entries := func() (names []string, exists bool) {
+		des, err := os.ReadDir(record.DefaultStateDir)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, de := range des {
+			names = append(names, de.Name())
+		}
+		return names, true
+	}
+	before, existed := entries()
+	t.Cleanup(func() {
+		after, exists := entries()
+		if exists != existed || !slices.Equal(after, before) {
+			t.Errorf("the host's %s changed: %q (exists %v), before the test %q (exists %v)", record.DefaultStateDir, after, exists, before, existed)
+		}
+	})
+}
+
+// hookStartsWatcher is TestPodmanHookStartsWatcher's run on e, whose
+// podman has the hooks and no watcher runs on its state directory.
+func (e *env) hookStartsWatcher(t *testing.T) {
+	t.Helper()
 	e.image = e.p.ImportImage(t, "localhost/fgtest/podman:latest", map[string]string{"/fusefixture": fixture.Binary(t)})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
