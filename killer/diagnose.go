@@ -244,8 +244,7 @@ func members(ctx context.Context, rd *taskReader, initPID int, rec *record.Recor
 		return nil, fmt.Errorf("descendants of %d: %w", initPID, err)
 	}
 	self := os.Getpid()
-	ownCgroup, _ := p.Cgroup(self)
-	useCgroup := rec.Cgroup != "" && rec.Cgroup != "/" && rec.Cgroup != ownCgroup
+	useCgroup := containerCgroup(p, rec.Cgroup)
 	if rec.PidNS == 0 && !useCgroup {
 		return out, nil
 	}

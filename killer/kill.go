@@ -24,8 +24,9 @@ import (
 //
 // The error is nil for outcomes exited, recovered and already-gone; it wraps
 // ErrStillStuck when the target survived (also when the bound ran out),
-// ErrStaleTarget when the pid was reused, or the context's error when the
-// caller's ctx ended first.
+// ErrStaleTarget when the pid was reused, ErrUnprovenTarget when the start
+// time could not be read and nothing else proved the target (see Open), or
+// the context's error when the caller's ctx ended first.
 func Kill(ctx context.Context, t Target, opts Options) (Report, error) {
 	o := opts.withDefaults()
 	begin := time.Now()
@@ -177,9 +178,15 @@ func (r *run) scope(ctx context.Context, pr *Process, held *heldSnapshot) (proc.
 			st = s
 		} else {
 			st.PID = r.rep.Target.PID
+			// Status answers where stat sleeps (a task inside execve).
+			if s, err := r.o.Proc.Status(st.PID); err == nil {
+				st.Comm, st.State, st.PPID = s.Name, s.State, s.PPid
+			}
 		}
 	}
-	r.rep.Target.StartTime = st.StartTime
+	if st.StartTime != 0 {
+		r.rep.Target.StartTime = st.StartTime
+	}
 	if r.o.Record != nil {
 		return st, r.o.Record
 	}

@@ -32,10 +32,16 @@ func testOptions() Options {
 // documented bound, Options.Bound.
 func killAndCheck(t *testing.T, c *fixture.Container, opts Options, wantOutcome Outcome, want ...fuseconn.ConnID) Report {
 	t.Helper()
+	return killTargetAndCheck(t, c, Target{PID: c.InitPID}, opts, wantOutcome, want...)
+}
+
+// killTargetAndCheck is killAndCheck of c's init named by target.
+func killTargetAndCheck(t *testing.T, c *fixture.Container, target Target, opts Options, wantOutcome Outcome, want ...fuseconn.ConnID) Report {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	rep, err := Kill(ctx, Target{PID: c.InitPID}, opts)
+	rep, err := Kill(ctx, target, opts)
 	took := time.Since(start)
 	t.Logf("%s: outcome %s in %v, stages %+v, aborted %+v, refused %+v", c.Scenario, rep.Outcome, rep.Total, rep.Stages, rep.Aborted, rep.Refused)
 	if rep.Outcome != wantOutcome {

@@ -24,6 +24,13 @@ type Process struct {
 // between the caller's observation and the open is refused. The error wraps
 // ErrNoTarget when there is no such process and ErrStaleTarget when the pid
 // was reused.
+//
+// A task asleep inside execve (behind an unanswered FUSE flush, say) holds
+// the lock that reading its stat needs (see package proc), so its start
+// time cannot be read. A target that names its container's cgroup
+// (Target.Cgroup, from the record) is then proven by files that take no
+// such lock (see proveInit); without one, or when they disagree, it is
+// refused (ErrUnprovenTarget).
 func Open(p proc.FS, t Target) (*Process, error) {
 	return open(context.Background(), p, t)
 }
@@ -49,6 +56,14 @@ func open(ctx context.Context, p proc.FS, t Target) (*Process, error) {
 		return &Process{fd: fd, pid: t.PID}, nil
 	}
 	st, err := p.Stat(ctx, t.PID)
+	if errors.Is(err, proc.ErrReadTimeout) && t.Cgroup != "" {
+		pr := &Process{fd: fd, pid: t.PID}
+		if perr := pr.proveInit(p, t.Cgroup); perr != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("pid %d: start time unreadable (%w), and %w", t.PID, err, perr)
+		}
+		return pr, nil
+	}
 	if err != nil {
 		unix.Close(fd)
 		if errors.Is(err, proc.ErrNoProcess) {
@@ -61,6 +76,60 @@ func open(ctx context.Context, p proc.FS, t Target) (*Process, error) {
 		return nil, fmt.Errorf("pid %d started at tick %d, expected %d: %w", t.PID, st.StartTime, t.StartTime, ErrStaleTarget)
 	}
 	return &Process{fd: fd, pid: t.PID, stat: st}, nil
+}
+
+// proveInit proves, without the start time, that pr is the init of the
+// container whose cgroup is cgroup: its status says it is PID 1 of a PID
+// namespace below the host's, and its cgroup is the container's. Neither
+// file waits on the exec lock (status and cgroup answer behind a task
+// inside execve on Linux 6.18; see package proc).
+//
+// Why this is enough against a hostile container:
+//   - pid reuse: the pidfd, open before these reads, names one process
+//     for good, and the reads are of that process only if it still holds
+//     the pid after them (a pid is freed only when its process is reaped),
+//     which the pidfd checks last: every later signal reaches that process
+//     or none;
+//   - a process reusing the pid in the container's own cgroup is the
+//     container's own: its init, or the init of a namespace nested in it,
+//     which the kill of the container ends too. A container cannot place
+//     a process of the host or of another container in its cgroup, and
+//     the root cgroup, or fuseguard's own, names no container and proves
+//     nothing (containerCgroup);
+//   - which FUSE connections are the container's is proven apart, by its
+//     live mount tables and the connections' generations (see connSet),
+//     not by this.
+func (pr *Process) proveInit(p proc.FS, cgroup string) error {
+	if !containerCgroup(p, cgroup) {
+		return fmt.Errorf("the recorded cgroup %q names no one container: %w", cgroup, ErrUnprovenTarget)
+	}
+	st, err := p.Status(pr.pid)
+	if err != nil {
+		if errors.Is(err, proc.ErrNoProcess) {
+			return fmt.Errorf("status: %w", ErrNoTarget)
+		}
+		return fmt.Errorf("status: %w: %w", ErrUnprovenTarget, err)
+	}
+	if err := namespaceInit(pr.pid, st); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnprovenTarget, err)
+	}
+	cg, err := p.Cgroup(pr.pid)
+	if err != nil {
+		if errors.Is(err, proc.ErrNoProcess) {
+			return fmt.Errorf("cgroup: %w", ErrNoTarget)
+		}
+		return fmt.Errorf("cgroup: %w: %w", ErrUnprovenTarget, err)
+	}
+	if cg != cgroup {
+		return fmt.Errorf("its cgroup %q is not the recorded %q: %w", cg, cgroup, ErrUnprovenTarget)
+	}
+	if err := unix.PidfdSendSignal(pr.fd, 0, nil, 0); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("reaped while read: %w", ErrNoTarget)
+		}
+		return fmt.Errorf("pidfd_send_signal 0: %w: %w", ErrUnprovenTarget, err)
+	}
+	return nil
 }
 
 // Close releases the pidfd.

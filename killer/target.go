@@ -3,6 +3,7 @@ package killer
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/fuseguard/fuseguard/proc"
 )
@@ -21,8 +22,24 @@ func CheckNamespaceInit(p proc.FS, pid int) error {
 		}
 		return fmt.Errorf("pid %d: %w", pid, err)
 	}
+	return namespaceInit(pid, st)
+}
+
+// namespaceInit is CheckNamespaceInit on pid's status, already read.
+func namespaceInit(pid int, st proc.Status) error {
 	if n := len(st.NSpid); n < 2 || st.NSpid[n-1] != 1 {
 		return fmt.Errorf("pid %d (NSpid %v): %w", pid, st.NSpid, ErrNotNamespaceInit)
 	}
 	return nil
+}
+
+// containerCgroup reports whether cgroup cg (as /proc/PID/cgroup shows it)
+// can name one container: not the root, where every unconfined process is,
+// and not fuseguard's own (when that can be read).
+func containerCgroup(p proc.FS, cg string) bool {
+	if cg == "" || cg == "/" {
+		return false
+	}
+	own, err := p.Cgroup(os.Getpid())
+	return err != nil || cg != own
 }

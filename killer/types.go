@@ -21,6 +21,11 @@ var (
 	ErrNoTarget = errors.New("no such process")
 	// ErrStillStuck: the target did not exit even after the rescue.
 	ErrStillStuck = errors.New("target still stuck")
+	// ErrUnprovenTarget: the start time could not be read in time, and
+	// the target's status and cgroup do not prove it the init of the
+	// container whose cgroup it names either (see Open): nothing is
+	// signalled. The pid may or may not have been reused.
+	ErrUnprovenTarget = errors.New("target's identity not proven")
 	// ErrNoPidfd: the kernel has no pidfd_open (Linux before 5.3). fuseguard
 	// then signals nothing: kill(2) by pid could hit a process that reused it.
 	ErrNoPidfd = errors.New("kernel has no pidfd_open (Linux 5.3 or later needed)")
@@ -34,6 +39,17 @@ var (
 type Target struct {
 	PID       int
 	StartTime uint64 // field 22 of /proc/PID/stat; 0 = read it now
+	// Cgroup is the cgroup of the container whose init PID is, as its
+	// record has it (record.Record.Cgroup): the second proof of identity
+	// when stat cannot be read in time (see Open). "": none, and an
+	// unreadable start time refuses the target.
+	Cgroup string `json:",omitempty"`
+}
+
+// RecordTarget is the target a container's record names: its init, with
+// the start time and cgroup the hook recorded.
+func RecordTarget(rec *record.Record) Target {
+	return Target{PID: rec.InitPID, StartTime: rec.InitStartTime, Cgroup: rec.Cgroup}
 }
 
 // Outcome of a kill.

@@ -10,7 +10,7 @@
 //	hold [-ready FILE] FILE
 //	read FILE
 //	stat PATH
-//	exec-hold FILE
+//	exec-hold [-go GATE] FILE
 //	mmap-read SHARED_FILE OWN_FILE
 //
 // Progress is reported as lines on stdout, one write each (atomic on a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -73,16 +74,35 @@ func stat(args []string) error {
 // never answered the task sleeps in fuse_flush inside execve and every
 // reader of its /proc/TID/stack or syscall sleeps behind it. The program
 // it would exec (itself, "stat /") runs only once the flush is answered.
+// With -go GATE it waits, armed ("ready role=exec-hold"), until GATE
+// exists before it execs: what must be read of the task before it sleeps
+// (a record of a container whose init it is) is read then.
 func execHold(args []string) error {
-	if len(args) != 1 {
-		return errors.New("usage: exec-hold FILE")
+	fl := flag.NewFlagSet("exec-hold", flag.ExitOnError)
+	gate := fl.String("go", "", "wait until this file exists before the exec")
+	fl.Parse(args)
+	if fl.NArg() != 1 {
+		return errors.New("usage: exec-hold [-go GATE] FILE")
 	}
-	path := args[0]
+	path := fl.Arg(0)
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}
 	emit("held", "path", path, "fd", fd)
+	if *gate != "" {
+		if err := ready("", "exec-hold"); err != nil {
+			return err
+		}
+		for {
+			if _, err := os.Stat(*gate); err == nil {
+				break
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("gate: %w", err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	emit("exec", "pid", syscall.Getpid())
 	err = syscall.Exec("/proc/self/exe", []string{"fusefixture", "stat", "/"}, nil)
 	return fmt.Errorf("exec: %w", err)
