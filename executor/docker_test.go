@@ -316,7 +316,7 @@ func testFrozenW2Kill(t *testing.T, e *env) {
 	if took > k.Bound() {
 		t.Errorf("Kill took %v, more than its bound %v", took, k.Bound())
 	}
-	if rep.Outcome != killer.OutcomeRecovered || rep.DockerConfirmed || rep.PIDFrom != "record" || rep.Target != (killer.Target{PID: rec.InitPID, StartTime: rec.InitStartTime}) {
+	if rep.Outcome != killer.OutcomeRecovered || rep.DockerConfirmed || rep.PIDFrom != "record" || rep.Target != killer.RecordTarget(rec) {
 		t.Errorf("report: outcome %s, confirmed %v, target %+v from %s; want recovered, unconfirmed, %d from record",
 			rep.Outcome, rep.DockerConfirmed, rep.Target, rep.PIDFrom, rec.InitPID)
 	}

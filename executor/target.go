@@ -78,7 +78,7 @@ func (r *run) resolve(id string) (target, error) {
 	}
 	r.rep.Target.PID = pid
 	if tg.rec != nil && tg.rec.InitPID == pid {
-		r.rep.Target.StartTime = tg.rec.InitStartTime
+		r.rep.Target = killer.RecordTarget(tg.rec)
 	}
 	if pid == 0 {
 		return tg, fmt.Errorf("%w: %w", killer.ErrNoInit, errors.Join(r.dockerDown, err))

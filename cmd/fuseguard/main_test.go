@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -9,8 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
@@ -221,5 +227,67 @@ func TestKillExecHoldWithinBound(t *testing.T) {
 	case <-c2.Exited():
 	case <-time.After(5 * time.Second):
 		t.Fatal("W2 init not reaped after fuseguard kill")
+	}
+}
+
+// TestKillInitInExecveByRecord: `fuseguard kill PID` of a container whose
+// init itself sleeps inside execve (fixture.W6Init), with the record the
+// hook wrote: init's stat, and so the start time the record names it by,
+// cannot be read; its PID namespace and the record's cgroup prove it, and
+// it is rescued within the bound. The same start time given with no record
+// (no cgroup to prove it by) is refused, nothing signalled.
+func TestKillInitInExecveByRecord(t *testing.T) {
+	t.Parallel()
+	stateDir := testenv.StateDir(t)
+	var rec *record.Record
+	c := fixture.W6Init(t, func(c *fixture.Container) {
+		var err error
+		if rec, err = record.NewRecord(proc.NewFS(""), "init-exec", c.InitPID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if err := record.NewStore(stateDir).Save(rec); err != nil {
+			t.Fatal(err)
+		}
+	})
+	timeouts := []string{"--verify-timeout", "1s", "--diagnose-timeout", "1s", "--recover-timeout", "2s"}
+	opts := killer.Options{VerifyTimeout: time.Second, DiagnoseTimeout: time.Second, RecoverTimeout: 2 * time.Second}
+
+	probe, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_, err := proc.NewFS("").Stat(probe, c.InitPID)
+	cancel()
+	if statBlocks := errors.Is(err, proc.ErrReadTimeout); statBlocks {
+		args := append([]string{"kill", "--state-dir", testenv.StateDir(t), "--start-time", fmt.Sprint(rec.InitStartTime)}, timeouts...)
+		stdout, stderr, code := fg(t, append(args, fmt.Sprint(c.InitPID))...)
+		if code != exitFailure || !strings.Contains(stderr, "did not return in time") {
+			t.Errorf("kill --start-time of init in execve, no record: exit %d, want %d and the unreadable stat\n%s\n%s", code, exitFailure, stdout, stderr)
+		}
+		if st, err := proc.NewFS("").Status(c.InitPID); err != nil || (st.SigPnd|st.ShdPnd)&(1<<(unix.SIGKILL-1)) != 0 {
+			t.Fatalf("init after the refused kill: status %+v, %v; want no SIGKILL pending", st, err)
+		}
+	} else {
+		t.Logf("this kernel answers the stat of a task inside execve (err %v): the refusal is not tested", err)
+	}
+
+	start := time.Now()
+	rep, aborted := killJSON(t, append(append([]string{"--state-dir", stateDir}, timeouts...), fmt.Sprint(c.InitPID))...)
+	if took := time.Since(start); took > opts.Bound() {
+		t.Errorf("fuseguard kill returned after %v, bound %v", took, opts.Bound())
+	}
+	if rep.Outcome != killer.OutcomeRecovered || !slices.Equal(aborted, []fuseconn.ConnID{c.Conn}) || rep.Target != killer.RecordTarget(rec) {
+		t.Fatalf("report: outcome %s, aborted %v, target %+v; want recovered, exactly [%d], the record's %+v", rep.Outcome, aborted, rep.Target, c.Conn, killer.RecordTarget(rec))
+	}
+	if !slices.ContainsFunc(rep.Diagnosis.Stuck, func(task killer.Task) bool {
+		return task.TID == c.InitPID && (task.Blocker == killer.BlockerUnknown && task.Unreadable != "" ||
+			task.Unreadable == "" && fixture.InExecFlush(task.Stack))
+	}) {
+		t.Errorf("init %d in execve neither reported unreadable nor inside execve: %+v", c.InitPID, rep.Diagnosis.Stuck)
+	}
+	select {
+	case <-c.Exited():
+	case <-time.After(5 * time.Second):
+		t.Fatal("init not reaped after fuseguard kill")
+	}
+	if left := c.Tasks(); len(left) > 0 {
+		t.Errorf("tasks left behind: %v", left)
 	}
 }

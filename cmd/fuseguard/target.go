@@ -75,6 +75,11 @@ func (t *targetFlags) resolve(a *app, c config.Config, args []string) (killer.Ta
 	if opts.Record != nil && t.startTime == 0 {
 		t.startTime = opts.Record.InitStartTime
 	}
+	if rec := opts.Record; rec != nil && rec.InitPID == pid && rec.InitStartTime == t.startTime {
+		// The record's cgroup too: it proves init when its start time
+		// cannot be read (see killer.Open).
+		return killer.RecordTarget(rec), opts, 0, nil
+	}
 	return killer.Target{PID: pid, StartTime: t.startTime}, opts, 0, nil
 }
 

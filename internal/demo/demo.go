@@ -104,7 +104,7 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 
 	fmt.Fprintln(w, "\nkill:      SIGKILL through a pidfd, then verify, diagnose, abort, re-verify")
 	killStart := time.Now()
-	rep, kerr := killer.Kill(ctx, killer.Target{PID: c.init, StartTime: rec.InitStartTime},
+	rep, kerr := killer.Kill(ctx, killer.RecordTarget(rec),
 		killer.Options{Record: rec, VerifyTimeout: o.VerifyTimeout, Proc: p, Log: o.Log, Tracer: o.Tracer})
 	reapedAt, reaped := c.waitReaped(5 * time.Second)
 

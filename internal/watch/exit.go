@@ -295,7 +295,7 @@ func (w *Watcher) rescue(ctx context.Context, rec *record.Record, log logrus.Fie
 	defer span.End()
 	ko := rescueKillOptions(w.o.RecoverTimeout)
 	ko.Policy, ko.Record, ko.Proc, ko.Control, ko.Log, ko.Tracer = w.o.Policy, rec, w.o.Proc, w.o.Control, log, w.o.Tracer
-	rep, err := killer.Kill(ctx, killer.Target{PID: rec.InitPID, StartTime: rec.InitStartTime}, ko)
+	rep, err := killer.Kill(ctx, killer.RecordTarget(rec), ko)
 	span.SetAttributes(telemetry.Outcome(string(rep.Outcome)), telemetry.Aborted(len(rep.Aborted)))
 	if err != nil {
 		span.RecordError(err)

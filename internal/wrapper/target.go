@@ -18,12 +18,12 @@ import (
 )
 
 // target finds the container's init: the record the hooks wrote (with its
-// connections), else the pid of `<runtime> <global flags> state <id>` and
+// connections, and the start time and cgroup that name init), else the pid of `<runtime> <global flags> state <id>` and
 // the start time read now.
 func (w *Wrapper) target(ctx context.Context, inv oci.Invocation) (killer.Target, *record.Record, error) {
 	rec, err := w.Store.Find(record.Query{ID: inv.ContainerID})
 	if err == nil && rec.InitPID > 0 {
-		return killer.Target{PID: rec.InitPID, StartTime: rec.InitStartTime}, rec, nil
+		return killer.RecordTarget(rec), rec, nil
 	}
 	if err != nil && !errors.Is(err, record.ErrNoRecord) {
 		w.Log.WithError(err).WithField("id", inv.ContainerID).Warn("unreadable record; asking the runtime")
