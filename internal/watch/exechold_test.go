@@ -2,8 +2,6 @@ package watch
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,7 +12,6 @@ import (
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
-	"github.com/fuseguard/fuseguard/test/wedgefs"
 )
 
 // execHoldBound is how long after init's exit began the watcher may take
@@ -75,27 +72,19 @@ func TestExecHoldRescued(t *testing.T) {
 }
 
 // TestExecHoldInitLeavesLoopRunning: a container whose init itself sleeps
-// inside execve behind an unanswered FLUSH. Reading its /proc/PID/stat
-// sleeps on its exec lock; the watcher's loop reads it bounded, so another
-// container's stuck exit is still rescued within the grace and a second.
+// inside execve behind an unanswered FLUSH (fixture.W6Init). Reading its
+// /proc/PID/stat sleeps on its exec lock; the watcher's loop reads it
+// bounded, so another container's stuck exit is still rescued within the
+// grace and a second. The watcher rescues only an init that exits, and this
+// one does not: it is left as it is.
 func TestExecHoldInitLeavesLoopRunning(t *testing.T) {
 	dir := testenv.StateDir(t)
 	r := startWatcher(t, dir, Options{CheckInterval: boundCheck})
-	held := startShell(t, `"$FF" serve -mode flush -mount "$M" -ready "$D/ready" &
-while [ ! -s "$D/ready" ]; do busybox sleep 0.05; done
-while [ ! -e "$D/go" ]; do busybox sleep 0.05; done
-exec "$FF" exec-hold "$M/`+wedgefs.DataFile+`"`)
-	conn, _ := held.conn(10 * time.Second)
-	recHeld := saveRecord(t, dir, "exec-hold-init", held.pid())
-	r.ev.waitRecorded(t, recHeld.ID, conn, 2*time.Second)
-	if err := os.WriteFile(filepath.Join(held.dir, "go"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, ok := held.out.wait("fusefixture: exec", 10*time.Second); !ok {
-		t.Fatalf("init did not reach its exec:\n%s", held.out)
-	}
-	// The init runs into execve and sleeps there: give the loop checks
-	// that read its stat.
+	held := fixture.W6Init(t, func(c *fixture.Container) {
+		rec := saveRecord(t, dir, "exec-hold-init", c.InitPID)
+		r.ev.waitRecorded(t, rec.ID, c.Conn, 2*time.Second)
+	})
+	// Init sleeps in execve: give the loop checks that read its stat.
 	time.Sleep(3 * boundCheck)
 
 	wedged := fixture.W2(t, "read")
@@ -103,7 +92,7 @@ exec "$FF" exec-hold "$M/`+wedgefs.DataFile+`"`)
 	r.ev.waitRecorded(t, recWedged.ID, wedged.Conn, 2*time.Second)
 	killRescued(t, r, wedged, isoBound, "a wedged container beside an init inside execve")
 	select {
-	case <-held.reaped:
+	case <-held.Exited():
 		t.Fatal("the exec-hold init exited: the test did not hold it in execve")
 	default:
 	}
