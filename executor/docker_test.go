@@ -3,6 +3,8 @@ package executor_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -35,6 +37,7 @@ func TestDocker(t *testing.T) {
 	})
 	t.Run("ReusedConnection", func(t *testing.T) { testReusedConn(t, e) })
 	t.Run("W6KillThenW2", func(t *testing.T) { testW6KillThenW2(t, e) })
+	t.Run("InitInExecve", func(t *testing.T) { testInitInExecve(t, e) })
 	t.Run("FrozenW2Kill", func(t *testing.T) { testFrozenW2Kill(t, e) })
 	t.Run("FrozenNoLeak", func(t *testing.T) { testFrozenNoLeak(t, e) })
 }
@@ -206,6 +209,57 @@ func testW6KillThenW2(t *testing.T, e *env) {
 	if err != nil || rep.Outcome != killer.OutcomeRecovered || !abortedConn(rep, next.conn) {
 		t.Errorf("Kill of the next wedged container after W6: %v, outcome %s; want recovered, connection %d", err, rep.Outcome, next.conn)
 	}
+}
+
+// testInitInExecve: the container's init itself sleeps inside execve
+// (sh, pid 1, execs `fusefixture exec-hold`, which execs again holding a
+// close-on-exec file on the container's FUSE mount whose FLUSH is never
+// answered), so its stat, and the start time its record names it by,
+// cannot be read; nor can runc's kill, which reads it too. The record's
+// cgroup and init's PID namespace prove it instead: Kill rescues it within
+// Bound, reports init unreadable and leaves no process behind.
+func testInitInExecve(t *testing.T, e *env) {
+	k, _ := e.killer(t)
+	c := e.run(t, "sh", "-c", "/fusefixture serve -mode flush -mount /mnt -hold -ready /tmp/ready & "+
+		"while [ ! -s /tmp/ready ]; do sleep 0.05; done; exec /fusefixture exec-hold -go /tmp/go /mnt/"+wedgefs.DataFile)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if logs, err := e.d.WaitLog(ctx, c.id, "fusefixture: ready role=exec-hold"); err != nil {
+		t.Fatalf("exec-hold not ready: %v\n%s", err, logs)
+	}
+	rec := e.record(t, c)
+	// Through init's root, read before the exec: once init sleeps in
+	// execve the link cannot be followed.
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/root/tmp/go", c.init), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if logs, err := e.d.WaitLog(ctx, c.id, "fusefixture: blocked op=FLUSH"); err != nil {
+		t.Fatalf("exec-hold not armed: %v\n%s", err, logs)
+	}
+	tr := holdTree(t, c.init)
+	begin := time.Now()
+	rep, err := k.Kill(ctx, c.id)
+	took := time.Since(begin)
+	logReport(t, rep)
+	if err != nil {
+		t.Fatalf("Kill of an init inside execve: %v", err)
+	}
+	if took > k.Bound() {
+		t.Errorf("Kill took %v, more than its bound %v", took, k.Bound())
+	}
+	if rep.Outcome != killer.OutcomeRecovered || !abortedConn(rep, c.conn) || rep.Target != killer.RecordTarget(rec) {
+		t.Fatalf("Kill: outcome %s, target %+v, aborted %+v; want recovered, the record's %+v, connection %d", rep.Outcome, rep.Target, rep.Rescue, killer.RecordTarget(rec), c.conn)
+	}
+	if rep.Rescue == nil || rep.Rescue.Diagnosis == nil || !slices.ContainsFunc(rep.Rescue.Diagnosis.Stuck, func(task killer.Task) bool {
+		return task.TID == c.init && (strings.Contains(task.Unreadable, proc.ErrReadTimeout.Error()) ||
+			task.Unreadable == "" && fixture.InExecFlush(task.Stack))
+	}) {
+		t.Errorf("init inside execve is neither reported unreadable nor inside execve: %+v", rep.Rescue)
+	}
+	if alive := tr.alive(); len(alive) > 0 {
+		t.Errorf("processes %v still alive after Kill", alive)
+	}
+	t.Logf("init inside execve: recovered in %v (bound %v)", took.Round(time.Millisecond), k.Bound())
 }
 
 // testW2PlainKill: the same container with a plain ContainerKill and no
