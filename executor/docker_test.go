@@ -173,38 +173,10 @@ func testW6KillThenW2(t *testing.T, e *env) {
 		"while [ ! -s /tmp/ready ]; do sleep 0.05; done; /fusefixture exec-hold /mnt/"+wedgefs.DataFile+"; true")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if logs, err := e.d.WaitLog(ctx, c.id, "fusefixture: blocked op=FLUSH"); err != nil {
-		t.Fatalf("exec-hold not armed: %v\n%s", err, logs)
-	}
-	tr := holdTree(t, c.init)
-	begin := time.Now()
-	rep, err := k.Kill(ctx, c.id)
-	took := time.Since(begin)
-	logReport(t, rep)
-	if err != nil {
-		t.Fatalf("Kill of W6: %v", err)
-	}
-	if took > k.Bound() {
-		t.Errorf("Kill of W6 took %v, more than its bound %v", took, k.Bound())
-	}
-	if rep.Outcome != killer.OutcomeRecovered || !abortedConn(rep, c.conn) {
-		t.Fatalf("Kill of W6: outcome %s, aborted %+v; want recovered, connection %d", rep.Outcome, rep.Rescue, c.conn)
-	}
-	if rep.Rescue == nil || rep.Rescue.Diagnosis == nil || !slices.ContainsFunc(rep.Rescue.Diagnosis.Stuck, func(task killer.Task) bool {
-		// Or, where the kernel answers reads of a task inside execve (6.1,
-		// 6.12; see fixture.InExecFlush), diagnosed from its stack.
-		return strings.Contains(task.Unreadable, proc.ErrReadTimeout.Error()) ||
-			task.Unreadable == "" && fixture.InExecFlush(task.Stack)
-	}) {
-		t.Errorf("the task inside execve is neither reported unreadable nor inside execve: %+v", rep.Rescue)
-	}
-	if alive := tr.alive(); len(alive) > 0 {
-		t.Errorf("processes %v still alive after Kill", alive)
-	}
-	t.Logf("W6 Kill: recovered in %v (bound %v)", took.Round(time.Millisecond), k.Bound())
+	killExecHold(ctx, t, e, k, c, 0, "W6")
 
 	next := e.w2(t)
-	rep, err = k.Kill(ctx, next.id)
+	rep, err := k.Kill(ctx, next.id)
 	logReport(t, rep)
 	if err != nil || rep.Outcome != killer.OutcomeRecovered || !abortedConn(rep, next.conn) {
 		t.Errorf("Kill of the next wedged container after W6: %v, outcome %s; want recovered, connection %d", err, rep.Outcome, next.conn)
@@ -233,6 +205,19 @@ func testInitInExecve(t *testing.T, e *env) {
 	if err := os.WriteFile(fmt.Sprintf("/proc/%d/root/tmp/go", c.init), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	rep := killExecHold(ctx, t, e, k, c, c.init, "an init inside execve")
+	if rep.Target != killer.RecordTarget(rec) {
+		t.Errorf("Kill's target %+v, want the record's %+v", rep.Target, killer.RecordTarget(rec))
+	}
+}
+
+// killExecHold waits until c's exec-hold task sleeps in its FLUSH, Kills
+// c and checks the rescue: within Bound, recovered, c's connection
+// aborted, the task inside execve (tid, or any when 0) reported unreadable
+// or, where the kernel answers reads of a task inside execve (6.1, 6.12;
+// see fixture.InExecFlush), diagnosed from its stack, and no process left.
+func killExecHold(ctx context.Context, t *testing.T, e *env, k *executor.Killer, c container, tid int, what string) executor.Report {
+	t.Helper()
 	if logs, err := e.d.WaitLog(ctx, c.id, "fusefixture: blocked op=FLUSH"); err != nil {
 		t.Fatalf("exec-hold not armed: %v\n%s", err, logs)
 	}
@@ -242,24 +227,25 @@ func testInitInExecve(t *testing.T, e *env) {
 	took := time.Since(begin)
 	logReport(t, rep)
 	if err != nil {
-		t.Fatalf("Kill of an init inside execve: %v", err)
+		t.Fatalf("Kill of %s: %v", what, err)
 	}
 	if took > k.Bound() {
-		t.Errorf("Kill took %v, more than its bound %v", took, k.Bound())
+		t.Errorf("Kill of %s took %v, more than its bound %v", what, took, k.Bound())
 	}
-	if rep.Outcome != killer.OutcomeRecovered || !abortedConn(rep, c.conn) || rep.Target != killer.RecordTarget(rec) {
-		t.Fatalf("Kill: outcome %s, target %+v, aborted %+v; want recovered, the record's %+v, connection %d", rep.Outcome, rep.Target, rep.Rescue, killer.RecordTarget(rec), c.conn)
+	if rep.Outcome != killer.OutcomeRecovered || !abortedConn(rep, c.conn) {
+		t.Fatalf("Kill of %s: outcome %s, aborted %+v; want recovered, connection %d", what, rep.Outcome, rep.Rescue, c.conn)
 	}
 	if rep.Rescue == nil || rep.Rescue.Diagnosis == nil || !slices.ContainsFunc(rep.Rescue.Diagnosis.Stuck, func(task killer.Task) bool {
-		return task.TID == c.init && (strings.Contains(task.Unreadable, proc.ErrReadTimeout.Error()) ||
+		return (tid == 0 || task.TID == tid) && (strings.Contains(task.Unreadable, proc.ErrReadTimeout.Error()) ||
 			task.Unreadable == "" && fixture.InExecFlush(task.Stack))
 	}) {
-		t.Errorf("init inside execve is neither reported unreadable nor inside execve: %+v", rep.Rescue)
+		t.Errorf("%s: the task inside execve is neither reported unreadable nor inside execve: %+v", what, rep.Rescue)
 	}
 	if alive := tr.alive(); len(alive) > 0 {
 		t.Errorf("processes %v still alive after Kill", alive)
 	}
-	t.Logf("init inside execve: recovered in %v (bound %v)", took.Round(time.Millisecond), k.Bound())
+	t.Logf("Kill of %s: recovered in %v (bound %v)", what, took.Round(time.Millisecond), k.Bound())
+	return rep
 }
 
 // testW2PlainKill: the same container with a plain ContainerKill and no

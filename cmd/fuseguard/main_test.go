@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -252,10 +250,7 @@ func TestKillInitInExecveByRecord(t *testing.T) {
 	timeouts := []string{"--verify-timeout", "1s", "--diagnose-timeout", "1s", "--recover-timeout", "2s"}
 	opts := killer.Options{VerifyTimeout: time.Second, DiagnoseTimeout: time.Second, RecoverTimeout: 2 * time.Second}
 
-	probe, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	_, err := proc.NewFS("").Stat(probe, c.InitPID)
-	cancel()
-	if statBlocks := errors.Is(err, proc.ErrReadTimeout); statBlocks {
+	if statBlocks, err := fixture.StatSleeps(c.InitPID); statBlocks {
 		args := append([]string{"kill", "--state-dir", testenv.StateDir(t), "--start-time", fmt.Sprint(rec.InitStartTime)}, timeouts...)
 		stdout, stderr, code := fg(t, append(args, fmt.Sprint(c.InitPID))...)
 		if code != exitFailure || !strings.Contains(stderr, "did not return in time") {
