@@ -216,7 +216,7 @@ func (rd *taskReader) task(tid int, st proc.Status) Task {
 	if stack, err := bounded(rd, func(ctx context.Context) (proc.Stack, error) { return rd.p.Stack(ctx, tid) }); err == nil {
 		t.Stack = stack
 	} else {
-		if errors.Is(err, proc.ErrReadTimeout) || errors.Is(err, proc.ErrTooManyBlockedReads) {
+		if unanswered(err) {
 			t.Unreadable = "kernel stack unreadable: " + err.Error()
 		}
 		if w, err := bounded(rd, func(ctx context.Context) (string, error) { return rd.p.Wchan(ctx, tid) }); err == nil {

@@ -12,8 +12,9 @@ import (
 )
 
 // Process is a target held through a pidfd: once open, signals and waits
-// reach exactly the process whose start time was checked, never a process
-// that reused its pid.
+// reach exactly the process whose identity was checked (its start time,
+// or, see Open, its PID namespace and cgroup), never a process that reused
+// its pid.
 type Process struct {
 	fd   int
 	pid  int
@@ -27,10 +28,12 @@ type Process struct {
 //
 // A task asleep inside execve (behind an unanswered FUSE flush, say) holds
 // the lock that reading its stat needs (see package proc), so its start
-// time cannot be read. A target that names its container's cgroup
-// (Target.Cgroup, from the record) is then proven by files that take no
-// such lock (see proveInit); without one, or when they disagree, it is
-// refused (ErrUnprovenTarget).
+// time cannot be read in time (proc.ErrReadTimeout, or
+// proc.ErrTooManyBlockedReads once fuseguard has many such reads pending).
+// A target that names its container's cgroup (Target.Cgroup, from the
+// record) is then proven by files that take no such lock (see proveInit);
+// without one the read's error is returned, and when they disagree the
+// target is refused (ErrUnprovenTarget).
 func Open(p proc.FS, t Target) (*Process, error) {
 	return open(context.Background(), p, t)
 }
@@ -56,7 +59,7 @@ func open(ctx context.Context, p proc.FS, t Target) (*Process, error) {
 		return &Process{fd: fd, pid: t.PID}, nil
 	}
 	st, err := p.Stat(ctx, t.PID)
-	if errors.Is(err, proc.ErrReadTimeout) && t.Cgroup != "" {
+	if unanswered(err) && t.Cgroup != "" {
 		pr := &Process{fd: fd, pid: t.PID}
 		if perr := pr.proveInit(p, t.Cgroup); perr != nil {
 			unix.Close(fd)
@@ -76,6 +79,13 @@ func open(ctx context.Context, p proc.FS, t Target) (*Process, error) {
 		return nil, fmt.Errorf("pid %d started at tick %d, expected %d: %w", t.PID, st.StartTime, t.StartTime, ErrStaleTarget)
 	}
 	return &Process{fd: fd, pid: t.PID, stat: st}, nil
+}
+
+// unanswered reports whether a bounded read of /proc failed for want of an
+// answer (see package proc): the task holds a lock the read needs, or too
+// many reads already wait for one; the file itself may be fine.
+func unanswered(err error) bool {
+	return errors.Is(err, proc.ErrReadTimeout) || errors.Is(err, proc.ErrTooManyBlockedReads)
 }
 
 // proveInit proves, without the start time, that pr is the init of the
