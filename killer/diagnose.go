@@ -19,19 +19,23 @@ import (
 // and never aborts, and it reads only /proc and fusectl, never a path on a
 // FUSE mount. It returns within opts.DiagnoseTimeout (plus the snapshot
 // when opts.Record is nil): what it could not read in time is reported as
-// such.
+// such. A target whose stat does not answer (init asleep inside execve) is
+// proven by its cgroup as Kill proves it (see Open).
 func Diagnose(ctx context.Context, t Target, opts Options) (*Diagnosis, error) {
 	o := opts.withDefaults()
 	readCtx, cancel := context.WithTimeout(ctx, o.readTimeout())
 	defer cancel()
 	st, err := o.Proc.Stat(readCtx, t.PID)
-	if err != nil {
-		if errors.Is(err, proc.ErrNoProcess) {
-			return nil, fmt.Errorf("pid %d: %w", t.PID, ErrNoTarget)
+	switch {
+	case unanswered(err) && t.Cgroup != "":
+		if st, err = provenStat(readCtx, o.Proc, t); err != nil {
+			return nil, err
 		}
+	case errors.Is(err, proc.ErrNoProcess):
+		return nil, fmt.Errorf("pid %d: %w", t.PID, ErrNoTarget)
+	case err != nil:
 		return nil, fmt.Errorf("pid %d: %w", t.PID, err)
-	}
-	if t.StartTime != 0 && st.StartTime != t.StartTime {
+	case t.StartTime != 0 && st.StartTime != t.StartTime:
 		return nil, fmt.Errorf("pid %d started at tick %d, expected %d: %w", t.PID, st.StartTime, t.StartTime, ErrStaleTarget)
 	}
 	rec := o.Record
@@ -43,6 +47,27 @@ func Diagnose(ctx context.Context, t Target, opts Options) (*Diagnosis, error) {
 		}
 	}
 	return diagnose(ctx, o, st, rec, nil)
+}
+
+// provenStat is the stat of a target whose stat does not answer, proven
+// the container's init as Open proves it, as far as status tells it.
+func provenStat(ctx context.Context, p proc.FS, t Target) (proc.Stat, error) {
+	pr, err := open(ctx, p, t)
+	if err != nil {
+		return proc.Stat{}, err
+	}
+	defer pr.Close()
+	return statusStat(p, t.PID), nil
+}
+
+// statusStat is what status tells of pid's stat (pid, name, state,
+// parent): it answers where stat sleeps, behind a task inside execve.
+func statusStat(p proc.FS, pid int) proc.Stat {
+	st := proc.Stat{PID: pid}
+	if s, err := p.Status(pid); err == nil {
+		st.Comm, st.State, st.PPID = s.Name, s.State, s.PPid
+	}
+	return st
 }
 
 // snapshot records what a live init shows before it is signalled: once it is

@@ -56,6 +56,9 @@ func TestKillInitInExecve(t *testing.T) {
 			{"another cgroup", Target{PID: rec.InitPID, StartTime: rec.InitStartTime, Cgroup: rec.Cgroup + "-other"}, ErrUnprovenTarget, fmt.Sprintf("%q is not the recorded", c.Cgroup)},
 			{"the root cgroup", Target{PID: rec.InitPID, StartTime: rec.InitStartTime, Cgroup: "/"}, ErrUnprovenTarget, `"/" names no one container`},
 		} {
+			if _, err := Diagnose(context.Background(), tc.target, opts); !errors.Is(err, tc.want) {
+				t.Errorf("Diagnose, %s: err %v, want %v", tc.name, err, tc.want)
+			}
 			rep, err := Kill(context.Background(), tc.target, opts)
 			t.Logf("%s: %v", tc.name, err)
 			if !errors.Is(err, tc.want) || !strings.Contains(fmt.Sprint(err), tc.names) || rep.Signalled() || len(rep.Aborted) > 0 {
@@ -76,11 +79,23 @@ func TestKillInitInExecve(t *testing.T) {
 		}
 	}
 
+	// Diagnose, which never signals, proves init the same way and plans
+	// the abort of the container's connection, its FLUSH waiting.
+	d, err := Diagnose(context.Background(), RecordTarget(rec), opts)
+	switch {
+	case err != nil:
+		t.Fatalf("Diagnose of init in execve: %v", err)
+	case !slices.ContainsFunc(d.Plan, func(a Abort) bool { return a.Conn == c.Conn }):
+		t.Errorf("Diagnose of init in execve: plan %+v, refused %+v; want connection %d", d.Plan, d.Refused, c.Conn)
+	case statBlocks && (d.Init.TID != c.InitPID || d.Init.Unreadable == "" || d.Init.Comm == ""):
+		t.Errorf("Diagnose of init in execve: init %+v; want %d, named, reported unreadable", d.Init, c.InitPID)
+	}
+
 	rep := killTargetAndCheck(t, c, RecordTarget(rec), opts, OutcomeRecovered, c.Conn)
 	if rep.Target.StartTime != rec.InitStartTime || rep.Target.Cgroup != rec.Cgroup {
 		t.Errorf("report's target %+v, want the record's start time %d and cgroup %q", rep.Target, rec.InitStartTime, rec.Cgroup)
 	}
-	d := rep.Diagnosis
+	d = rep.Diagnosis
 	i := slices.IndexFunc(d.Stuck, func(task Task) bool { return task.TID == c.InitPID })
 	switch {
 	case i < 0:

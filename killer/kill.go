@@ -177,11 +177,7 @@ func (r *run) scope(ctx context.Context, pr *Process, held *heldSnapshot) (proc.
 		if s, err := r.o.Proc.Stat(ctx, r.rep.Target.PID); err == nil {
 			st = s
 		} else {
-			st.PID = r.rep.Target.PID
-			// Status answers where stat sleeps (a task inside execve).
-			if s, err := r.o.Proc.Status(st.PID); err == nil {
-				st.Comm, st.State, st.PPID = s.Name, s.State, s.PPid
-			}
+			st = statusStat(r.o.Proc, r.rep.Target.PID)
 		}
 	}
 	if st.StartTime != 0 {

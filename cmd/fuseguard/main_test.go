@@ -232,8 +232,9 @@ func TestKillExecHoldWithinBound(t *testing.T) {
 // init itself sleeps inside execve (fixture.W6Init), with the record the
 // hook wrote: init's stat, and so the start time the record names it by,
 // cannot be read; its PID namespace and the record's cgroup prove it, and
-// it is rescued within the bound. The same start time given with no record
-// (no cgroup to prove it by) is refused, nothing signalled.
+// it is rescued within the bound (and diagnosed before). The same start
+// time given with no record (no cgroup to prove it by) is refused, nothing
+// signalled.
 func TestKillInitInExecveByRecord(t *testing.T) {
 	t.Parallel()
 	stateDir := testenv.StateDir(t)
@@ -261,6 +262,12 @@ func TestKillInitInExecveByRecord(t *testing.T) {
 		}
 	} else {
 		t.Logf("this kernel answers the stat of a task inside execve (err %v): the refusal is not tested", err)
+	}
+
+	// diagnose proves init the same way, and signals nothing.
+	stdout, stderr, code := fg(t, "diagnose", "--state-dir", stateDir, fmt.Sprint(c.InitPID))
+	if want := fmt.Sprintf("kill would abort connection %d", c.Conn); code != exitOK || !strings.Contains(stdout, want) {
+		t.Errorf("diagnose of init in execve: exit %d, want %d and %q\n%s\n%s", code, exitOK, want, stdout, stderr)
 	}
 
 	start := time.Now()
