@@ -32,7 +32,9 @@ const cgroupV1Root = "/sys/fs/cgroup"
 // nothing more than signal init:
 //   - not --all, which signals every process of the cgroup;
 //   - a record names init (pid and start time: the pidfd is checked
-//     against both, as runc checks its state);
+//     against both, as runc checks its state; when init's stat does not
+//     answer, against its PID namespace and the record's cgroup, see
+//     killer.Open);
 //   - init has a PID namespace of its own, so the kernel kills the whole
 //     container with it (runc ≥ 1.2 signals every process of the cgroup
 //     when the namespace is shared);
