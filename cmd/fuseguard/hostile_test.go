@@ -38,18 +38,7 @@ func TestDiagnoseEscapesHostileNames(t *testing.T) {
 	const comm = "ev\x1b[2J\r\u202eil" // 13 bytes: the kernel keeps 15
 	t.Setenv(fusefixture.EnvComm, comm)
 	c := fixture.W1(t, false)
-	evil := filepath.Join(c.Dir, "m\n\x1b]0;pwned\a\u202efdp.exe")
-	if err := os.Mkdir(evil, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// In the container's namespace, move its FUSE mount to the hostile
-	// path, so that it is the only name the connection has there.
-	fixture.InMountNamespace(t, c.InitPID, func() error {
-		if err := unix.Mount(c.Mountpoint, evil, "", unix.MS_BIND, ""); err != nil {
-			return err
-		}
-		return unix.Unmount(c.Mountpoint, unix.MNT_DETACH)
-	})
+	evil := moveMount(t, c, "m\n\x1b]0;pwned\a\u202efdp.exe")
 	if err := c.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +84,24 @@ func TestDiagnoseEscapesHostileNames(t *testing.T) {
 	}
 }
 
+// moveMount moves c's FUSE mount, in its mount namespace, to name in its
+// scratch directory, so that it is the only name the connection has there,
+// and returns the new mount point.
+func moveMount(t *testing.T, c *fixture.Container, name string) string {
+	t.Helper()
+	evil := filepath.Join(c.Dir, name)
+	if err := os.Mkdir(evil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fixture.InMountNamespace(t, c.InitPID, func() error {
+		if err := unix.Mount(c.Mountpoint, evil, "", unix.MS_BIND, ""); err != nil {
+			return err
+		}
+		return unix.Unmount(c.Mountpoint, unix.MNT_DETACH)
+	})
+	return evil
+}
+
 // TestWatchLogEscapesHostileNames: `fuseguard watch --log-format json`
 // rescues a container whose stuck task is named with a C1 CSI (U+009B) and
 // a bidi override (U+202E) and whose FUSE mount point holds both.
@@ -109,16 +116,7 @@ func TestWatchLogEscapesHostileNames(t *testing.T) {
 	dir := testenv.StateDir(t)
 	logPath := filepath.Join(dir, "watch.log")
 	c := fixture.W1(t, false)
-	evil := filepath.Join(c.Dir, "m\u009b31m\u202efdp.exe")
-	if err := os.Mkdir(evil, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	fixture.InMountNamespace(t, c.InitPID, func() error {
-		if err := unix.Mount(c.Mountpoint, evil, "", unix.MS_BIND, ""); err != nil {
-			return err
-		}
-		return unix.Unmount(c.Mountpoint, unix.MNT_DETACH)
-	})
+	evil := moveMount(t, c, "m\u009b31m\u202efdp.exe")
 	rec, err := record.NewRecord(proc.NewFS(""), "hostile", c.InitPID, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -242,9 +240,9 @@ func TestKillMmapFaultAllowedSharedKept(t *testing.T) {
 			rep.Outcome, rep.Aborted, c.Conn, c.Shared, fsType)
 	}
 	if rep.Diagnosis == nil || !slices.ContainsFunc(rep.Diagnosis.Stuck, func(task killer.Task) bool {
-		return task.TID == c.FaultPID && !task.HasConn && strings.Contains(task.Untrusted, "names connection "+c.Shared.String()+",")
+		return task.TGID == c.FaultPID && !task.HasConn && strings.Contains(task.Untrusted, "names connection "+c.Shared.String()+",")
 	}) {
-		t.Errorf("faulting task %d's evidence for shared connection %d not set aside: %+v", c.FaultPID, c.Shared, rep.Diagnosis)
+		t.Errorf("faulting process %d's evidence for shared connection %d not set aside: %+v", c.FaultPID, c.Shared, rep.Diagnosis)
 	}
 	select {
 	case <-c.Exited():
