@@ -31,8 +31,8 @@ import (
 // TestDiagnoseEscapesHostileNames: a container whose processes are named
 // with terminal escapes and whose FUSE mount point holds a newline, an OSC
 // title sequence, a bell and a bidi override. `fuseguard diagnose` shows
-// both, escaped, and no control byte reaches the terminal; --json keeps the
-// raw values.
+// both, escaped, and no control byte reaches the terminal; --json decodes
+// to the raw values and its text holds no control either.
 func TestDiagnoseEscapesHostileNames(t *testing.T) {
 	// The fixture's processes inherit the environment: not parallel.
 	const comm = "ev\x1b[2J\r\u202eil" // 13 bytes: the kernel keeps 15
