@@ -22,7 +22,7 @@ import (
 // such.
 func Diagnose(ctx context.Context, t Target, opts Options) (*Diagnosis, error) {
 	o := opts.withDefaults()
-	readCtx, cancel := context.WithTimeout(ctx, o.readTimeout())
+	readCtx, cancel := context.WithTimeout(ctx, o.ReadTimeout())
 	defer cancel()
 	st, err := o.Proc.Stat(readCtx, t.PID)
 	if err != nil {
@@ -63,7 +63,7 @@ func snapshot(p proc.FS, st proc.Stat) (*record.Record, error) {
 func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *record.Record, held *heldSnapshot) (*Diagnosis, error) {
 	scan, cancel := context.WithTimeout(ctx, o.DiagnoseTimeout)
 	defer cancel()
-	rd := &taskReader{p: o.Proc, ctx: scan, timeout: o.readTimeout()}
+	rd := &taskReader{p: o.Proc, ctx: scan, timeout: o.ReadTimeout()}
 	d := &Diagnosis{Init: rd.initTask(initStat)}
 	d.InitInZap = InZap(d.Init.Stack) ||
 		(len(d.Init.Stack) == 0 && d.Init.Wchan == "do_wait" && d.Init.Exiting)
@@ -124,7 +124,7 @@ scan:
 			switch {
 			case task.Unreadable != "":
 				task.Blocker = BlockerUnknown
-				d.Notes = append(d.Notes, fmt.Sprintf("task %d (%q): %s; no fd evidence, the plan rests on the record and the waiting counts", tid, task.Comm, task.Unreadable))
+				d.Notes = append(d.Notes, task.unreadable()+"; no fd evidence, the plan rests on the record and the waiting counts")
 			default:
 				task.Blocker = classify(task.Stack)
 			}

@@ -23,14 +23,11 @@ type Process struct {
 // Open opens a pidfd and then checks the start time, so a pid reused
 // between the caller's observation and the open is refused. The error wraps
 // ErrNoTarget when there is no such process and ErrStaleTarget when the pid
-// was reused.
-func Open(p proc.FS, t Target) (*Process, error) {
-	return open(context.Background(), p, t)
-}
-
-// open is Open with the read of the start time bounded by ctx (the stat of
-// a task inside execve can sleep).
-func open(ctx context.Context, p proc.FS, t Target) (*Process, error) {
+// was reused. ctx bounds the read of the start time, which sleeps while the
+// target is inside execve behind an unanswered FUSE flush (see package
+// proc): give it a short deadline of its own (Options.ReadTimeout) rather
+// than a caller's whole budget.
+func Open(ctx context.Context, p proc.FS, t Target) (*Process, error) {
 	if t.PID <= 0 {
 		return nil, fmt.Errorf("pid %d: %w", t.PID, ErrNoTarget)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
@@ -35,7 +37,8 @@ func execHoldBound(o Options) time.Duration {
 // connection, and the next, unrelated wedged container is still rescued.
 func TestExecHoldRescued(t *testing.T) {
 	dir := testenv.StateDir(t)
-	o := Options{CheckInterval: boundCheck}
+	log, hook := testLogger(t)
+	o := Options{CheckInterval: boundCheck, Log: log}
 	r := startWatcher(t, dir, o)
 	c := fixture.W6(t, 1)
 	rec := saveRecord(t, dir, "exec-hold", c.InitPID)
@@ -63,6 +66,17 @@ func TestExecHoldRescued(t *testing.T) {
 	if task := d.Stuck[i]; task.Unreadable == "" && !fixture.InExecFlush(task.Stack) ||
 		task.Unreadable != "" && !strings.Contains(task.Unreadable, proc.ErrReadTimeout.Error()) {
 		t.Errorf("task in execve: unreadable %q, stack %s; want a read timeout, or a FUSE flush inside execve", task.Unreadable, task.Stack)
+	} else if task.Unreadable != "" {
+		// The rescue's log line names it, for the operator.
+		want := fmt.Sprintf("task %d (", c.ExecPID)
+		if !slices.ContainsFunc(hook.AllEntries(), func(e *logrus.Entry) bool {
+			u, _ := e.Data["unreadable"].([]string)
+			return e.Data["container"] == rec.ID && slices.ContainsFunc(u, func(l string) bool {
+				return strings.HasPrefix(l, want) && strings.Contains(l, proc.ErrReadTimeout.Error())
+			})
+		}) {
+			t.Errorf("no rescue log line names the unreadable task %d", c.ExecPID)
+		}
 	}
 	if left := c.Tasks(); len(left) > 0 {
 		t.Errorf("tasks left behind: %v", left)

@@ -312,7 +312,7 @@ func (w *Wrapper) forceDelete(ctx context.Context, inv oci.Invocation) context.C
 }
 
 // rescue runs the bounded killer.Kill on t, under ctx's deadline, logs
-// its report and returns it.
+// its report, with the tasks it could not read, and returns it.
 func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldLogger, t killer.Target, rec *record.Record, verifyOnly bool) killer.Report {
 	rep, err := killer.Kill(ctx, t, w.killerOptions(log, rec, verifyOnly))
 	span.SetAttributes(telemetry.Outcome(string(rep.Outcome)))
@@ -325,6 +325,11 @@ func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldL
 	})
 	if len(rep.Refused) > 0 {
 		entry = entry.WithField("refused", rep.Refused)
+	}
+	// A task whose evidence could not be read (one asleep inside execve,
+	// holding its exec lock) is named, or the operator never learns which.
+	if unreadable := rep.Diagnosis.UnreadableTasks(); len(unreadable) > 0 {
+		entry = entry.WithField("unreadable", unreadable)
 	}
 	switch {
 	case err != nil:
