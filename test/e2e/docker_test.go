@@ -190,7 +190,7 @@ func TestDocker(t *testing.T) {
 			t.Fatalf("exec-hold not armed: %v\n%s", err, logs)
 		}
 		tree := dockerd.HoldTree(t, a.pid)
-		execTask, blocks := inExecve(t, tree)
+		execTask, blocks := inExecve(t, tree, a.pid)
 		took := e.killRescued(t, ctx, a)
 		t.Logf("docker kill of W6 through fuseguard: %v", took.Round(time.Millisecond))
 		// The wrapper's rescue is killer.Kill with the default options; the
@@ -305,44 +305,35 @@ func (e *dockerEnv) killRescued(t *testing.T, ctx context.Context, a armed) time
 	return took
 }
 
-// inExecve returns the held process asleep in the exec-hold wedge (the one
-// in D: its exec flushes a FUSE file whose FLUSH is never answered), and
-// whether this kernel blocks reads of its stack behind its exec lock
-// (Linux 5.10, 6.18) or answers them (6.1, 6.12: see fixture.InExecFlush).
-// The probing read, if it blocks, is abandoned and returns after the
-// rescue.
-func inExecve(t *testing.T, tree *dockerd.Tree) (tid int, blocks bool) {
+// inExecve returns the held process asleep in the exec-hold wedge (its
+// exec flushes a FUSE file whose FLUSH is never answered), found by the
+// kernel's own answer: reads of its stack block behind its exec lock
+// (Linux 5.10, 6.18; blocks is true) or show it inside execve (6.1, 6.12:
+// see fixture.InExecFlush). Exactly one held process but init must be so.
+// A probing read that blocks is abandoned and returns after the rescue.
+func inExecve(t *testing.T, tree *dockerd.Tree, init int) (tid int, blocks bool) {
 	t.Helper()
 	p := proc.NewFS("")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		// status, not stat: it never sleeps behind a task inside execve.
-		i := slices.IndexFunc(tree.PIDs, func(pid int) bool {
-			st, err := p.Status(pid)
-			return err == nil && st.State == "D"
-		})
-		if i >= 0 {
-			tid = tree.PIDs[i]
-			break
+	var found []int
+	for _, pid := range tree.PIDs {
+		if pid == init {
+			continue
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no process of %v asleep in D", tree.PIDs)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		st, err := p.Stack(ctx, pid)
+		cancel()
+		switch {
+		case errors.Is(err, proc.ErrReadTimeout):
+			found, blocks = append(found, pid), true
+		case err == nil && fixture.InExecFlush(st):
+			t.Logf("this kernel answers reads of a task inside execve: %s", st)
+			found = append(found, pid)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	st, err := p.Stack(ctx, tid)
-	switch {
-	case errors.Is(err, proc.ErrReadTimeout):
-		return tid, true
-	case err != nil:
-		t.Fatalf("stack of task %d in execve: %v", tid, err)
-	case !fixture.InExecFlush(st):
-		t.Fatalf("task %d in D is not inside execve flushing a FUSE file: %s", tid, st)
+	if len(found) != 1 {
+		t.Fatalf("processes inside execve (stack unreadable or in a FUSE flush inside execve): %v of %v; want one", found, tree.PIDs)
 	}
-	t.Logf("this kernel answers reads of a task inside execve: %s", st)
-	return tid, false
+	return found[0], blocks
 }
 
 // namesUnreadable reports whether a line of the wrapper's runtime.log names
