@@ -313,8 +313,13 @@ func (w *Wrapper) forceDelete(ctx context.Context, inv oci.Invocation) context.C
 
 // rescue runs the bounded killer.Kill on t, under ctx's deadline, logs
 // its report, with the tasks it could not read, and returns it.
-func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldLogger, t killer.Target, rec *record.Record, verifyOnly bool) killer.Report {
+func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldLogger, t killer.Target, rec *record.Record, verifyOnly bool) {
 	rep, err := killer.Kill(ctx, t, w.killerOptions(log, rec, verifyOnly))
+	w.logRescue(span, log, t, rec, rep, err)
+}
+
+// logRescue logs a rescue's report, and its error on span.
+func (w *Wrapper) logRescue(span trace.Span, log logrus.FieldLogger, t killer.Target, rec *record.Record, rep killer.Report, err error) {
 	span.SetAttributes(telemetry.Outcome(string(rep.Outcome)))
 	entry := log.WithFields(logrus.Fields{
 		"pid":      t.PID,
@@ -341,7 +346,6 @@ func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldL
 	default:
 		entry.Info("init exited")
 	}
-	return rep
 }
 
 // forwardedSignals are passed on to the runtime child, so that a caller
