@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
@@ -151,7 +152,10 @@ func (w *Wrapper) handle(ctx context.Context, args []string) (_ context.Context,
 // inject runs unprotected, and that must never go unsaid.
 func (w *Wrapper) warnNotUnderstood(inv oci.Invocation, err error, args []string) {
 	switch {
-	case err != nil && (inv.Command == "create" || inv.Command == "run"):
+	case err != nil && (inv.Command == "create" || inv.Command == "run" ||
+		// A global flag it does not know stops the parse before the
+		// command: a line that may be a create is an error too.
+		inv.Command == "" && (slices.Contains(args, "create") || slices.Contains(args, "run"))):
 		w.Log.WithError(err).WithField("argv", args).Error("command line not understood: the container starts WITHOUT fuseguard's hooks")
 	case err != nil:
 		w.Log.WithError(err).WithField("argv", args).Warn("command line not understood: passed to the runtime as is")
