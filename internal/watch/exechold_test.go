@@ -1,6 +1,8 @@
 package watch
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 	"github.com/fuseguard/fuseguard/test/wedgefs"
@@ -111,6 +114,19 @@ exec "$FF" exec-hold "$M/`+wedgefs.DataFile+`"`)
 	// The init runs into execve and sleeps there: give the loop checks
 	// that read its stat.
 	time.Sleep(3 * boundCheck)
+
+	// status reports such an init as unreadable where the kernel blocks
+	// the read of its stat (5.10, 6.18), running where it answers.
+	want := InitRunning
+	pctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	if _, err := proc.NewFS("").Stat(pctx, held.pid()); errors.Is(err, proc.ErrReadTimeout) {
+		want = InitUnreadable
+	}
+	cancel()
+	st := ReadStatus(context.Background(), proc.NewFS(""), record.Store{Dir: dir}, fuseconn.NewControl(""))
+	if i := slices.IndexFunc(st.Containers, func(c Tracked) bool { return c.ID == recHeld.ID }); i < 0 || st.Containers[i].Init != want {
+		t.Errorf("status of the init inside execve: %+v, want init %q", st.Containers, want)
+	}
 
 	wedged := fixture.W2(t, "read")
 	recWedged := saveRecord(t, dir, "wedged", wedged.InitPID)
