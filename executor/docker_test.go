@@ -16,6 +16,7 @@ import (
 	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 	"github.com/fuseguard/fuseguard/test/wedgefs"
@@ -47,7 +48,7 @@ func TestDocker(t *testing.T) {
 func testW4Kill(t *testing.T, e *env) {
 	k, _ := e.killer(t)
 	a, b := e.w4(t), e.w4(t)
-	tr := holdTree(t, a.init)
+	tr := dockerd.HoldTree(t, a.init)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -63,7 +64,7 @@ func testW4Kill(t *testing.T, e *env) {
 	if got := stageNames(rep); !slices.Equal(got, []string{executor.StageInspect, executor.StageRecord, executor.StageDockerKill, executor.StageVerify}) {
 		t.Errorf("steps %v", got)
 	}
-	if alive := tr.alive(); len(alive) > 0 {
+	if alive := tr.Alive(); len(alive) > 0 {
 		t.Errorf("processes %v of the container still alive after Kill", alive)
 	}
 	if st, err := e.d.Inspect(ctx, a.id); err != nil || st.Running {
@@ -93,7 +94,7 @@ func testW4Kill(t *testing.T, e *env) {
 func testW4Stop(t *testing.T, e *env) {
 	k, _ := e.killer(t)
 	c := e.w4(t)
-	tr := holdTree(t, c.init)
+	tr := dockerd.HoldTree(t, c.init)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const grace = 10 * time.Second
@@ -112,7 +113,7 @@ func testW4Stop(t *testing.T, e *env) {
 	if g := stageDuration(rep, executor.StageGrace); g >= grace {
 		t.Errorf("grace step took %v: the exit was not seen", g)
 	}
-	if alive := tr.alive(); len(alive) > 0 {
+	if alive := tr.Alive(); len(alive) > 0 {
 		t.Errorf("processes %v still alive after Stop", alive)
 	}
 	st, err := e.d.Inspect(ctx, c.id)
@@ -128,7 +129,7 @@ func testW4Stop(t *testing.T, e *env) {
 func testW2Kill(t *testing.T, e *env) {
 	k, _ := e.killer(t)
 	c := e.w2(t)
-	tr := holdTree(t, c.init)
+	tr := dockerd.HoldTree(t, c.init)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -151,7 +152,7 @@ func testW2Kill(t *testing.T, e *env) {
 	if !abortedConn(rep, c.conn) {
 		t.Errorf("rescue aborted %+v, want connection %d", rep.Rescue.Aborted, c.conn)
 	}
-	if alive := tr.alive(); len(alive) > 0 {
+	if alive := tr.Alive(); len(alive) > 0 {
 		t.Errorf("processes %v still alive after Kill", alive)
 	}
 	st, err := e.d.WaitExited(ctx, c.id)
@@ -221,7 +222,7 @@ func killExecHold(ctx context.Context, t *testing.T, e *env, k *executor.Killer,
 	if logs, err := e.d.WaitLog(ctx, c.id, "fusefixture: blocked op=FLUSH"); err != nil {
 		t.Fatalf("exec-hold not armed: %v\n%s", err, logs)
 	}
-	tr := holdTree(t, c.init)
+	tr := dockerd.HoldTree(t, c.init)
 	begin := time.Now()
 	rep, err := k.Kill(ctx, c.id)
 	took := time.Since(begin)
@@ -241,7 +242,7 @@ func killExecHold(ctx context.Context, t *testing.T, e *env, k *executor.Killer,
 	}) {
 		t.Errorf("%s: the task inside execve is neither reported unreadable nor inside execve: %+v", what, rep.Rescue)
 	}
-	if alive := tr.alive(); len(alive) > 0 {
+	if alive := tr.Alive(); len(alive) > 0 {
 		t.Errorf("processes %v still alive after Kill", alive)
 	}
 	t.Logf("Kill of %s: recovered in %v (bound %v)", what, took.Round(time.Millisecond), k.Bound())
@@ -339,7 +340,7 @@ func testFrozenW2Kill(t *testing.T, e *env) {
 	k, _ := e.killer(t)
 	c := e.w2(t)
 	rec := e.record(t, c)
-	tr := holdTree(t, c.init)
+	tr := dockerd.HoldTree(t, c.init)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -347,7 +348,7 @@ func testFrozenW2Kill(t *testing.T, e *env) {
 	begin := time.Now()
 	rep, err := k.Kill(ctx, c.id[:16])
 	took := time.Since(begin)
-	alive := tr.alive()
+	alive := tr.Alive()
 	thaw()
 	logReport(t, rep)
 	if !errors.Is(err, executor.ErrDockerNoAnswer) || !strings.Contains(err.Error(), "docker did not answer") {
@@ -384,7 +385,7 @@ func testFrozenNoLeak(t *testing.T, e *env) {
 	a, b := e.w4(t), e.w4(t)
 	e.record(t, a)
 	e.record(t, b)
-	trA, trB := holdTree(t, a.init), holdTree(t, b.init)
+	trA, trB := dockerd.HoldTree(t, a.init), dockerd.HoldTree(t, b.init)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -419,12 +420,12 @@ func testFrozenNoLeak(t *testing.T, e *env) {
 		name string
 		rep  executor.Report
 		err  error
-		tr   *tree
+		tr   *dockerd.Tree
 	}{{"Kill", repA, errA, trA}, {"Stop", repB, errB, trB}} {
 		if !errors.Is(r.err, executor.ErrDockerNoAnswer) || r.rep.Outcome != killer.OutcomeExited {
 			t.Errorf("%s with dockerd frozen: %s, %v; want exited and ErrDockerNoAnswer", r.name, r.rep.Outcome, r.err)
 		}
-		if alive := r.tr.alive(); len(alive) > 0 {
+		if alive := r.tr.Alive(); len(alive) > 0 {
 			t.Errorf("%s: processes %v alive", r.name, alive)
 		}
 	}

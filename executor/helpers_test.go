@@ -134,52 +134,6 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// tree holds every process of a container through pidfds, taken while it
-// runs: init and all its descendants.
-type tree struct {
-	pids []int
-	fds  []int
-}
-
-func holdTree(t testing.TB, init int) *tree {
-	t.Helper()
-	pids, err := proc.NewFS("").Descendants(init)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &tree{}
-	for _, pid := range pids {
-		fd, err := unix.PidfdOpen(pid, 0)
-		if err != nil {
-			t.Fatalf("pidfd_open %d: %v", pid, err)
-		}
-		tr.pids = append(tr.pids, pid)
-		tr.fds = append(tr.fds, fd)
-	}
-	t.Cleanup(func() {
-		for _, fd := range tr.fds {
-			unix.Close(fd)
-		}
-	})
-	if len(tr.pids) < 2 {
-		t.Fatalf("container of init %d has processes %v; want init and its FUSE daemon", init, tr.pids)
-	}
-	return tr
-}
-
-// alive returns the held processes that have not exited.
-func (tr *tree) alive() []int {
-	var out []int
-	for i, fd := range tr.fds {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 0)
-		if err != nil || n == 0 {
-			out = append(out, tr.pids[i])
-		}
-	}
-	return out
-}
-
 // freeze stops dockerd with SIGSTOP and returns its thaw, which is also
 // registered as a cleanup: dockerd is never left frozen.
 func freeze(t testing.TB, d *dockerd.Daemon) (thaw func()) {

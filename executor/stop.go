@@ -38,7 +38,11 @@ func (r *run) stop(id string, grace time.Duration) error {
 	if err != nil || r.rep.Outcome == killer.OutcomeAlreadyGone {
 		return err
 	}
-	pr, err := killer.Open(r.k.proc(), r.rep.Target)
+	// The start time's read is one task read (it sleeps behind an init
+	// inside execve): its own short deadline, within Stop's.
+	openCtx, cancel := context.WithTimeout(r.ctx, r.k.Options.ReadTimeout())
+	pr, err := killer.Open(openCtx, r.k.proc(), r.rep.Target)
+	cancel()
 	if errors.Is(err, killer.ErrNoTarget) || errors.Is(err, killer.ErrStaleTarget) {
 		// Gone since the inspect (or since the record was written).
 		r.rep.Outcome = killer.OutcomeAlreadyGone

@@ -13,6 +13,7 @@ import (
 	"github.com/fuseguard/fuseguard/test/benchutil"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
+	"golang.org/x/sys/unix"
 )
 
 // startSleeper starts a healthy process that dies at once on SIGKILL, and
@@ -34,12 +35,16 @@ func startSleeper(b *testing.B) *exec.Cmd {
 	return nil
 }
 
-// BenchmarkKillHealthy pairs, in every iteration, a plain kill(2)+wait4 with
-// killer.Kill+wait4 of the same kind of process, and reports the ratio of
-// the medians (goal ≤ 1.05): the price of fuseguard on a healthy kill.
+// BenchmarkKillHealthy runs, in every iteration, a plain kill(2)+wait4, the
+// safe floor (safeFloorKill+wait4) and killer.Kill+wait4 of the same kind
+// of process, and reports the ratios of the medians: killer.Kill to the
+// plain kill (goal ≤ 1.05: the price of fuseguard on a healthy kill), the
+// floor to the plain kill (the price of pid-reuse safety and of the
+// ownership proof, which no kill of fuseguard's may drop), and killer.Kill
+// to the floor (what its own machinery adds).
 func BenchmarkKillHealthy(b *testing.B) {
 	testenv.RequireRoot(b)
-	var plain, guarded, reap []time.Duration
+	var plain, floor, guarded, reap []time.Duration
 	stages := map[string][]time.Duration{}
 	ctx := context.Background()
 	for b.Loop() {
@@ -48,6 +53,12 @@ func BenchmarkKillHealthy(b *testing.B) {
 		_ = c.Process.Signal(syscall.SIGKILL)
 		_ = c.Wait()
 		plain = append(plain, time.Since(t0))
+
+		c = startSleeper(b)
+		t0 = time.Now()
+		safeFloorKill(b, c.Process.Pid)
+		_ = c.Wait()
+		floor = append(floor, time.Since(t0))
 
 		c = startSleeper(b)
 		t0 = time.Now()
@@ -63,10 +74,13 @@ func BenchmarkKillHealthy(b *testing.B) {
 			stages[st.Name] = append(stages[st.Name], st.Duration)
 		}
 	}
-	mp, mg := benchutil.Median(plain), benchutil.Median(guarded)
+	mp, mf, mg := benchutil.Median(plain), benchutil.Median(floor), benchutil.Median(guarded)
 	b.ReportMetric(float64(mp.Microseconds()), "plain-µs")
+	b.ReportMetric(float64(mf.Microseconds()), "floor-µs")
 	b.ReportMetric(float64(mg.Microseconds()), "fuseguard-µs")
 	b.ReportMetric(benchutil.Ratio(mg, mp), "ratio")
+	b.ReportMetric(benchutil.Ratio(mf, mp), "floor-ratio")
+	b.ReportMetric(benchutil.Ratio(mg, mf), "fuseguard/floor")
 	// The breakdown: Kill's stages (open: pidfd_open; snapshot: init's
 	// mountinfo held open before the signal; signal; verify: the wait on
 	// the pidfd until the exit), then the caller's wait4 of the zombie.
@@ -74,6 +88,33 @@ func BenchmarkKillHealthy(b *testing.B) {
 		b.ReportMetric(float64(benchutil.Median(stages[name]))/float64(time.Microsecond), name+"-µs")
 	}
 	b.ReportMetric(float64(benchutil.Median(reap))/float64(time.Microsecond), "reap-µs")
+}
+
+// safeFloorKill is the least a kill must do that neither hits a reused pid
+// nor loses the proof of what the container owns: pidfd_open, init's
+// mountinfo held open from before the signal, pidfd_send_signal, a poll
+// of the pidfd until the exit. Raw syscalls, no timeouts, spans or report:
+// the floor killer.Kill's own machinery is measured against.
+func safeFloorKill(b *testing.B, pid int) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(fd)
+	mi, err := unix.Open(fmt.Sprintf("/proc/%d/mountinfo", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(mi)
+	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil {
+		b.Fatal(err)
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		if n, err := unix.Poll(fds, -1); n > 0 || (err != nil && err != unix.EINTR) {
+			return
+		}
+	}
 }
 
 // BenchmarkW2Rescue measures, per wedged W2 container, how long the rescue

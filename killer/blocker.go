@@ -32,7 +32,10 @@ func InZap(st proc.Stack) bool { return st.Has(proc.FrameZapPidNS) }
 // On Linux 6.18 do_user_addr_fault is inlined away: the copy-out stack
 // shows asm_exc_page_fault and exc_page_fault, the pinning one neither,
 // and both show handle_mm_fault (captures in proc/testdata, test/fixture
-// W7).
+// W7). Debian's 5.10, 6.1 and 6.12 (test/kernels, row W7-mmap-fault)
+// show the same frames, with do_user_addr_fault between handle_mm_fault
+// and exc_page_fault on copy-out, and __get_user_pages under
+// handle_mm_fault when pinning.
 var pageFaultFrames = []string{
 	"asm_exc_page_fault", "exc_page_fault", "do_user_addr_fault",
 	"handle_mm_fault", "__handle_mm_fault", "filemap_fault",

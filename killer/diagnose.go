@@ -23,7 +23,7 @@ import (
 // proven by its cgroup as Kill proves it (see Open).
 func Diagnose(ctx context.Context, t Target, opts Options) (*Diagnosis, error) {
 	o := opts.withDefaults()
-	readCtx, cancel := context.WithTimeout(ctx, o.readTimeout())
+	readCtx, cancel := context.WithTimeout(ctx, o.ReadTimeout())
 	defer cancel()
 	st, err := o.Proc.Stat(readCtx, t.PID)
 	switch {
@@ -52,7 +52,7 @@ func Diagnose(ctx context.Context, t Target, opts Options) (*Diagnosis, error) {
 // provenStat is the stat of a target whose stat does not answer, proven
 // the container's init as Open proves it, as far as status tells it.
 func provenStat(ctx context.Context, p proc.FS, t Target) (proc.Stat, error) {
-	pr, err := open(ctx, p, t)
+	pr, err := Open(ctx, p, t)
 	if err != nil {
 		return proc.Stat{}, err
 	}
@@ -88,7 +88,7 @@ func snapshot(p proc.FS, st proc.Stat) (*record.Record, error) {
 func diagnose(ctx context.Context, o Options, initStat proc.Stat, rec *record.Record, held *heldSnapshot) (*Diagnosis, error) {
 	scan, cancel := context.WithTimeout(ctx, o.DiagnoseTimeout)
 	defer cancel()
-	rd := &taskReader{p: o.Proc, ctx: scan, timeout: o.readTimeout()}
+	rd := &taskReader{p: o.Proc, ctx: scan, timeout: o.ReadTimeout()}
 	d := &Diagnosis{Init: rd.initTask(initStat)}
 	d.InitInZap = InZap(d.Init.Stack) ||
 		(len(d.Init.Stack) == 0 && d.Init.Wchan == "do_wait" && d.Init.Exiting)
@@ -149,7 +149,7 @@ scan:
 			switch {
 			case task.Unreadable != "":
 				task.Blocker = BlockerUnknown
-				d.Notes = append(d.Notes, fmt.Sprintf("task %d (%q): %s; no fd evidence, the plan rests on the record and the waiting counts", tid, task.Comm, task.Unreadable))
+				d.Notes = append(d.Notes, task.unreadable()+"; no fd evidence, the plan rests on the record and the waiting counts")
 			default:
 				task.Blocker = classify(task.Stack)
 			}

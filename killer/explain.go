@@ -3,6 +3,7 @@ package killer
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,6 +73,31 @@ func (d *Diagnosis) Explain(w io.Writer) {
 	for _, n := range d.Notes {
 		fmt.Fprintf(w, "note: %s\n", untrusted.Line(n))
 	}
+}
+
+// UnreadableTasks lists the tasks whose kernel stack could not be read, so
+// that what they wait on is unknown, one line each: "task TID (comm):
+// why", escaped (package untrusted) for a log or a terminal. It is nil for
+// a nil diagnosis and when every stack was read.
+func (d *Diagnosis) UnreadableTasks() []string {
+	if d == nil {
+		return nil
+	}
+	var out []string
+	if d.Init.Unreadable != "" && !slices.ContainsFunc(d.Stuck, func(t Task) bool { return t.TID == d.Init.TID }) {
+		out = append(out, d.Init.unreadable())
+	}
+	for _, t := range d.Stuck {
+		if t.Unreadable != "" {
+			out = append(out, t.unreadable())
+		}
+	}
+	return out
+}
+
+// unreadable names t and why its stack could not be read, escaped.
+func (t Task) unreadable() string {
+	return fmt.Sprintf("task %d (%s): %s", t.TID, untrusted.Text(t.Comm), untrusted.Line(t.Unreadable))
 }
 
 // Timeline writes the report's stages in milliseconds since the kill began.

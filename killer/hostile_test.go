@@ -247,9 +247,10 @@ func assertEvidenceSetAside(t *testing.T, c *fixture.Container, rep Report) {
 	if d == nil {
 		t.Fatal("no diagnosis in the report")
 	}
-	i := slices.IndexFunc(d.Stuck, func(task Task) bool { return task.TID == c.FaultPID })
+	// Any thread of the faulting process (fixture.Container.FaultPID).
+	i := slices.IndexFunc(d.Stuck, func(task Task) bool { return task.TGID == c.FaultPID })
 	if i < 0 {
-		t.Fatalf("faulting task %d not among the stuck: %+v", c.FaultPID, d.Stuck)
+		t.Fatalf("no task of faulting process %d among the stuck: %+v", c.FaultPID, d.Stuck)
 	}
 	task := d.Stuck[i]
 	t.Logf("faulting task: blocker %s, evidence set aside: %q, stack %v", task.Blocker, task.Untrusted, task.Stack)

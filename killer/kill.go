@@ -98,9 +98,9 @@ func (r *run) kill() error {
 	err := r.stage("open", func(ctx context.Context, _ trace.Span) (err error) {
 		// The start time's read is one task read: a target asleep inside
 		// execve must not spend the whole bound here.
-		ctx, cancel := context.WithTimeout(ctx, r.o.readTimeout())
+		ctx, cancel := context.WithTimeout(ctx, r.o.ReadTimeout())
 		defer cancel()
-		pr, err = open(ctx, r.o.Proc, r.rep.Target)
+		pr, err = Open(ctx, r.o.Proc, r.rep.Target)
 		return err
 	})
 	if errors.Is(err, ErrNoTarget) {
@@ -172,7 +172,7 @@ func (r *run) scope(ctx context.Context, pr *Process, held *heldSnapshot) (proc.
 	if st.PID == 0 {
 		// Not read at open (no start time to check): read it now, from a
 		// task that is by now dying; its comm and state are still there.
-		ctx, cancel := context.WithTimeout(ctx, r.o.readTimeout())
+		ctx, cancel := context.WithTimeout(ctx, r.o.ReadTimeout())
 		defer cancel()
 		if s, err := r.o.Proc.Stat(ctx, r.rep.Target.PID); err == nil {
 			st = s

@@ -344,7 +344,16 @@ func TestKillW6ExecFlushThenW2(t *testing.T) {
 			t.Errorf("readable task in execve: stack %s, blocker %s, has conn %v; want a FUSE flush inside execve, %s, no conn", task.Stack, task.Blocker, task.HasConn, BlockerFUSERequest)
 		}
 		t.Logf("this kernel answers reads of a task inside execve: %s", task.Stack)
+		if u := d.UnreadableTasks(); len(u) > 0 {
+			t.Errorf("unreadable tasks %q, but every stuck task's stack was read", u)
+		}
 	} else {
+		want := fmt.Sprintf("task %d (", c.ExecPID)
+		if u := d.UnreadableTasks(); !slices.ContainsFunc(u, func(l string) bool {
+			return strings.HasPrefix(l, want) && strings.Contains(l, proc.ErrReadTimeout.Error())
+		}) {
+			t.Errorf("unreadable tasks %q do not name task %d with its read timeout", u, c.ExecPID)
+		}
 		if task.Blocker != BlockerUnknown || !strings.Contains(task.Unreadable, proc.ErrReadTimeout.Error()) || task.HasConn {
 			t.Errorf("task in execve: blocker %s, unreadable %q, has conn %v; want %s, a read timeout, no conn", task.Blocker, task.Unreadable, task.HasConn, BlockerUnknown)
 		}

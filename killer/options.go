@@ -29,8 +29,13 @@ const returnMargin = 200 * time.Millisecond
 // tasks cannot eat the whole budget.
 const taskReadShare = 8
 
-// readTimeout bounds one read of a task's /proc files that can block.
-func (o Options) readTimeout() time.Duration { return o.DiagnoseTimeout / taskReadShare }
+// ReadTimeout bounds one read of a task's /proc files that can block
+// (stack, syscall, stat, wchan, ns links): a share of DiagnoseTimeout.
+// Kill and Diagnose bound each such read by it; a caller of Open bounds
+// the start time's read by it too.
+func (o Options) ReadTimeout() time.Duration {
+	return o.withDefaults().DiagnoseTimeout / taskReadShare
+}
 
 // Bound is the longest Kill can take with these options:
 // VerifyTimeout + DiagnoseTimeout + RecoverTimeout + BoundSlack. Kill

@@ -24,23 +24,18 @@ type Process struct {
 // Open opens a pidfd and then checks the start time, so a pid reused
 // between the caller's observation and the open is refused. The error wraps
 // ErrNoTarget when there is no such process and ErrStaleTarget when the pid
-// was reused.
+// was reused. ctx bounds the read of the start time, which sleeps while the
+// target is inside execve behind an unanswered FUSE flush (see package
+// proc): give it a short deadline of its own (Options.ReadTimeout) rather
+// than a caller's whole budget.
 //
-// A task asleep inside execve (behind an unanswered FUSE flush, say) holds
-// the lock that reading its stat needs (see package proc), so its start
-// time cannot be read in time (proc.ErrReadTimeout, or
-// proc.ErrTooManyBlockedReads once fuseguard has many such reads pending).
-// A target that names its container's cgroup (Target.Cgroup, from the
-// record) is then proven by files that take no such lock (see proveInit);
+// When the start time cannot be read in time (proc.ErrReadTimeout, or
+// proc.ErrTooManyBlockedReads once fuseguard has many such reads pending),
+// a target that names its container's cgroup (Target.Cgroup, from the
+// record) is proven by files that take no such lock (see proveInit);
 // without one the read's error is returned, and when they disagree the
 // target is refused (ErrUnprovenTarget).
-func Open(p proc.FS, t Target) (*Process, error) {
-	return open(context.Background(), p, t)
-}
-
-// open is Open with the read of the start time bounded by ctx (the stat of
-// a task inside execve can sleep).
-func open(ctx context.Context, p proc.FS, t Target) (*Process, error) {
+func Open(ctx context.Context, p proc.FS, t Target) (*Process, error) {
 	if t.PID <= 0 {
 		return nil, fmt.Errorf("pid %d: %w", t.PID, ErrNoTarget)
 	}

@@ -70,8 +70,10 @@ function row(what, fg, base, unit, ratio, goal,   verdict) {
 		if ("before-ms" in m)
 			row("  the same, the FUSEGUARD_BENCH_BEFORE build", m["before-ms"], m["runc-ms"], "ms", m["before-ratio"], m["goal"])
 	}
-	else if (name == "BenchmarkKillHealthy")
+	else if (name == "BenchmarkKillHealthy") {
 		row("killer.Kill vs kill(2)+wait of a healthy process", m["fuseguard-µs"], m["plain-µs"], "µs", m["ratio"], 1.05)
+		printf "  of which the safe floor (pidfd, held mount table) vs kill(2)+wait: %.3f; killer.Kill vs the floor: %.3f\n", m["floor-ratio"], m["fuseguard/floor"]
+	}
 }' "$out"
 cat "$watcher"
 

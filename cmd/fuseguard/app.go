@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -51,21 +52,32 @@ func (a *app) parse(fs *flag.FlagSet, args []string) (int, bool) {
 
 // setLogging configures the logger; l is valid (config.Config.Validate).
 func (a *app) setLogging(l config.Log) {
-	if strings.ToLower(l.Format) == "json" {
-		a.log.SetFormatter(&logrus.JSONFormatter{})
-	} else {
-		a.log.SetFormatter(untrusted.Formatter{Formatter: &logrus.TextFormatter{}})
-	}
+	a.log.SetFormatter(logFormatter(l.Format))
 	if lvl, err := logrus.ParseLevel(l.Level); err == nil {
 		a.log.SetLevel(lvl)
 	}
 }
 
-// printJSON writes v to stdout as indented JSON.
+// logFormatter returns the formatter of a log format, "json" or text:
+// either way, nothing a container named reaches a terminal unescaped.
+func logFormatter(format string) logrus.Formatter {
+	if strings.ToLower(format) == "json" {
+		return &untrusted.JSONFormatter{}
+	}
+	return untrusted.Formatter{Formatter: &logrus.TextFormatter{}}
+}
+
+// printJSON writes v to stdout as indented JSON, with the C1 and bidi
+// controls that encoding/json leaves raw \u-escaped (untrusted.JSON).
 func (a *app) printJSON(v any) error {
-	enc := json.NewEncoder(a.stdout)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := a.stdout.Write(untrusted.JSON(b.Bytes()))
+	return err
 }
 
 // fail prints a one-line error and returns code. Errors quote what a
@@ -80,6 +92,6 @@ func (a *app) fail(code int, format string, args ...any) int {
 func newApp() *app {
 	a := &app{stdout: os.Stdout, stderr: os.Stderr, log: logrus.New(), getenv: os.Getenv}
 	a.log.SetOutput(os.Stderr)
-	a.log.SetFormatter(untrusted.Formatter{Formatter: &logrus.TextFormatter{}})
+	a.log.SetFormatter(logFormatter("text"))
 	return a
 }

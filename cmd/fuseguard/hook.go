@@ -128,10 +128,12 @@ func runHook(ctx context.Context, a *app, stage oci.Stage, store record.Store, l
 // not nil. The file is size-capped and rotated (obs.LogFile) and refused
 // when dir is not private (record.CheckStateDir) or name is a symlink;
 // the entries then go to also, or to a.stderr, after one line saying why.
+// The JSON is escaped for a terminal (untrusted.JSONFormatter): an
+// operator cats these files, and the hook's entries are copied to stderr.
 func stateLog(a *app, dir, name string, also io.Writer) (*logrus.Logger, func()) {
 	lf := &lazyFile{dir: dir, name: name, errOut: a.stderr}
 	l := logrus.New()
-	l.SetFormatter(&logrus.JSONFormatter{})
+	l.SetFormatter(logFormatter("json"))
 	w := io.Writer(lf)
 	if also != nil {
 		w = io.MultiWriter(lf, also)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,39 +20,37 @@ import (
 	"github.com/fuseguard/fuseguard/internal/untrusted"
 	"github.com/fuseguard/fuseguard/internal/watch"
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/record"
+	"github.com/fuseguard/fuseguard/test/fgwatch"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/fusefixture"
+	"github.com/fuseguard/fuseguard/test/testenv"
 )
 
 // TestDiagnoseEscapesHostileNames: a container whose processes are named
 // with terminal escapes and whose FUSE mount point holds a newline, an OSC
 // title sequence, a bell and a bidi override. `fuseguard diagnose` shows
-// both, escaped, and no control byte reaches the terminal; --json keeps the
-// raw values.
+// both, escaped, and no control byte reaches the terminal; --json decodes
+// to the raw values and its text holds no control either.
 func TestDiagnoseEscapesHostileNames(t *testing.T) {
 	// The fixture's processes inherit the environment: not parallel.
 	const comm = "ev\x1b[2J\r\u202eil" // 13 bytes: the kernel keeps 15
 	t.Setenv(fusefixture.EnvComm, comm)
 	c := fixture.W1(t, false)
-	evil := filepath.Join(c.Dir, "m\n\x1b]0;pwned\a\u202efdp.exe")
-	if err := os.Mkdir(evil, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// In the container's namespace, move its FUSE mount to the hostile
-	// path, so that it is the only name the connection has there.
-	fixture.InMountNamespace(t, c.InitPID, func() error {
-		if err := unix.Mount(c.Mountpoint, evil, "", unix.MS_BIND, ""); err != nil {
-			return err
-		}
-		return unix.Unmount(c.Mountpoint, unix.MNT_DETACH)
-	})
+	evil := moveMount(t, c, "m\n\x1b]0;pwned\a\u202efdp.exe")
 	if err := c.Kill(); err != nil {
 		t.Fatal(err)
 	}
 
 	d := diagnoseKilled(t, c.InitPID)
-	// JSON keeps the raw values.
+	// JSON keeps the raw values, and its text holds none: encoding/json
+	// writes the bidi override raw, untrusted.JSON escapes it.
+	stdout, stderr, code := fg(t, "diagnose", "--json", fmt.Sprint(c.InitPID))
+	if code != exitOK {
+		t.Fatalf("diagnose --json: exit %d\n%s", code, stderr)
+	}
+	assertNoControl(t, stdout)
 	if !slices.ContainsFunc(d.Stuck, func(k killer.Task) bool { return k.Comm == comm }) {
 		t.Fatalf("no stuck task named %q in %+v", comm, d.Stuck)
 	}
@@ -58,7 +58,7 @@ func TestDiagnoseEscapesHostileNames(t *testing.T) {
 		t.Fatalf("plan %+v, want connection %d at %q", d.Plan, c.Conn, evil)
 	}
 
-	stdout, stderr, code := fg(t, "diagnose", fmt.Sprint(c.InitPID))
+	stdout, stderr, code = fg(t, "diagnose", fmt.Sprint(c.InitPID))
 	if code != exitOK {
 		t.Fatalf("diagnose: exit %d\n%s", code, stderr)
 	}
@@ -81,6 +81,103 @@ func TestDiagnoseEscapesHostileNames(t *testing.T) {
 	assertNoControl(t, stderr)
 	if code != exitOK || !strings.Contains(stdout, fmt.Sprintf("connection %d aborted", c.Conn)) {
 		t.Errorf("kill did not report connection %d aborted (exit %d)", c.Conn, code)
+	}
+}
+
+// moveMount moves c's FUSE mount, in its mount namespace, to name in its
+// scratch directory, so that it is the only name the connection has there,
+// and returns the new mount point.
+func moveMount(t *testing.T, c *fixture.Container, name string) string {
+	t.Helper()
+	evil := filepath.Join(c.Dir, name)
+	if err := os.Mkdir(evil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fixture.InMountNamespace(t, c.InitPID, func() error {
+		if err := unix.Mount(c.Mountpoint, evil, "", unix.MS_BIND, ""); err != nil {
+			return err
+		}
+		return unix.Unmount(c.Mountpoint, unix.MNT_DETACH)
+	})
+	return evil
+}
+
+// TestWatchLogEscapesHostileNames: `fuseguard watch --log-format json`
+// rescues a container whose stuck task is named with a C1 CSI (U+009B) and
+// a bidi override (U+202E) and whose FUSE mount point holds both.
+// encoding/json writes these raw; watch.log's bytes must hold neither (nor
+// any other control: whatever line names the task or the mount), and its
+// abort line must decode to the exact mount point.
+func TestWatchLogEscapesHostileNames(t *testing.T) {
+	testenv.RequireRoot(t)
+	// The fixture's processes inherit the environment: not parallel.
+	const comm = "ev\u009b2J\u202eil" // 11 bytes: the kernel keeps 15
+	t.Setenv(fusefixture.EnvComm, comm)
+	dir := testenv.StateDir(t)
+	logPath := filepath.Join(dir, "watch.log")
+	c := fixture.W1(t, false)
+	evil := moveMount(t, c, "m\u009b31m\u202efdp.exe")
+	rec, err := record.NewRecord(proc.NewFS(""), "hostile", c.InitPID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, ok := rec.Lookup(c.Conn); !ok || rc.MountPoint != evil {
+		t.Fatalf("record: connection %d present=%v at %q, want it at %q", c.Conn, ok, rc.MountPoint, evil)
+	}
+	if err := (record.Store{Dir: dir}).Save(rec); err != nil {
+		t.Fatal(err)
+	}
+	fgwatch.StartWatcher(t, dir, "watch.log")
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	lines := fgwatch.AssertRescued(t, logPath, "hostile", c.Conn)
+
+	raw, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoControl(t, string(raw))
+	i := slices.IndexFunc(lines, fgwatch.IsAbort)
+	var abort struct {
+		MountPoint string `json:"mount_point"`
+	}
+	if err := json.Unmarshal([]byte(lines[i]), &abort); err != nil {
+		t.Fatal(err)
+	}
+	if abort.MountPoint != evil {
+		t.Errorf("abort line's mount point decodes as %q, want %q:\n%s", abort.MountPoint, evil, lines[i])
+	}
+	t.Logf("abort line: %s", lines[i])
+}
+
+// TestStateLogEscapes: the hook's JSON log, in hook.log and copied to
+// stderr, holds no control a container put in a field, and decodes to the
+// exact value.
+func TestStateLogEscapes(t *testing.T) {
+	const hostile = "/m\u009b31m\u202e\x1b]0;t\a\u2066"
+	dir := testenv.StateDir(t)
+	var stderr strings.Builder
+	a := &app{stdout: io.Discard, stderr: &stderr}
+	log, closeLog := stateLog(a, dir, "hook.log", &stderr)
+	log.WithField("mount_point", hostile).Warn(hostile)
+	closeLog()
+	file, err := os.ReadFile(filepath.Join(dir, "hook.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"hook.log": string(file), "stderr": stderr.String()} {
+		assertNoControl(t, out)
+		var e struct {
+			Msg        string
+			MountPoint string `json:"mount_point"`
+		}
+		if err := json.Unmarshal([]byte(out), &e); err != nil {
+			t.Fatalf("%s: %v: %q", name, err, out)
+		}
+		if e.Msg != hostile || e.MountPoint != hostile {
+			t.Errorf("%s decodes as %+v, want %q", name, e, hostile)
+		}
 	}
 }
 
@@ -143,9 +240,9 @@ func TestKillMmapFaultAllowedSharedKept(t *testing.T) {
 			rep.Outcome, rep.Aborted, c.Conn, c.Shared, fsType)
 	}
 	if rep.Diagnosis == nil || !slices.ContainsFunc(rep.Diagnosis.Stuck, func(task killer.Task) bool {
-		return task.TID == c.FaultPID && !task.HasConn && strings.Contains(task.Untrusted, "names connection "+c.Shared.String()+",")
+		return task.TGID == c.FaultPID && !task.HasConn && strings.Contains(task.Untrusted, "names connection "+c.Shared.String()+",")
 	}) {
-		t.Errorf("faulting task %d's evidence for shared connection %d not set aside: %+v", c.FaultPID, c.Shared, rep.Diagnosis)
+		t.Errorf("faulting process %d's evidence for shared connection %d not set aside: %+v", c.FaultPID, c.Shared, rep.Diagnosis)
 	}
 	select {
 	case <-c.Exited():

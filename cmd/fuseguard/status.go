@@ -30,7 +30,7 @@ func cmdStatus(ctx context.Context, a *app, args []string) int {
 	if fs.NArg() != 0 {
 		return a.fail(exitUsage, "status: takes no arguments")
 	}
-	st := watch.ReadStatus(proc.NewFS(""), record.NewStore(c.StateDir), fuseconn.NewControl(""))
+	st := watch.ReadStatus(ctx, proc.NewFS(""), record.NewStore(c.StateDir), fuseconn.NewControl(""))
 	if asJSON {
 		if err := a.printJSON(st); err != nil {
 			return a.fail(exitFailure, "status: %v", err)

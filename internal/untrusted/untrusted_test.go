@@ -2,6 +2,9 @@ package untrusted
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -115,5 +118,136 @@ func FuzzText(f *testing.F) {
 		if Line(l) != l {
 			t.Fatalf("Line is not idempotent on %q", s)
 		}
+	})
+}
+
+func TestJSON(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain", `{"msg":"ok","n":1}`, `{"msg":"ok","n":1}`},
+		{"utf-8 kept", `{"m":"é 日本 😀 \ufffd"}`, `{"m":"é 日本 😀 \ufffd"}`},
+		{"json whitespace kept", "{\n\t\"a\" :\r 1}\n", "{\n\t\"a\" :\r 1}\n"},
+		{"escapes kept", `{"m":"a\u009b\n\\\"\u202e"}`, `{"m":"a\u009b\n\\\"\u202e"}`},
+		{"c1 csi", "{\"m\":\"csi \u009b31m\"}", `{"m":"csi \u009b31m"}`},
+		{"c1 nel", "{\"m\":\"\u0085\"}", `{"m":"\u0085"}`},
+		{"del", "{\"m\":\"\x7f\"}", `{"m":"\u007f"}`},
+		{"bidi override", "{\"m\":\"rlo\u202egnp.exe\"}", `{"m":"rlo\u202egnp.exe"}`},
+		{"bidi isolates and marks", "{\"m\":\"\u2066\u2069\u200e\u200f\u061c\"}", `{"m":"\u2066\u2069\u200e\u200f\u061c"}`},
+		{"after an escaped backslash", "{\"m\":\"\\\\\u202e\"}", `{"m":"\\\u202e"}`},
+		{"in a key", "{\"k\u202e\":1}", `{"k\u202e":1}`},
+		{"beyond the BMP", "{\"m\":\"tag\U000E0001\"}", `{"m":"tag\udb40\udc01"}`},
+		{"invalid utf-8", "{\"m\":\"bad \xff\xc3\"}", `{"m":"bad \ufffd\ufffd"}`},
+		{"raw C0 (not JSON)", "{\"m\":\"\x1b[2J\"}", `{"m":"\u001b[2J"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := string(JSON([]byte(tt.in)))
+			if got != tt.want {
+				t.Fatalf("JSON(%q) = %s, want %s", tt.in, got, tt.want)
+			}
+			assertSafe(t, strings.NewReplacer("\n", "", "\t", "", "\r", "").Replace(got))
+			if json.Valid([]byte(tt.in)) {
+				assertSameJSON(t, []byte(tt.in), []byte(got))
+			}
+		})
+	}
+	// Nothing to rewrite: the same slice, no copy.
+	in := []byte(`{"m":"日本"}`)
+	if out := JSON(in); &out[0] != &in[0] {
+		t.Error("JSON copied a text it did not change")
+	}
+}
+
+// hostileValues are container-chosen names for the JSON formatter tests.
+var hostileValues = []string{
+	"",
+	"/mnt/data",
+	"données/日本語",
+	"csi\u009b31m",
+	"raw c1 \x9b and \xc2",
+	"/m\n\x1b]0;pwned\a\u202efdp.exe",
+	"\u2066isolate\u2069 \u200e\u200f\u061c",
+	"bad \xff\xfe utf8",
+	"del\x7f",
+	"tag\U000E0041",
+	`back\slash "quoted"`,
+}
+
+// TestJSONFormatter: every field and the message of a JSON log line decode
+// to exactly what was logged (what encoding/json makes of invalid UTF-8,
+// for the invalid ones), and the line holds nothing a terminal interprets.
+func TestJSONFormatter(t *testing.T) {
+	for _, s := range hostileValues {
+		checkJSONFormatter(t, s)
+	}
+}
+
+// checkJSONFormatter logs s as message, field and error through
+// JSONFormatter and logrus's own, and compares.
+func checkJSONFormatter(t *testing.T, s string) {
+	t.Helper()
+	e := logrus.NewEntry(logrus.New()).WithFields(logrus.Fields{"mount_point": s, "conn": 42}).WithError(errors.New(s))
+	e.Message, e.Level = s, logrus.WarnLevel
+	out, err := (&JSONFormatter{}).Format(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := (&logrus.JSONFormatter{}).Format(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, ok := strings.CutSuffix(string(out), "\n")
+	if !ok {
+		t.Fatalf("%q: log line %q does not end in a newline", s, out)
+	}
+	assertSafe(t, line)
+	got := assertSameJSON(t, plain, out).(map[string]any)
+	if utf8.ValidString(s) {
+		for _, k := range []string{"msg", "mount_point", "error"} {
+			if got[k] != s {
+				t.Fatalf("%s decodes as %q, want %q", k, got[k], s)
+			}
+		}
+	}
+}
+
+// assertSameJSON fails unless a and b are valid JSON that decode to equal
+// values; it returns b's.
+func assertSameJSON(t testing.TB, a, b []byte) any {
+	t.Helper()
+	var va, vb any
+	if err := json.Unmarshal(a, &va); err != nil {
+		t.Fatalf("%q: %v", a, err)
+	}
+	if err := json.Unmarshal(b, &vb); err != nil {
+		t.Fatalf("%q (from %q): %v", b, a, err)
+	}
+	if !reflect.DeepEqual(va, vb) {
+		t.Fatalf("%q decodes as %#v, but %q as %#v", a, va, b, vb)
+	}
+	return vb
+}
+
+// FuzzJSON: for any bytes, JSON leaves nothing unsafe but JSON's
+// whitespace, is idempotent, and keeps valid JSON valid with the same
+// values; a log line of any string is safe and decodes as logrus's own.
+func FuzzJSON(f *testing.F) {
+	for _, s := range hostileValues {
+		f.Add(s)
+	}
+	for _, s := range []string{`{"a":[1,"\u009b",null]}`, "\"\\\\\u202e\"", "{\"k\u0085\":\"\xff\"}", " [true , \"\U000E0001\"]\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := JSON([]byte(s))
+		assertSafe(t, strings.NewReplacer("\n", "", "\t", "", "\r", "").Replace(string(out)))
+		if again := JSON(out); !bytes.Equal(again, out) {
+			t.Fatalf("JSON is not idempotent on %q: %q, then %q", s, out, again)
+		}
+		if json.Valid([]byte(s)) {
+			assertSameJSON(t, []byte(s), out)
+		}
+		checkJSONFormatter(t, s)
 	})
 }

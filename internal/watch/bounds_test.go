@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -62,7 +63,7 @@ func waitStatus(t *testing.T, dir string, d time.Duration, ok func(Status) bool)
 	deadline := time.Now().Add(d)
 	var st Status
 	for {
-		st = ReadStatus(proc.NewFS(""), record.Store{Dir: dir}, fuseconn.NewControl(""))
+		st = ReadStatus(context.Background(), proc.NewFS(""), record.Store{Dir: dir}, fuseconn.NewControl(""))
 		if ok(st) {
 			return st
 		}

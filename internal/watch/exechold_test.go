@@ -1,15 +1,19 @@
 package watch
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/fuseguard/fuseguard/fuseconn"
 	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
+	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/fixture"
 	"github.com/fuseguard/fuseguard/test/testenv"
 )
@@ -32,7 +36,8 @@ func execHoldBound(o Options) time.Duration {
 // connection, and the next, unrelated wedged container is still rescued.
 func TestExecHoldRescued(t *testing.T) {
 	dir := testenv.StateDir(t)
-	o := Options{CheckInterval: boundCheck}
+	log, hook := testLogger(t)
+	o := Options{CheckInterval: boundCheck, Log: log}
 	r := startWatcher(t, dir, o)
 	c := fixture.W6(t, 1)
 	rec := saveRecord(t, dir, "exec-hold", c.InitPID)
@@ -60,6 +65,17 @@ func TestExecHoldRescued(t *testing.T) {
 	if task := d.Stuck[i]; task.Unreadable == "" && !fixture.InExecFlush(task.Stack) ||
 		task.Unreadable != "" && !strings.Contains(task.Unreadable, proc.ErrReadTimeout.Error()) {
 		t.Errorf("task in execve: unreadable %q, stack %s; want a read timeout, or a FUSE flush inside execve", task.Unreadable, task.Stack)
+	} else if task.Unreadable != "" {
+		// The rescue's log line names it, for the operator.
+		want := fmt.Sprintf("task %d (", c.ExecPID)
+		if !slices.ContainsFunc(hook.AllEntries(), func(e *logrus.Entry) bool {
+			u, _ := e.Data["unreadable"].([]string)
+			return e.Data["container"] == rec.ID && slices.ContainsFunc(u, func(l string) bool {
+				return strings.HasPrefix(l, want) && strings.Contains(l, proc.ErrReadTimeout.Error())
+			})
+		}) {
+			t.Errorf("no rescue log line names the unreadable task %d", c.ExecPID)
+		}
 	}
 	if left := c.Tasks(); len(left) > 0 {
 		t.Errorf("tasks left behind: %v", left)
@@ -80,12 +96,24 @@ func TestExecHoldRescued(t *testing.T) {
 func TestExecHoldInitLeavesLoopRunning(t *testing.T) {
 	dir := testenv.StateDir(t)
 	r := startWatcher(t, dir, Options{CheckInterval: boundCheck})
+	var recHeld *record.Record
 	held := fixture.W6Init(t, func(c *fixture.Container) {
-		rec := saveRecord(t, dir, "exec-hold-init", c.InitPID)
-		r.ev.waitRecorded(t, rec.ID, c.Conn, 2*time.Second)
+		recHeld = saveRecord(t, dir, "exec-hold-init", c.InitPID)
+		r.ev.waitRecorded(t, recHeld.ID, c.Conn, 2*time.Second)
 	})
 	// Init sleeps in execve: give the loop checks that read its stat.
 	time.Sleep(3 * boundCheck)
+
+	// status reports such an init as unreadable where the kernel blocks
+	// the read of its stat (5.10, 6.18), running where it answers.
+	want := InitRunning
+	if sleeps, _ := fixture.StatSleeps(held.InitPID); sleeps {
+		want = InitUnreadable
+	}
+	st := ReadStatus(context.Background(), proc.NewFS(""), record.Store{Dir: dir}, fuseconn.NewControl(""))
+	if i := slices.IndexFunc(st.Containers, func(c Tracked) bool { return c.ID == recHeld.ID }); i < 0 || st.Containers[i].Init != want {
+		t.Errorf("status of the init inside execve: %+v, want init %q", st.Containers, want)
+	}
 
 	wedged := fixture.W2(t, "read")
 	recWedged := saveRecord(t, dir, "wedged", wedged.InitPID)

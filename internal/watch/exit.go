@@ -242,7 +242,7 @@ func (w *Watcher) start(ctx context.Context, t *tracked, now time.Time) {
 		defer span.End()
 		defer cancel()
 		// Stacks take the task's exec lock: read here, never on the loop.
-		inZap := w.inZap(rec.InitPID)
+		inZap := w.inZap(ctx, rec.InitPID)
 		span.SetAttributes(telemetry.InitInZap(inZap))
 		log.WithField("in_zap", inZap).Debug("rescue started")
 		rep, err := w.rescue(ctx, rec, log)
@@ -340,6 +340,10 @@ func (w *Watcher) rescued(r rescueResult, now time.Time) {
 		log.WithFields(logrus.Fields{"conn": a.Conn, "fs_type": a.FSType, "mount_point": a.MountPoint,
 			"reason": a.Reason}).Warn("rescue kept shared FUSE connection")
 	}
+	// The outcome's line names the tasks whose evidence could not be read.
+	if unreadable := r.report.Diagnosis.UnreadableTasks(); len(unreadable) > 0 {
+		log = log.WithField("unreadable", unreadable)
+	}
 	switch {
 	case r.err == nil && r.report.Outcome == killer.OutcomeRecovered:
 		log.Warn("rescued: init exited after the abort")
@@ -357,14 +361,18 @@ func (w *Watcher) rescued(r rescueResult, now time.Time) {
 }
 
 // inZap reports whether a thread of init waits in zap_pid_ns_processes
-// (read at detection only: stacks are not cheap).
-func (w *Watcher) inZap(pid int) bool {
+// (read at detection only: stacks are not cheap). It spends at most one
+// task read of the rescue's ctx: a stack read sleeps behind an init inside
+// execve, and the rescue that follows needs the rest.
+func (w *Watcher) inZap(ctx context.Context, pid int) bool {
 	tids, err := w.o.Proc.Tasks(pid)
 	if err != nil {
 		return false
 	}
+	ctx, cancel := context.WithTimeout(ctx, rescueKillOptions(w.o.RecoverTimeout).ReadTimeout())
+	defer cancel()
 	for _, tid := range tids {
-		if st, err := w.o.Proc.Stack(context.Background(), tid); err == nil && killer.InZap(st) {
+		if st, err := w.o.Proc.Stack(ctx, tid); err == nil && killer.InZap(st) {
 			return true
 		}
 	}

@@ -16,7 +16,16 @@ const (
 	InitExiting = "exiting" // PF_EXITING: dying, possibly stuck
 	InitGone    = "gone"
 	InitReused  = "reused" // the pid is another process now
+	// InitUnreadable: its stat did not answer in time (an init asleep
+	// inside execve holds the lock the read needs): it exists, its state
+	// is unknown.
+	InitUnreadable = "unreadable"
 )
+
+// statusReadTimeout bounds the read of one init's stat by status: a
+// blocked read costs the listing this much, not the proc package's
+// default second per container.
+const statusReadTimeout = 200 * time.Millisecond
 
 // Status is what `fuseguard status` shows.
 type Status struct {
@@ -36,7 +45,7 @@ type Tracked struct {
 	ID            string       `json:"id"`
 	InitPID       int          `json:"init_pid"`
 	InitStartTime uint64       `json:"init_start_time"`
-	Init          string       `json:"init"` // InitRunning, InitExiting, InitGone or InitReused
+	Init          string       `json:"init"` // InitRunning, InitExiting, InitGone, InitReused or InitUnreadable
 	InitState     string       `json:"init_state,omitempty"`
 	Created       time.Time    `json:"created"`
 	Updated       time.Time    `json:"updated"`
@@ -55,8 +64,9 @@ type ConnStatus struct {
 }
 
 // ReadStatus reads every record of store and the state of its init and
-// connections. It never touches a FUSE mount.
-func ReadStatus(p proc.FS, store record.Store, ctl fuseconn.Control) Status {
+// connections, each init's stat within statusReadTimeout and ctx. It never
+// touches a FUSE mount.
+func ReadStatus(ctx context.Context, p proc.FS, store record.Store, ctl fuseconn.Control) Status {
 	s := Status{StateDir: store.Dir, Containers: []Tracked{}}
 	if pid, err := Holder(store.Dir); err != nil {
 		s.Errors = append(s.Errors, err.Error())
@@ -84,10 +94,15 @@ func ReadStatus(p proc.FS, store record.Store, ctl fuseconn.Control) Status {
 			ID: r.ID, InitPID: r.InitPID, InitStartTime: r.InitStartTime,
 			Created: r.Created, Updated: r.Updated, Connections: []ConnStatus{},
 		}
-		st, err := p.Stat(context.Background(), r.InitPID)
+		rctx, cancel := context.WithTimeout(ctx, statusReadTimeout)
+		st, err := p.Stat(rctx, r.InitPID)
+		cancel()
 		switch {
 		case errors.Is(err, proc.ErrNoProcess):
 			tr.Init = InitGone
+		case errors.Is(err, proc.ErrReadTimeout), errors.Is(err, proc.ErrTooManyBlockedReads):
+			tr.Init = InitUnreadable
+			s.Errors = append(s.Errors, err.Error())
 		case err != nil:
 			tr.Init = InitGone
 			s.Errors = append(s.Errors, err.Error())

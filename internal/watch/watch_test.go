@@ -289,7 +289,7 @@ func TestStatus(t *testing.T) {
 	dir := testenv.StateDir(t)
 	c := fixture.W4(t)
 	rec := saveRecord(t, dir, "w4", c.InitPID)
-	st := ReadStatus(proc.NewFS(""), record.Store{Dir: dir}, fuseconn.NewControl(""))
+	st := ReadStatus(context.Background(), proc.NewFS(""), record.Store{Dir: dir}, fuseconn.NewControl(""))
 	if st.WatcherPID != 0 || len(st.Containers) != 1 {
 		t.Fatalf("status: %+v", st)
 	}
@@ -315,7 +315,7 @@ func TestStatus(t *testing.T) {
 		t.Errorf("connections: %+v, want conn %d among them", got.Connections, c.Conn)
 	}
 	startWatcher(t, dir, Options{})
-	if st := ReadStatus(proc.NewFS(""), record.Store{Dir: dir}, fuseconn.NewControl("")); st.WatcherPID != os.Getpid() {
+	if st := ReadStatus(context.Background(), proc.NewFS(""), record.Store{Dir: dir}, fuseconn.NewControl("")); st.WatcherPID != os.Getpid() {
 		t.Errorf("watcher pid %d, want %d", st.WatcherPID, os.Getpid())
 	}
 }

@@ -91,8 +91,14 @@ func frozenV1(p proc.FS, pid int) (bool, error) {
 // bounded killer.Kill, which signals init through its pidfd (holding its
 // mount table first, as the proof of what is the container's), verifies
 // the exit and rescues. It reports whether init was signalled; when it was
-// not (init gone or its pid reused in between), the runtime's kill answers.
+// not (init gone or its pid reused in between, no pidfd), nothing is
+// logged but why, and the runtime's kill answers.
 func (w *Wrapper) killDirectly(ctx context.Context, span trace.Span, log logrus.FieldLogger, t killer.Target, rec *record.Record) bool {
-	rep := w.rescue(ctx, span, log, t, rec, false)
-	return rep.Signalled()
+	rep, err := killer.Kill(ctx, t, w.killerOptions(log, rec, false))
+	if !rep.Signalled() {
+		log.WithError(err).WithField("outcome", rep.Outcome).Debug("not signalled by fuseguard: the runtime kills")
+		return false
+	}
+	w.logRescue(span, log, t, rec, rep, err)
+	return true
 }

@@ -31,11 +31,18 @@ func (w *Wrapper) target(ctx context.Context, inv oci.Invocation) (killer.Target
 	if runtimeForgot(inv) {
 		return killer.Target{}, nil, fmt.Errorf("%w: the runtime has no container %s", killer.ErrNoInit, inv.ContainerID)
 	}
+	// The runtime's state and the read of init's start time share one
+	// stateTimeout; the read, which sleeps behind an init inside execve,
+	// is one task read, as in killer.Kill.
+	ctx, cancel := context.WithTimeout(ctx, stateTimeout)
+	defer cancel()
 	pid, err := w.statePID(ctx, inv)
 	if err != nil {
 		return killer.Target{}, nil, err
 	}
-	st, err := proc.NewFS("").Stat(context.Background(), pid)
+	ctx, cancelRead := context.WithTimeout(ctx, w.killerOptions(nil, nil, false).ReadTimeout())
+	defer cancelRead()
+	st, err := proc.NewFS("").Stat(ctx, pid)
 	if err != nil {
 		return killer.Target{}, nil, fmt.Errorf("%w: pid %d: %w", killer.ErrNoInit, pid, err)
 	}
@@ -49,10 +56,8 @@ type runtimeState struct {
 	Status string `json:"status"`
 }
 
-// statePID asks the real runtime for the init pid, bounded by stateTimeout.
+// statePID asks the real runtime for the init pid, bounded by ctx.
 func (w *Wrapper) statePID(ctx context.Context, inv oci.Invocation) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, stateTimeout)
-	defer cancel()
 	args := append(slices.Clone(inv.GlobalFlags), "state", inv.ContainerID)
 	cmd := exec.CommandContext(ctx, w.Runtime, args...)
 	cmd.Env = w.Env

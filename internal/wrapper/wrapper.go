@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
@@ -151,7 +152,10 @@ func (w *Wrapper) handle(ctx context.Context, args []string) (_ context.Context,
 // inject runs unprotected, and that must never go unsaid.
 func (w *Wrapper) warnNotUnderstood(inv oci.Invocation, err error, args []string) {
 	switch {
-	case err != nil && (inv.Command == "create" || inv.Command == "run"):
+	case err != nil && (inv.Command == "create" || inv.Command == "run" ||
+		// A global flag it does not know stops the parse before the
+		// command: a line that may be a create is an error too.
+		inv.Command == "" && (slices.Contains(args, "create") || slices.Contains(args, "run"))):
 		w.Log.WithError(err).WithField("argv", args).Error("command line not understood: the container starts WITHOUT fuseguard's hooks")
 	case err != nil:
 		w.Log.WithError(err).WithField("argv", args).Warn("command line not understood: passed to the runtime as is")
@@ -312,9 +316,14 @@ func (w *Wrapper) forceDelete(ctx context.Context, inv oci.Invocation) context.C
 }
 
 // rescue runs the bounded killer.Kill on t, under ctx's deadline, logs
-// its report and returns it.
-func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldLogger, t killer.Target, rec *record.Record, verifyOnly bool) killer.Report {
+// its report, with the tasks it could not read, and returns it.
+func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldLogger, t killer.Target, rec *record.Record, verifyOnly bool) {
 	rep, err := killer.Kill(ctx, t, w.killerOptions(log, rec, verifyOnly))
+	w.logRescue(span, log, t, rec, rep, err)
+}
+
+// logRescue logs a rescue's report, and its error on span.
+func (w *Wrapper) logRescue(span trace.Span, log logrus.FieldLogger, t killer.Target, rec *record.Record, rep killer.Report, err error) {
 	span.SetAttributes(telemetry.Outcome(string(rep.Outcome)))
 	entry := log.WithFields(logrus.Fields{
 		"pid":      t.PID,
@@ -326,6 +335,11 @@ func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldL
 	if len(rep.Refused) > 0 {
 		entry = entry.WithField("refused", rep.Refused)
 	}
+	// A task whose evidence could not be read (one asleep inside execve,
+	// holding its exec lock) is named, or the operator never learns which.
+	if unreadable := rep.Diagnosis.UnreadableTasks(); len(unreadable) > 0 {
+		entry = entry.WithField("unreadable", unreadable)
+	}
 	switch {
 	case err != nil:
 		span.RecordError(err)
@@ -336,7 +350,6 @@ func (w *Wrapper) rescue(ctx context.Context, span trace.Span, log logrus.FieldL
 	default:
 		entry.Info("init exited")
 	}
-	return rep
 }
 
 // forwardedSignals are passed on to the runtime child, so that a caller

@@ -2,7 +2,9 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fuseguard/fuseguard/killer"
+	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/record"
 	"github.com/fuseguard/fuseguard/test/dockerd"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
@@ -171,9 +174,12 @@ func TestDocker(t *testing.T) {
 	// its death does not close the connection) starts a task that execs
 	// with a FUSE file open close-on-exec, and the exec sleeps in the flush
 	// holding its exec lock: its stack and stat cannot be read. docker kill
-	// through the wrapper still returns and rescues within Docker's window.
+	// through the wrapper still returns within its bound and rescues, the
+	// runtime log names the task it could not read, no process of the
+	// container is left, and the next, unrelated wedged container is still
+	// rescued through docker kill.
 	t.Run("W6-exec-flush", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		// Not serve's own child: serve holds its file from before the fork,
 		// so its child's exec would be the one to flush it.
@@ -183,12 +189,32 @@ func TestDocker(t *testing.T) {
 		if logs, err := e.d.WaitLog(ctx, a.id, "fusefixture: blocked op=FLUSH"); err != nil {
 			t.Fatalf("exec-hold not armed: %v\n%s", err, logs)
 		}
+		tree := dockerd.HoldTree(t, a.pid)
+		execTask, blocks := inExecve(t, tree, a.pid)
 		took := e.killRescued(t, ctx, a)
 		t.Logf("docker kill of W6 through fuseguard: %v", took.Round(time.Millisecond))
 		// The wrapper's rescue is killer.Kill with the default options; the
 		// runtime's start and runc's kill are small beside BoundSlack.
 		if bound := (killer.Options{}).Bound(); took > bound {
 			t.Errorf("docker kill of W6 returned after %v, bound %v", took, bound)
+		}
+		lines := fgcmd.LogLines(filepath.Join(e.stateDir, "runtime.log"), a.id)
+		switch named := namesUnreadable(t, lines, execTask); {
+		case blocks && !named:
+			t.Errorf("runtime.log does not name task %d, whose stack cannot be read, as unreadable:\n%s", execTask, strings.Join(lines, "\n"))
+		case !blocks && named:
+			t.Errorf("runtime.log names task %d unreadable, but this kernel answers reads of it:\n%s", execTask, strings.Join(lines, "\n"))
+		}
+		if alive := tree.Alive(); len(alive) > 0 {
+			t.Errorf("processes %v of the container (held %v) alive after the kill", alive, tree.PIDs)
+		}
+
+		next := e.start(t, ctx, "fuseguard", "serve", nil, w2Cmd("read")...)
+		nextTree := dockerd.HoldTree(t, next.pid)
+		took = e.killRescued(t, ctx, next)
+		t.Logf("docker kill of the next wedged container (W2) after W6: %v", took.Round(time.Millisecond))
+		if alive := nextTree.Alive(); len(alive) > 0 {
+			t.Errorf("processes %v of the next container alive after its kill", alive)
 		}
 	})
 
@@ -277,4 +303,57 @@ func (e *dockerEnv) killRescued(t *testing.T, ctx context.Context, a armed) time
 	}
 	e.waitNoRecord(t, a.id)
 	return took
+}
+
+// inExecve returns the held process asleep in the exec-hold wedge (its
+// exec flushes a FUSE file whose FLUSH is never answered), found by the
+// kernel's own answer: reads of its stack block behind its exec lock
+// (Linux 5.10, 6.18; blocks is true) or show it inside execve (6.1, 6.12:
+// see fixture.InExecFlush). Exactly one held process but init must be so.
+// A probing read that blocks is abandoned and returns after the rescue.
+func inExecve(t *testing.T, tree *dockerd.Tree, init int) (tid int, blocks bool) {
+	t.Helper()
+	p := proc.NewFS("")
+	var found []int
+	for _, pid := range tree.PIDs {
+		if pid == init {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		st, err := p.Stack(ctx, pid)
+		cancel()
+		switch {
+		case errors.Is(err, proc.ErrReadTimeout):
+			found, blocks = append(found, pid), true
+		case err == nil && fixture.InExecFlush(st):
+			t.Logf("this kernel answers reads of a task inside execve: %s", st)
+			found = append(found, pid)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("processes inside execve (stack unreadable or in a FUSE flush inside execve): %v of %v; want one", found, tree.PIDs)
+	}
+	return found[0], blocks
+}
+
+// namesUnreadable reports whether a line of the wrapper's runtime.log names
+// task tid unreadable (field "unreadable", killer's
+// Diagnosis.UnreadableTasks) for a read that did not return in time.
+func namesUnreadable(t *testing.T, lines []string, tid int) bool {
+	t.Helper()
+	want := fmt.Sprintf("task %d (", tid)
+	for _, l := range lines {
+		var entry struct {
+			Unreadable []string `json:"unreadable"`
+		}
+		if err := json.Unmarshal([]byte(l), &entry); err != nil {
+			t.Fatalf("runtime.log line %q: %v", l, err)
+		}
+		if slices.ContainsFunc(entry.Unreadable, func(u string) bool {
+			return strings.HasPrefix(u, want) && strings.Contains(u, proc.ErrReadTimeout.Error())
+		}) {
+			return true
+		}
+	}
+	return false
 }

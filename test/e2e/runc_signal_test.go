@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/fuseguard/fuseguard/internal/wrapper"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
@@ -119,11 +121,11 @@ func startWrapper(t *testing.T, b *runcBundle, runtime string, extra ...string) 
 }
 
 // TestRuncWrapperLeavesNoProcess: the wrapper's kill runs the real runc as
-// its child. A SIGTERM to the wrapper reaches the child and the wrapper
-// exits with the child's status; a SIGKILL of the wrapper takes the child
-// with it (parent death signal); a child that never returns is killed at
-// the wrapper's deadline, which is KillBound. No case leaves the child
-// behind. Each real runc is the child in turn.
+// its child. A SIGTERM or SIGINT to the wrapper reaches the child and the
+// wrapper exits with the child's status; a SIGKILL of the wrapper takes
+// the child with it (parent death signal); a child that never returns is
+// killed at the wrapper's deadline, which is KillBound. No case leaves the
+// child behind. Each real runc is the child in turn.
 func TestRuncWrapperLeavesNoProcess(t *testing.T) {
 	testenv.ForEachRunc(t, testRuncWrapperLeavesNoProcess)
 }
@@ -144,25 +146,29 @@ func testRuncWrapperLeavesNoProcess(t *testing.T, runc string) {
 		t.Fatalf("runc start: %d %s", r.code, r.stderr)
 	}
 
-	t.Run("SIGTERM forwarded", func(t *testing.T) {
-		pidFile := filepath.Join(t.TempDir(), "pid")
-		cmd, wait := startWrapper(t, b, lingeringRuntime(t, b.runc, pidFile))
-		child := waitChild(t, pidFile)
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		st := wait(10 * time.Second)
-		if want := 128 + int(syscall.SIGTERM); st.ExitCode() != want {
-			t.Errorf("wrapper exit %v, want the child's %d (killed by the forwarded SIGTERM)", st, want)
-		}
-		if alive(child) {
-			t.Errorf("runtime child %d alive after the wrapper exited", child.pid)
-		}
-		// runc's kill itself ran before the child lingered.
-		if st, ok := b.state(t); ok && st.Status == "running" {
-			t.Errorf("container still running after runc kill: %+v", st)
-		}
-	})
+	// The signals a caller stops the wrapper with: the shim's SIGTERM at
+	// its deadline, an operator's ^C.
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(unix.SignalName(sig)+" forwarded", func(t *testing.T) {
+			pidFile := filepath.Join(t.TempDir(), "pid")
+			cmd, wait := startWrapper(t, b, lingeringRuntime(t, b.runc, pidFile))
+			child := waitChild(t, pidFile)
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			st := wait(10 * time.Second)
+			if want := 128 + int(sig); st.ExitCode() != want {
+				t.Errorf("wrapper exit %v, want the child's %d (killed by the forwarded %s)", st, want, unix.SignalName(sig))
+			}
+			if alive(child) {
+				t.Errorf("runtime child %d alive after the wrapper exited", child.pid)
+			}
+			// runc's kill itself ran before the child lingered.
+			if st, ok := b.state(t); ok && st.Status == "running" {
+				t.Errorf("container still running after runc kill: %+v", st)
+			}
+		})
+	}
 
 	t.Run("wrapper SIGKILLed", func(t *testing.T) {
 		pidFile := filepath.Join(t.TempDir(), "pid")

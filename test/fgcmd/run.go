@@ -3,6 +3,7 @@ package fgcmd
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,10 +20,17 @@ const runTimeout = 30 * time.Second
 // stderr and the exit code.
 func Run(t testing.TB, bin string, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return RunStdin(t, bin, env, nil, args...)
+}
+
+// RunStdin is Run with stdin (nil: none).
+func RunStdin(t testing.TB, bin string, env []string, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = stdin
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

@@ -9,6 +9,7 @@
 # Environment: GO (go), FUSEGUARD (bin/fuseguard, built CGO_ENABLED=0),
 # KERNELS_DIR (bin/kernels: kernels, initramfs, serial logs),
 # KERNELS_BOOT_TIMEOUT (seconds a boot may take, tests included: 600),
+# KERNELS_ROWS (the rows to run, by name, space-separated: all),
 # KERNELS_SMP (2),
 # KERNELS_MEM (1024), KERNELS_TEST_TIMEOUT (-test.timeout per binary, 2m:
 # four binaries, under the boot's bound),
@@ -36,6 +37,11 @@ busybox=$(command -v busybox) || { echo "run.sh: busybox missing (apt-get instal
 # The rows: ROW PACKAGE TEST (comments and blank lines dropped).
 rows=$dir/rows
 grep -v '^[[:space:]]*\(#\|$\)' "$here/scenarios" >"$rows"
+if [ -n "${KERNELS_ROWS:-}" ]; then
+	awk -F'\t' -v want=" $KERNELS_ROWS " 'index(want, " " $1 " ")' "$rows" >"$rows.only"
+	mv "$rows.only" "$rows"
+	[ -s "$rows" ] || { echo "run.sh: KERNELS_ROWS=$KERNELS_ROWS names no row of $here/scenarios" >&2; exit 1; }
+fi
 
 # --- the initramfs, common to every kernel ---
 stage=$dir/stage
