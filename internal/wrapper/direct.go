@@ -77,7 +77,9 @@ func (w *Wrapper) directKill(ctx context.Context, inv oci.Invocation, t killer.T
 // it is false; an error means it could not tell.
 func frozenV1(p proc.FS, pid int) (bool, error) {
 	path, hierarchy, ok, err := p.ControllerCgroup(pid, "freezer")
-	if err != nil || !ok {
+	if err != nil || !ok || path == "/" {
+		// The root freezer cgroup cannot be frozen (it has no
+		// freezer.state).
 		return false, err
 	}
 	b, err := os.ReadFile(filepath.Join(cgroupV1Root, hierarchy, path, "freezer.state"))

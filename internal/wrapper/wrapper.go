@@ -287,7 +287,9 @@ func (w *Wrapper) kill(ctx context.Context, inv oci.Invocation, args []string) i
 // zap_pid_ns_processes. Only such an init may be verified after a kill
 // the runtime refused: any other would not have been signalled at all.
 func (w *Wrapper) dying(ctx context.Context, t killer.Target) bool {
-	ctx, cancel := context.WithTimeout(ctx, stateTimeout)
+	// One task read: an init asleep inside execve does not answer, and is
+	// not dying.
+	ctx, cancel := context.WithTimeout(ctx, w.killerOptions(nil, nil, false).ReadTimeout())
 	defer cancel()
 	st, err := proc.NewFS("").Stat(ctx, t.PID)
 	if err != nil || st.StartTime != t.StartTime {
