@@ -30,7 +30,7 @@ import (
 // With FUSEGUARD_BENCH_SUMMARY=1 it prints one line per figure with its
 // goal (bench/watcher.sh).
 //
-//	go test -run '^$' -bench 'Watcher$' -benchtime 1x ./watch
+//	go test -run '^$' -bench 'Watcher$' -benchtime 1x ./internal/watch
 //
 // FUSEGUARD_BENCH_CONTAINERS (default 1000), FUSEGUARD_BENCH_SECONDS
 // (default 10; more than the 30 s safety check and rescan to include
@@ -316,7 +316,7 @@ func envInt(k string, def int) int {
 // same storm with coalescing off (--mount-read-interval 1ns) as a ratio to
 // the coalesced one.
 //
-//	go test -run '^$' -bench WatcherChurn -benchtime 1x ./watch
+//	go test -run '^$' -bench WatcherChurn -benchtime 1x ./internal/watch
 //
 // FUSEGUARD_BENCH_CONTAINERS (default 100) and FUSEGUARD_BENCH_SECONDS
 // (default 5) tune it.

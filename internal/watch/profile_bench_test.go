@@ -22,7 +22,7 @@ import (
 // profile of that window (sampled at 1 kHz: the loop is mostly asleep)
 // there. It is where the watcher's idle CPU goes, measured:
 //
-//	FUSEGUARD_BENCH_CPUPROFILE=/tmp/cpu.out go test -run '^$' -bench WatcherLoop -benchtime 1x ./watch
+//	FUSEGUARD_BENCH_CPUPROFILE=/tmp/cpu.out go test -run '^$' -bench WatcherLoop -benchtime 1x ./internal/watch
 //	go tool pprof -top watch.test /tmp/cpu.out
 //
 // FUSEGUARD_BENCH_CONTAINERS (default 1000), FUSEGUARD_BENCH_SECONDS

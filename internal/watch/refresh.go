@@ -145,9 +145,15 @@ func (w *Watcher) capConnections(t *tracked, conns []fuseconn.Connection, log lo
 		}
 	}
 	if dropped != t.dropped {
-		if dropped > 0 {
-			log.WithFields(logrus.Fields{"dropped": dropped, "max_connections": w.o.MaxConnections}).
-				Warn("record full: FUSE connections not recorded")
+		// Once per container: one mounting and unmounting FUSE in a loop
+		// changes the count on every read. The status shows it.
+		log := log.WithFields(logrus.Fields{"dropped": dropped, "max_connections": w.o.MaxConnections})
+		switch {
+		case dropped > 0 && !t.fullLogged:
+			t.fullLogged = true
+			log.Warn("record full: FUSE connections not recorded; further changes of their count are logged at debug level")
+		case dropped > 0:
+			log.Debug("record full: FUSE connections not recorded")
 		}
 		t.dropped = dropped
 		w.state.changed()

@@ -54,6 +54,7 @@ type tracked struct {
 	mntChanged bool
 	mntErr     string // the last failed read of the mount table, "" once one works
 	dropped    int    // connections of the last read left out of the record: MaxConnections
+	fullLogged bool   // the full record was logged (once per container)
 
 	exitingSince time.Time  // zero while init is not exiting
 	queued       bool       // detected, waiting for a rescue slot
