@@ -44,7 +44,7 @@ func startSleeper(b *testing.B) *exec.Cmd {
 // to the floor (what its own machinery adds).
 func BenchmarkKillHealthy(b *testing.B) {
 	testenv.RequireRoot(b)
-	var plain, floor, guarded, reap []time.Duration
+	var plain, floor, guarded, reap, bookkeeping []time.Duration
 	stages := map[string][]time.Duration{}
 	ctx := context.Background()
 	for b.Loop() {
@@ -70,9 +70,14 @@ func BenchmarkKillHealthy(b *testing.B) {
 		if err != nil || rep.Outcome != OutcomeExited {
 			b.Fatalf("Kill: %v, outcome %s", err, rep.Outcome)
 		}
+		inStages := time.Duration(0)
 		for _, st := range rep.Stages {
 			stages[st.Name] = append(stages[st.Name], st.Duration)
+			inStages += st.Duration
 		}
+		// Kill's own bookkeeping: the bound's deadline, the spans, the
+		// report, closing the pidfd and the held table.
+		bookkeeping = append(bookkeeping, rep.Total-inStages)
 	}
 	mp, mf, mg := benchutil.Median(plain), benchutil.Median(floor), benchutil.Median(guarded)
 	b.ReportMetric(float64(mp.Microseconds()), "plain-µs")
@@ -88,6 +93,7 @@ func BenchmarkKillHealthy(b *testing.B) {
 		b.ReportMetric(float64(benchutil.Median(stages[name]))/float64(time.Microsecond), name+"-µs")
 	}
 	b.ReportMetric(float64(benchutil.Median(reap))/float64(time.Microsecond), "reap-µs")
+	b.ReportMetric(float64(benchutil.Median(bookkeeping))/float64(time.Microsecond), "bookkeeping-µs")
 }
 
 // safeFloorKill is the least a kill must do that neither hits a reused pid

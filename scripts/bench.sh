@@ -73,6 +73,7 @@ function row(what, fg, base, unit, ratio, goal,   verdict) {
 	else if (name == "BenchmarkKillHealthy") {
 		row("killer.Kill vs kill(2)+wait of a healthy process", m["fuseguard-µs"], m["plain-µs"], "µs", m["ratio"], 1.05)
 		printf "  of which the safe floor (pidfd, held mount table) vs kill(2)+wait: %.3f; killer.Kill vs the floor: %.3f\n", m["floor-ratio"], m["fuseguard/floor"]
+		printf "  killer.Kill stages (µs): open %.1f, snapshot %.1f, signal %.1f, verify %.1f; its bookkeeping (deadline, spans, report, closes) %.1f; the caller'"'"'s reap %.1f\n", m["open-µs"], m["snapshot-µs"], m["signal-µs"], m["verify-µs"], m["bookkeeping-µs"], m["reap-µs"]
 	}
 }' "$out"
 cat "$watcher"
