@@ -14,7 +14,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 # Debian packages the tests need (also installed by .ci/run).
 DEB_PKGS  := docker.io runc containerd podman busybox-static fuse3 ca-certificates libseccomp-dev gcc libc6-dev pkg-config sshfs openssh-server openssh-client bindfs lxcfs qemu-system-x86 xz-utils zstd strace
-FUZZTIME  ?= 3s
+FUZZTIME  ?= 30s
 TEST_TIMEOUT ?= 40m
 # Debian suites whose kernels `make kernels` boots: 5.10, 6.1, 6.12.
 KERNELS   ?= bullseye bookworm trixie
@@ -49,8 +49,9 @@ RACE_PKGS := internal/watch executor internal/wrapper killer internal/telemetry 
 # second time without the race detector, which widens those bounds.
 TIMING_PKGS := internal/watch
 
-# The whole suite against the real kernel (with a real Jaeger), then every
-# fuzz target briefly.
+# The whole suite against the real kernel (with a real Jaeger). Every fuzz
+# target's seeds and committed regressions run as tests; fuzzing itself is
+# `make fuzz`, before landing, so that CI is never where a crasher is found.
 test: build $(JAEGER) $(RUNC13) $(CONTAINERD_TOOLS) deb
 	$(GO) vet ./...
 	$(GO) vet -tags $(LEAN_TAGS) ./cmd/fuseguard
@@ -59,7 +60,6 @@ test: build $(JAEGER) $(RUNC13) $(CONTAINERD_TOOLS) deb
 	# running at the same moment could take it first.
 	$(GO) test -p 1 -count=1 -race -timeout $(TEST_TIMEOUT) $(addprefix ./,$(RACE_PKGS))
 	$(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) $(filter-out $(addprefix $(MODULE)/,$(filter-out $(TIMING_PKGS),$(RACE_PKGS))),$(shell $(GO) list ./...))
-	FUZZTIME=$(FUZZTIME) scripts/fuzz-all.sh
 
 # The kernel-sensitive tests on each of Debian's own kernels under qemu
 # (TCG), as a table scenario × kernel; see test/kernels/run.sh. Needs
@@ -76,8 +76,11 @@ test-all:
 unit:
 	$(GO) test -short -count=1 ./...
 
+# Every fuzz target for FUZZTIME (30 s) each: run it before landing a change
+# to parsing or policy code; fix what it finds and commit the input under
+# testdata/fuzz, where `make test` replays it.
 fuzz:
-	FUZZTIME=$${FUZZTIME:-30s} scripts/fuzz-all.sh
+	FUZZTIME=$(FUZZTIME) scripts/fuzz-all.sh
 
 # The figures: issue 14's table first (docker run, docker kill and
 # killer.Kill against runc and kill(2), 12 alternated pairs, medians; the
