@@ -47,20 +47,7 @@ func podContainer(t *testing.T, v *fixture.CSIVolume, uid string, first *runcBun
 			c["annotations"] = map[string]any{fuseconn.AnnotationPodUID: uid}
 		}
 	})
-	out, err := os.Create(b.out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := fgcmd.Binary(t)
-	cr := runWithOutput(t, out, bin, "runtime", "--fuseguard-runtime", b.runc, "--fuseguard-state-dir="+b.stateDir,
-		"--root", b.root, "create", "--bundle", b.dir, b.id)
-	out.Close()
-	if cr.code != 0 {
-		t.Fatalf("runtime create: exit %d: %s\n%s", cr.code, cr.stderr, mustRead(b.out))
-	}
-	if r := b.wrapper(t, 20*time.Second, "start", b.id); r.code != 0 {
-		t.Fatalf("runtime start: %d %s", r.code, r.stderr)
-	}
+	b.startThroughWrapper(t)
 	rec, err := (record.Store{Dir: b.stateDir}).Load(b.id)
 	if err != nil {
 		t.Fatalf("no record: %v\nhook.log:\n%s", err, mustRead(filepath.Join(b.stateDir, "hook.log")))

@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,20 +22,7 @@ func TestRuncWrapperKillWithoutPidfd(t *testing.T) {
 	nopidfd := gobuild.Binary(t, "github.com/fuseguard/fuseguard/test/cmd/nopidfd")
 	b := newRuncBundle(t, testenv.RequireBinary(t, "runc"), "/bin/sleep", "1000")
 	t.Cleanup(func() { b.destroy(t) })
-	out, err := os.Create(b.out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The container's stdio is the runtime's: create hands it over.
-	cr := runWithOutput(t, out, fgcmd.Binary(t), "runtime", "--fuseguard-runtime", b.runc, "--fuseguard-state-dir="+b.stateDir,
-		"--root", b.root, "create", "--bundle", b.dir, b.id)
-	out.Close()
-	if cr.code != 0 {
-		t.Fatalf("runtime create: exit %d\n%s", cr.code, mustRead(b.out))
-	}
-	if r := b.wrapper(t, 20*time.Second, "start", b.id); r.code != 0 {
-		t.Fatalf("runtime start: %d %s", r.code, r.stderr)
-	}
+	b.startThroughWrapper(t)
 	if st, ok := b.state(t); !ok || st.Status != "running" {
 		t.Fatalf("runc state after run: %+v %v, want running", st, ok)
 	}

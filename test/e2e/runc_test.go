@@ -135,6 +135,26 @@ func readConfig(t *testing.T, bundle string) map[string]any {
 	return c
 }
 
+// startThroughWrapper creates the container through the wrapper (hooks
+// injected, so the hook records it), its stdio on b.out, and starts it.
+func (b *runcBundle) startThroughWrapper(t *testing.T) {
+	t.Helper()
+	out, err := os.Create(b.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The container's stdio is the runtime's: create hands it over.
+	cr := runWithOutput(t, out, fgcmd.Binary(t), "runtime", "--fuseguard-runtime", b.runc, "--fuseguard-state-dir="+b.stateDir,
+		"--root", b.root, "create", "--bundle", b.dir, b.id)
+	out.Close()
+	if cr.code != 0 {
+		t.Fatalf("runtime create: exit %d: %s\n%s", cr.code, cr.stderr, mustRead(b.out))
+	}
+	if r := b.wrapper(t, 20*time.Second, "start", b.id); r.code != 0 {
+		t.Fatalf("runtime start: %d %s", r.code, r.stderr)
+	}
+}
+
 // wrapper runs `fuseguard runtime --fuseguard-… --root R args…`.
 func (b *runcBundle) wrapper(t *testing.T, timeout time.Duration, args ...string) result {
 	t.Helper()
@@ -335,19 +355,7 @@ func TestRuncWrapperForceDeleteW2(t *testing.T) {
 
 func testRuncWrapperForceDeleteW2(t *testing.T, runc string) {
 	b := newRuncBundle(t, runc, "/fusefixture", "init", "--", "/fusefixture", "serve", "-mode", "lookup", "-mount", "/mnt/f", "-self-read")
-	out, err := os.Create(b.out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cr := runWithOutput(t, out, fgcmd.Binary(t), "runtime", "--fuseguard-runtime", b.runc, "--fuseguard-state-dir="+b.stateDir,
-		"--root", b.root, "create", "--bundle", b.dir, b.id)
-	out.Close()
-	if cr.code != 0 {
-		t.Fatalf("runtime create: exit %d\n%s", cr.code, mustRead(b.out))
-	}
-	if r := b.wrapper(t, 20*time.Second, "start", b.id); r.code != 0 {
-		t.Fatalf("runtime start: %d %s", r.code, r.stderr)
-	}
+	b.startThroughWrapper(t)
 	conn := uint32(fixture.ConnFromOutput(t, waitFile(t, b.out, "fusefixture: ready role=serve", 20*time.Second)))
 
 	r := b.wrapper(t, 30*time.Second, "delete", "--force", b.id)
