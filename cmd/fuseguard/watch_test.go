@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -42,38 +40,9 @@ func TestWatchAndStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	w := exec.Command(bin, "watch", "--state-dir", dir, "--log-format", "json", "--max-tracked", "1")
-	w.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	logs, err := w.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	t.Cleanup(func() {
-		_ = w.Process.Kill()
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-		}
-	})
-	tracked := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(logs)
-		for sc.Scan() {
-			var l map[string]any
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l["msg"] == "tracking container" && l["container"] == "self" {
-				close(tracked)
-			}
-		}
-		exited <- w.Wait()
-	}()
-	select {
-	case <-tracked:
-	case <-time.After(10 * time.Second):
-		t.Fatal("watcher did not track the record")
+	w, lines := fgcmd.StartLogged(t, bin, "watch", "--state-dir", dir, "--log-format", "json", "--max-tracked", "1")
+	for l := fgcmd.WaitLine(t, lines, `"container":"self"`, 10*time.Second); !strings.Contains(l.Text, `"msg":"tracking container"`); {
+		l = fgcmd.WaitLine(t, lines, `"container":"self"`, 10*time.Second)
 	}
 
 	_, stderr, code := fg(t, "watch", "--state-dir", dir)
@@ -117,9 +86,15 @@ func TestWatchAndStatus(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), watch.DefaultShutdown+2*time.Second)
 	defer cancel()
+	closed := make(chan struct{})
+	go func() {
+		for range lines {
+		}
+		close(closed)
+	}()
 	select {
-	case err := <-exited:
-		if err != nil {
+	case <-closed:
+		if err := w.Wait(); err != nil {
 			t.Errorf("watcher exit: %v", err)
 		}
 	case <-ctx.Done():

@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,8 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/fuseguard/fuseguard/test/benchutil"
 	"github.com/fuseguard/fuseguard/test/fgcmd"
@@ -115,7 +112,7 @@ func measureIdle(b *testing.B, bin string, n, secs int, mode string, extra ...st
 	startIdle(b, dir, n)
 	w, lines := startWatchProcess(b, bin, dir, extra...)
 	start := time.Now()
-	started := waitLineText(b, lines, "watcher started", 10*time.Second)
+	started := fgcmd.WaitLine(b, lines, "watcher started", 10*time.Second).Text
 	source := ExitEventsPolling
 	if strings.Contains(started, `"exit_events":"`+ExitEventsTaskstats+`"`) {
 		source = ExitEventsTaskstats
@@ -124,7 +121,7 @@ func measureIdle(b *testing.B, bin string, n, secs int, mode string, extra ...st
 		b.Logf("the watcher polls: the kernel's exit notifications are unavailable here (%s)", started)
 	}
 	for tracked := 0; tracked < n; {
-		waitLine(b, lines, "tracking container", 30*time.Second)
+		fgcmd.WaitLine(b, lines, "tracking container", 30*time.Second)
 		tracked++
 	}
 	ready := time.Since(start)
@@ -156,18 +153,18 @@ func detectionLatency(b *testing.B, bin string, n, wedges int, extra ...string) 
 	dir := testenv.StateDir(b)
 	startIdle(b, dir, n)
 	_, lines := startWatchProcess(b, bin, dir, extra...)
-	waitLine(b, lines, "watcher started", 10*time.Second)
+	fgcmd.WaitLine(b, lines, "watcher started", 10*time.Second)
 	var out []time.Duration
 	for i := 0; i < wedges; i++ {
 		c := fixture.W2(b, "read")
 		id := "wedge-" + strconv.Itoa(i)
 		rec := saveRecord(b, dir, id, c.InitPID)
-		waitLine(b, lines, `"container":"`+rec.ID+`"`, 10*time.Second)
+		fgcmd.WaitLine(b, lines, `"container":"`+rec.ID+`"`, 10*time.Second)
 		killed := time.Now()
 		if err := c.Kill(); err != nil {
 			b.Fatal(err)
 		}
-		at := waitLine(b, lines, "stuck exit detected", 10*time.Second)
+		at := fgcmd.WaitLine(b, lines, "stuck exit detected", 10*time.Second).At
 		out = append(out, at.Sub(killed))
 		select {
 		case <-c.Exited():
@@ -205,79 +202,12 @@ func startIdle(b *testing.B, dir string, n int) {
 	}
 }
 
-// lineAt is a log line and when it was read.
-type lineAt struct {
-	text string
-	at   time.Time
-}
-
 // startWatchProcess runs `fuseguard watch` on dir with extra flags, JSON
 // logs on a channel.
-func startWatchProcess(b *testing.B, bin, dir string, extra ...string) (*exec.Cmd, <-chan lineAt) {
+func startWatchProcess(b *testing.B, bin, dir string, extra ...string) (*exec.Cmd, <-chan fgcmd.Line) {
 	b.Helper()
 	args := append([]string{"watch", "--state-dir", dir, "--log-format", "json"}, strings.Fields(os.Getenv("FUSEGUARD_BENCH_WATCH_ARGS"))...)
-	args = append(args, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	lines := make(chan lineAt, 4096)
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			lines <- lineAt{sc.Text(), time.Now()}
-		}
-		close(lines)
-	}()
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(unix.SIGTERM)
-		done := make(chan struct{})
-		go func() {
-			for range lines {
-			}
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		_ = cmd.Wait()
-	})
-	return cmd, lines
-}
-
-func waitLine(b *testing.B, lines <-chan lineAt, substr string, d time.Duration) time.Time {
-	b.Helper()
-	return waitLineAt(b, lines, substr, d).at
-}
-
-func waitLineText(b *testing.B, lines <-chan lineAt, substr string, d time.Duration) string {
-	b.Helper()
-	return waitLineAt(b, lines, substr, d).text
-}
-
-func waitLineAt(b *testing.B, lines <-chan lineAt, substr string, d time.Duration) lineAt {
-	b.Helper()
-	deadline := time.After(d)
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				b.Fatalf("watcher exited before %q", substr)
-			}
-			if strings.Contains(l.text, substr) {
-				return l
-			}
-		case <-deadline:
-			b.Fatalf("no %q from the watcher within %s", substr, d)
-		}
-	}
+	return fgcmd.StartLogged(b, bin, append(args, extra...)...)
 }
 
 func cpuTicks(b *testing.B, pid int) uint64 {
@@ -374,9 +304,9 @@ done`
 	})
 	saveRecord(b, dir, "churn", c.Process.Pid)
 	w, lines := startWatchProcess(b, bin, dir, extra...)
-	waitLine(b, lines, "watcher started", 10*time.Second)
+	fgcmd.WaitLine(b, lines, "watcher started", 10*time.Second)
 	for tracked := 0; tracked <= n; tracked++ {
-		waitLine(b, lines, "tracking container", 30*time.Second)
+		fgcmd.WaitLine(b, lines, "tracking container", 30*time.Second)
 	}
 	go func() {
 		for range lines { // keep the watcher's stderr flowing
