@@ -126,7 +126,7 @@ func (chk dedicationCheck) otherUsers(keys map[devKey]bool) (users map[devKey]st
 		}
 		ns, err := bounded(chk.rd, func(ctx context.Context) (uint64, error) { return p.NamespaceInode(ctx, pid, "mnt") })
 		switch {
-		case unanswered(err):
+		case proc.Unanswered(err):
 			return users, fmt.Sprintf("the mount namespace of pid %d could not be read in time", pid)
 		case err != nil:
 			continue // gone, a zombie or a kernel thread: no mount table to use it

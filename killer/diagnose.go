@@ -27,7 +27,7 @@ func Diagnose(ctx context.Context, t Target, opts Options) (*Diagnosis, error) {
 	defer cancel()
 	st, err := o.Proc.Stat(readCtx, t.PID)
 	switch {
-	case unanswered(err) && t.Cgroup != "":
+	case proc.Unanswered(err) && t.Cgroup != "":
 		if st, err = provenStat(readCtx, o.Proc, t); err != nil {
 			return nil, err
 		}
@@ -241,7 +241,7 @@ func (rd *taskReader) task(tid int, st proc.Status) Task {
 	if stack, err := bounded(rd, func(ctx context.Context) (proc.Stack, error) { return rd.p.Stack(ctx, tid) }); err == nil {
 		t.Stack = stack
 	} else {
-		if unanswered(err) {
+		if proc.Unanswered(err) {
 			t.Unreadable = "kernel stack unreadable: " + err.Error()
 		}
 		if w, err := bounded(rd, func(ctx context.Context) (string, error) { return rd.p.Wchan(ctx, tid) }); err == nil {

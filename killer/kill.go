@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sys/unix"
 
@@ -269,11 +268,7 @@ func (r *run) finish(err error) {
 	r.rep.Total = time.Since(r.begin)
 	r.span.SetAttributes(telemetry.Outcome(string(r.rep.Outcome)),
 		telemetry.Aborted(len(r.rep.Aborted)))
-	if err != nil {
-		r.span.RecordError(err)
-		r.span.SetStatus(codes.Error, err.Error())
-	}
-	r.span.End()
+	telemetry.End(r.span, err)
 }
 
 // deadlineOf is ctx's deadline; ctx must have one.

@@ -54,7 +54,7 @@ func Open(ctx context.Context, p proc.FS, t Target) (*Process, error) {
 		return &Process{fd: fd, pid: t.PID}, nil
 	}
 	st, err := p.Stat(ctx, t.PID)
-	if unanswered(err) && t.Cgroup != "" {
+	if proc.Unanswered(err) && t.Cgroup != "" {
 		pr := &Process{fd: fd, pid: t.PID}
 		if perr := pr.proveInit(p, t.Cgroup); perr != nil {
 			unix.Close(fd)
@@ -74,13 +74,6 @@ func Open(ctx context.Context, p proc.FS, t Target) (*Process, error) {
 		return nil, fmt.Errorf("pid %d started at tick %d, expected %d: %w", t.PID, st.StartTime, t.StartTime, ErrStaleTarget)
 	}
 	return &Process{fd: fd, pid: t.PID, stat: st}, nil
-}
-
-// unanswered reports whether a bounded read of /proc failed for want of an
-// answer (see package proc): the task holds a lock the read needs, or too
-// many reads already wait for one; the file itself may be fine.
-func unanswered(err error) bool {
-	return errors.Is(err, proc.ErrReadTimeout) || errors.Is(err, proc.ErrTooManyBlockedReads)
 }
 
 // proveInit proves, without the start time, that pr is the init of the

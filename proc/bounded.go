@@ -16,6 +16,13 @@ import (
 // doc), so a second read would only block beside the first.
 var ErrReadTimeout = errors.New("proc read did not return in time")
 
+// Unanswered reports whether err says a bounded read got no answer in
+// time (ErrReadTimeout, or ErrTooManyBlockedReads for a task whose earlier
+// read is still blocked): the task exists, its file just did not answer.
+func Unanswered(err error) bool {
+	return errors.Is(err, ErrReadTimeout) || errors.Is(err, ErrTooManyBlockedReads)
+}
+
 // ErrTooManyBlockedReads is returned (wrapped) when MaxBlockedReads reads
 // are still blocked in the kernel: a new one fails at once rather than
 // park one more thread.
@@ -132,7 +139,7 @@ func (fs FS) readBounded(ctx context.Context, pid int, allowEmpty bool, elem ...
 // afterwards.
 func (fs FS) bounded(ctx context.Context, pid int, p, op string, do func() ([]byte, error)) ([]byte, error) {
 	b, err := runBounded(ctx, pid, op+" "+p, do)
-	if err != nil && !errors.Is(err, ErrReadTimeout) && !errors.Is(err, ErrTooManyBlockedReads) {
+	if err != nil && !Unanswered(err) {
 		return nil, fs.classify(pid, p, op, err)
 	}
 	return b, err

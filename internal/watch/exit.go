@@ -139,7 +139,7 @@ func (w *Watcher) checkExit(t *tracked, now time.Time, buf *[statBuf]byte, skipI
 	switch {
 	case err == nil:
 		t.statBlocked = false
-	case errors.Is(err, proc.ErrReadTimeout) || errors.Is(err, proc.ErrTooManyBlockedReads):
+	case proc.Unanswered(err):
 		if !t.statBlocked {
 			t.statBlocked = true
 			w.log.WithError(err).WithFields(logrus.Fields{"container": t.rec.ID, "pid": t.rec.InitPID}).

@@ -100,7 +100,7 @@ func ReadStatus(ctx context.Context, p proc.FS, store record.Store, ctl fuseconn
 		switch {
 		case errors.Is(err, proc.ErrNoProcess):
 			tr.Init = InitGone
-		case errors.Is(err, proc.ErrReadTimeout), errors.Is(err, proc.ErrTooManyBlockedReads):
+		case proc.Unanswered(err):
 			tr.Init = InitUnreadable
 			s.Errors = append(s.Errors, err.Error())
 		case err != nil:
