@@ -5,9 +5,8 @@ import (
 	"errors"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/fuseguard/fuseguard/internal/oci"
+	"github.com/fuseguard/fuseguard/killer"
 	"github.com/fuseguard/fuseguard/proc"
 	"github.com/fuseguard/fuseguard/record"
 )
@@ -57,25 +56,15 @@ func initGone(ctx context.Context, rec *record.Record) bool {
 	if rec.InitPID <= 0 || rec.InitStartTime == 0 {
 		return false
 	}
-	fd, err := unix.PidfdOpen(rec.InitPID, 0)
-	if errors.Is(err, unix.ESRCH) {
-		return true
-	}
-	if err != nil {
-		return false
-	}
-	defer unix.Close(fd)
-	// The pidfd is the recorded init only if the start time matches.
-	st, err := proc.NewFS("").Stat(ctx, rec.InitPID)
+	// No cgroup in the target: a stat that does not answer stays uncertain.
+	pr, err := killer.Open(ctx, proc.NewFS(""), killer.Target{PID: rec.InitPID, StartTime: rec.InitStartTime})
 	switch {
-	case errors.Is(err, proc.ErrNoProcess):
+	case errors.Is(err, killer.ErrNoTarget), errors.Is(err, killer.ErrStaleTarget):
 		return true
 	case err != nil:
 		return false
-	case st.StartTime != rec.InitStartTime:
-		return true
 	}
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	n, err := unix.Poll(fds, 0)
-	return err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0
+	defer pr.Close()
+	exited, err := pr.Wait(ctx, 0)
+	return err == nil && exited
 }

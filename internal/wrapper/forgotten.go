@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/fuseguard/fuseguard/internal/oci"
@@ -42,7 +41,7 @@ func globalRoot(flags []string) string {
 			continue
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(f, "-"), "=")
-		if !slices.Contains(runcGlobalValueFlags, name) {
+		if !oci.GlobalFlagTakesValue(name) {
 			continue
 		}
 		if !hasValue {
@@ -58,6 +57,3 @@ func globalRoot(flags []string) string {
 	}
 	return root
 }
-
-// runcGlobalValueFlags are runc's global flags that take a value.
-var runcGlobalValueFlags = []string{"log", "log-format", "root", "criu", "rootless"}
