@@ -31,15 +31,18 @@ func (p Policy) dedicate(rd *taskReader, rec *record.Record, host fuseconn.HostT
 	}
 	chk := dedicationCheck{prefixes: p.DedicatedPrefixes, rec: rec, host: host, records: p.Records, rd: rd}
 	var candidates []int
+	volumeDirs := map[int]string{}
 	for i, c := range conns {
 		if !c.Live || !c.Proven || c.Owned || c.OwnershipUnknown != "" {
 			continue
 		}
-		if why := chk.hostMountsOutside(c.Connection); why != "" {
+		dir, why := chk.hostMounts(c.Connection)
+		if why != "" {
 			conns[i].Dedication = why
 			continue
 		}
 		candidates = append(candidates, i)
+		volumeDirs[i] = dir
 	}
 	if len(candidates) == 0 {
 		return
@@ -58,7 +61,7 @@ func (p Policy) dedicate(rd *taskReader, rec *record.Record, host fuseconn.HostT
 			c.Dedication = fmt.Sprintf("not dedicated to pod %s: %s", rec.PodUID, incomplete)
 		default:
 			c.Dedicated = true
-			c.Dedication = fmt.Sprintf("dedicated to pod %s: mounted on the host only under %s, used by no other live container", rec.PodUID, chk.volumeDir(c.Connection))
+			c.Dedication = fmt.Sprintf("dedicated to pod %s: mounted on the host only under %s, used by no other live container", rec.PodUID, volumeDirs[i])
 		}
 	}
 }
@@ -69,38 +72,31 @@ type devKey struct {
 	conn  fuseconn.ConnID
 }
 
-// hostMountsOutside says why c, a shared connection, cannot be dedicated
-// by where the host has it mounted; "" when every host mount lies under
-// the pod's volume directory.
-func (chk dedicationCheck) hostMountsOutside(c fuseconn.Connection) string {
+// hostMounts returns the pod's volume directory that holds c's host
+// mounts (the first one's), or why c, a shared connection, cannot be
+// dedicated by where the host has it mounted: every host mount must lie
+// under the pod's volume directory.
+func (chk dedicationCheck) hostMounts(c fuseconn.Connection) (dir, why string) {
 	if chk.rec.PodUID == "" {
-		return "not dedicated: the container's record names no pod (no valid pod UID annotation at start)"
+		return "", "not dedicated: the container's record names no pod (no valid pod UID annotation at start)"
 	}
-	n := 0
 	for _, m := range chk.host.Mounts {
 		if m.Major != c.Major || m.Conn != c.Conn {
 			continue
 		}
-		n++
-		if fuseconn.PodVolumeDir(chk.prefixes, chk.rec.PodUID, m.MountPoint) == "" {
-			return fmt.Sprintf("not dedicated to pod %s: mounted outside the pod's volume dir (host mount at %s)", chk.rec.PodUID, m.MountPoint)
+		d := fuseconn.PodVolumeDir(chk.prefixes, chk.rec.PodUID, m.MountPoint)
+		if d == "" {
+			return "", fmt.Sprintf("not dedicated to pod %s: mounted outside the pod's volume dir (host mount at %s)", chk.rec.PodUID, m.MountPoint)
+		}
+		if dir == "" {
+			dir = d
 		}
 	}
-	if n == 0 {
+	if dir == "" {
 		// Shared means the host had it when it was classified; gone now.
-		return fmt.Sprintf("not dedicated to pod %s: not in the host's mount table read now", chk.rec.PodUID)
+		return "", fmt.Sprintf("not dedicated to pod %s: not in the host's mount table read now", chk.rec.PodUID)
 	}
-	return ""
-}
-
-// volumeDir is the pod's volume directory that holds c's host mounts.
-func (chk dedicationCheck) volumeDir(c fuseconn.Connection) string {
-	for _, m := range chk.host.Mounts {
-		if m.Major == c.Major && m.Conn == c.Conn {
-			return fuseconn.PodVolumeDir(chk.prefixes, chk.rec.PodUID, m.MountPoint)
-		}
-	}
-	return ""
+	return dir, ""
 }
 
 // otherUsers reads the mount table of every mount namespace on the node
